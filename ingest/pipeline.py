@@ -1,0 +1,400 @@
+"""`ragmix ingest`: files in, documents, chunks, vectors and BM25 entries out.
+
+Crash safety rests on two facts: the catalog (documents, chunks, BM25, manifest) changes only
+in SQLite transactions, and every vector has a deterministic id. Chroma is written between
+two catalog transactions:
+
+    1. catalog: document + chunks + BM25 rows inserted, state 'pending'   (one transaction)
+    2. Chroma:  vectors upserted by chunk id                             (idempotent)
+    3. catalog: state 'ready', manifest row for the file                 (one transaction)
+
+Removal mirrors it: 'deleting' (one transaction), vectors deleted, rows deleted (one
+transaction). A writer that finds 'pending' or 'deleting' documents, or the dirty flag of a
+writer that never finished, first undoes or completes that work and, after a crash,
+reconciles the vector ids with the catalog's. So a SIGKILL at any moment followed by a re-run
+converges to exactly the state of an uninterrupted run.
+
+Files are processed one at a time and hashed in blocks, so memory is bounded by the largest
+single document, not by the folder.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ragmix.catalog import Catalog, chunk_id
+from ragmix.errors import LoadError, StoreLockedError
+from ragmix.ingest.loaders import SUPPORTED, load_document
+from ragmix.ingest.manifest import Manifest, SourceRow, content_id
+from ragmix.ingest.splitter import split_text
+from ragmix.settings import Settings
+from ragmix.text import lexical_tokens
+
+ProgressFn = Callable[..., None]
+"""Called as ``progress(event, **data)``; events: 'files' (total), 'file' (name), 'file_done'
+(name, status), 'chunks' (n: chunks of the current file), 'embedded' (n: increment)."""
+
+
+class SimulatedCrash(BaseException):
+    """Raised at a checkpoint by in-process crash tests (a BaseException: nothing catches it)."""
+
+
+#: Fault injection for the crash tests: stop the writer at the Nth step boundary, by SIGKILL
+#: ("kill", set through RAGMIX_CRASH_AFTER for subprocess tests) or by SimulatedCrash
+#: ("raise", for fast in-process sweeps). Steps are the gaps between the writes of the
+#: protocol above. Inert unless set.
+crash_after = int(os.environ.get("RAGMIX_CRASH_AFTER", "0") or 0)
+crash_mode = "kill"
+steps_taken = 0
+
+
+def _checkpoint() -> None:
+    global steps_taken
+    steps_taken += 1
+    if crash_after and steps_taken >= crash_after:
+        if crash_mode == "raise":
+            raise SimulatedCrash(f"simulated crash at step {steps_taken}")
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class TokenCounter(Protocol):
+    name: str
+
+    def count(self, text: str) -> int: ...
+
+
+class VectorWriter(Protocol):
+    def upsert_vectors(
+        self,
+        ids: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None: ...
+
+    def delete_doc(self, doc_id: str) -> None: ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def iter_ids(self) -> Iterator[str]: ...
+
+
+class Encoder(Protocol):
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did; ``--json`` prints exactly ``as_dict()``."""
+
+    files_seen: int = 0
+    ingested: int = 0
+    skipped_unchanged: int = 0
+    duplicates: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@contextmanager
+def writer_lock(store: Path, timeout: float = 0.0) -> Iterator[None]:
+    """One writer per embedded store; a second one stops at once with a clear message."""
+    from filelock import FileLock, Timeout
+
+    store.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(store / "writer.lock"))
+    pid_file = store / "writer.pid"
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        holder = pid_file.read_text().strip() if pid_file.exists() else "?"
+        raise StoreLockedError(
+            f"another ragmix process (pid {holder}) is writing to {store}; wait for it to "
+            "finish, or use a Chroma server (store.mode: http) for several writers"
+        ) from None
+    try:
+        pid_file.write_text(str(os.getpid()))
+        yield
+    finally:
+        lock.release()
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
+    """(file, root) pairs in a stable order; hidden files and folders are skipped."""
+    for p in paths:
+        p = Path(p)
+        if p.is_file():
+            yield p, p.parent
+        elif p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if not name.startswith("."):
+                        yield Path(dirpath) / name, p
+
+
+class Pipeline:
+    """Ingest files into one store. Build with ``RagMix.ingest`` or directly in tests.
+
+    Args:
+        settings: the settings tree (chunking, ingest limits, store batch).
+        catalog: the store's catalog.
+        vectors: the vector index (Chroma) to write to.
+        encoder: embeds passages.
+        count_chunk_tokens: the embedder's tokenizer, to size chunks.
+        max_chunk_tokens: the embedder's maximum sequence length.
+        token_counters: tokenizers of answering models; each document's full-text token count
+            is stored for each, so the router never re-reads a document to budget it.
+        progress: optional progress callback.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        vectors: VectorWriter,
+        encoder: Encoder,
+        count_chunk_tokens: Callable[[str], int],
+        max_chunk_tokens: int,
+        token_counters: Sequence[TokenCounter] = (),
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.manifest = Manifest(catalog)
+        self.vectors = vectors
+        self.encoder = encoder
+        self.count_chunk_tokens = count_chunk_tokens
+        self.chunk_tokens = min(settings.chunking.chunk_tokens, max_chunk_tokens)
+        self.token_counters = list(token_counters)
+        self.progress = progress or (lambda event, **data: None)
+
+    # -- recovery -------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Finish or undo whatever an interrupted writer left; returns chunks removed."""
+        removed = 0
+        conn = self.catalog.conn
+        with self.catalog.transaction():
+            for path in self.manifest.dangling(conn):
+                self.manifest.drop(conn, path)
+            for doc_id in self.manifest.orphans(conn):
+                self.catalog.set_state(conn, doc_id, "deleting")
+        for state in ("pending", "deleting"):
+            for doc_id in self.catalog.doc_ids(state):
+                removed += self._purge(doc_id)
+        if self.catalog.get_meta("dirty"):
+            known = set(self.catalog.chunk_ids())
+            strays = [cid for cid in self.vectors.iter_ids() if cid not in known]
+            if strays:
+                self.vectors.delete(strays)
+        return removed
+
+    def _purge(self, doc_id: str) -> int:
+        self.vectors.delete_doc(doc_id)
+        _checkpoint()
+        with self.catalog.transaction() as conn:
+            self.manifest.drop_doc(conn, doc_id)
+            return self.catalog.remove(conn, doc_id)
+
+    # -- the run --------------------------------------------------------------------------
+    def run(self, paths: Sequence[Path], *, sync: bool = False) -> IngestSummary:
+        t0 = time.perf_counter()
+        summary = IngestSummary()
+        with self.catalog.transaction() as conn:
+            self.catalog.set_meta(conn, "dirty", str(os.getpid()))
+        # dirty is only read by recover(); it is set before recovery so a crash during
+        # recovery is also reconciled next time.
+        summary.chunks_removed += self.recover()
+
+        files = list(iter_files(paths))
+        missing = [str(p) for p in paths if not Path(p).exists()]
+        summary.failed += [
+            {"path": m, "error": "no such file or folder; check the path"} for m in missing
+        ]
+        self.progress("files", total=len(files))
+        seen: set[str] = set()
+        for file, root in files:
+            name = _display(file, root)
+            summary.files_seen += 1
+            self.progress("file", name=name)
+            if file.suffix.lower() not in SUPPORTED:
+                summary.unsupported.append(name)
+                self.progress("file_done", name=name, status="unsupported")
+                continue
+            seen.add(str(file.resolve()))
+            try:
+                status = self._ingest_file(file, name, summary)
+            except LoadError as exc:
+                summary.failed.append({"path": name, "error": exc.reason})
+                status = "failed"
+            except OSError as exc:
+                summary.failed.append({"path": name, "error": f"cannot read: {exc.strerror}"})
+                status = "failed"
+            self.progress("file_done", name=name, status=status)
+
+        if sync:
+            summary.chunks_removed += self._sync(paths, seen)
+        with self.catalog.transaction() as conn:
+            self.catalog.set_meta(conn, "dirty", None)
+        summary.seconds = round(time.perf_counter() - t0, 3)
+        return summary
+
+    def _ingest_file(self, file: Path, name: str, summary: IngestSummary) -> str:
+        path = str(file.resolve())
+        st = file.stat()
+        old = self.manifest.get(path)
+        if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            summary.skipped_unchanged += 1
+            return "unchanged"
+        limit = int(self.settings.ingest.max_file_mb * 1024 * 1024)
+        if st.st_size > limit:
+            raise LoadError(
+                name,
+                f"{st.st_size / 2**20:.1f} MB is over the {self.settings.ingest.max_file_mb:g} MB "
+                "limit; split the file or raise ingest.max_file_mb",
+            )
+        doc_id = content_id(file)
+        row = SourceRow(path, name, st.st_size, st.st_mtime_ns, doc_id)
+        if old and old.doc_id == doc_id:
+            with self.catalog.transaction() as conn:
+                self.manifest.put(conn, row)
+            summary.skipped_unchanged += 1
+            return "unchanged"
+
+        exists = doc_id in set(self.catalog.doc_ids("ready"))
+        if exists:
+            status = "duplicate" if not old else "renamed"
+            summary.duplicates += 1
+        else:
+            summary.chunks_added += self._add_document(file, name, doc_id)
+            summary.ingested += 1
+            status = "ingested"
+        self._commit_source(row, old, summary)
+        return status
+
+    def _add_document(self, file: Path, name: str, doc_id: str) -> int:
+        limits = self.settings.ingest
+        doc = load_document(
+            file,
+            max_bytes=int(limits.max_file_mb * 1024 * 1024),
+            max_pages=limits.max_pages,
+            max_chars=limits.max_chars,
+            display=name,
+        )
+        chunks = split_text(
+            doc.text,
+            self.count_chunk_tokens,
+            self.chunk_tokens,
+            min(self.settings.chunking.overlap_tokens, self.chunk_tokens // 2),
+        )
+        if not chunks:
+            raise LoadError(name, "no text to index after cleaning; check the file's content")
+        self.progress("chunks", n=len(chunks))
+        lexical = [lexical_tokens(c.text) for c in chunks]
+        tokens = {tc.name: tc.count(doc.text) for tc in self.token_counters}
+        with self.catalog.transaction() as conn:
+            self.catalog.add_pending(
+                conn,
+                doc_id=doc_id,
+                name=name,
+                kind=doc.kind,
+                text=doc.text,
+                page_starts=doc.page_starts,
+                chunks=chunks,
+                lexical=lexical,
+                tokens=tokens,
+            )
+        _checkpoint()
+        ids = [chunk_id(doc_id, c.index) for c in chunks]
+        texts = [c.text for c in chunks]
+        pages = self.catalog.page_starts(doc_id)
+        from ragmix.catalog import page_of
+
+        metas: list[dict[str, Any]] = []
+        for c in chunks:
+            meta: dict[str, Any] = {
+                "doc_id": doc_id,
+                "source": name,
+                "chunk": c.index,
+                "start": c.start,
+                "end": c.end,
+            }
+            page = page_of(pages, c.start)
+            if page is not None:
+                meta["page"] = page
+            metas.append(meta)
+        step = max(self.settings.ingest.store_batch, 1)
+        for i in range(0, len(chunks), step):
+            vectors = self.encoder.embed_documents(texts[i : i + step])
+            self.vectors.upsert_vectors(
+                ids[i : i + step], vectors, texts[i : i + step], metas[i : i + step]
+            )
+            self.progress("embedded", n=len(vectors))
+            _checkpoint()
+        with self.catalog.transaction() as conn:
+            self.catalog.set_state(conn, doc_id, "ready")
+        _checkpoint()
+        return len(chunks)
+
+    def _commit_source(self, row: SourceRow, old: SourceRow | None, summary: IngestSummary) -> None:
+        """Point the file at its (new) document; drop the old document if now unused."""
+        doomed: list[str] = []
+        with self.catalog.transaction() as conn:
+            self.manifest.put(conn, row)
+            if old and old.doc_id != row.doc_id and not self.manifest.references(conn, old.doc_id):
+                self.catalog.set_state(conn, old.doc_id, "deleting")
+                doomed.append(old.doc_id)
+        _checkpoint()
+        for doc_id in doomed:
+            summary.chunks_removed += self._purge(doc_id)
+
+    def _sync(self, paths: Sequence[Path], seen: set[str]) -> int:
+        """Forget files under the given folders that are gone; drop unused documents."""
+        removed = 0
+        gone: list[str] = []
+        for p in paths:
+            if Path(p).is_dir():
+                gone += [
+                    s.path
+                    for s in self.manifest.under(str(Path(p).resolve()))
+                    if s.path not in seen and not Path(s.path).exists()
+                ]
+        with self.catalog.transaction() as conn:
+            for path in gone:
+                self.manifest.drop(conn, path)
+            doomed = self.manifest.orphans(conn)
+            for doc_id in doomed:
+                self.catalog.set_state(conn, doc_id, "deleting")
+        for doc_id in doomed:
+            removed += self._purge(doc_id)
+        return removed
+
+    def delete(self, doc_id: str) -> int:
+        """Remove one document and its sources from every index."""
+        with self.catalog.transaction() as conn:
+            self.catalog.set_state(conn, doc_id, "deleting")
+        return self._purge(doc_id)
+
+
+def _display(file: Path, root: Path) -> str:
+    try:
+        return file.relative_to(root).as_posix()
+    except ValueError:
+        return file.name

@@ -1,0 +1,252 @@
+"""The Python API: one ``RagMix`` object per store.
+
+``RagMix`` is the facade that wires the pieces together, as the CLI and the web page do: the
+catalog and vector index of the store, the embedder, the answering model. Everything heavy
+loads on first use; constructing one is cheap.
+
+Example:
+    >>> from ragmix import RagMix
+    >>> rm = RagMix.from_config("configs/default.yaml", store={"path": "/tmp/rm"})
+    >>> summary = rm.ingest("docs/")                       # doctest: +SKIP
+    >>> summary.ingested, summary.chunks_added             # doctest: +SKIP
+    (2, 41)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ragmix.catalog import Catalog, DocumentInfo
+from ragmix.errors import StoreError
+from ragmix.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ragmix.embeddings import LazyEmbeddings
+    from ragmix.ingest.pipeline import IngestSummary, ProgressFn
+    from ragmix.vectorstore import VectorIndex
+
+
+class RagMix:
+    """A document store and the models that answer over it.
+
+    Args:
+        settings: the settings tree; see ``load_settings`` and ``configs/``.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self._lock = threading.RLock()
+        self._catalog: Catalog | None = None
+        self._embeddings: LazyEmbeddings | None = None
+        self._vectors: VectorIndex | None = None
+
+    @classmethod
+    def from_config(cls, config: str | Path | None = None, **overrides: Any) -> RagMix:
+        """Settings from a YAML profile, ``RAGMIX_*`` variables and ``overrides``."""
+        return cls(load_settings(config, **overrides))
+
+    # -- parts, built on first use ------------------------------------------------------
+    @property
+    def store_path(self) -> Path:
+        return Path(self.settings.store.path).expanduser()
+
+    @property
+    def catalog(self) -> Catalog:
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = Catalog(self.store_path / "catalog.sqlite3")
+            return self._catalog
+
+    @property
+    def embeddings(self) -> LazyEmbeddings:
+        with self._lock:
+            if self._embeddings is None:
+                from ragmix.embeddings import make_embeddings
+
+                self._embeddings = make_embeddings(self.settings.embeddings)
+            return self._embeddings
+
+    @property
+    def vectors(self) -> VectorIndex:
+        with self._lock:
+            if self._vectors is None:
+                from ragmix.vectorstore import VectorIndex
+
+                self._vectors = VectorIndex(self.settings.store, self.embeddings)
+            return self._vectors
+
+    def token_counters(self) -> list[Any]:
+        """Tokenizers whose whole-document counts are stored at ingest (the answering model's)."""
+        from ragmix.llm import make_token_counter
+
+        try:
+            return [make_token_counter(self.settings.llm)]
+        except Exception:  # counted lazily at question time instead
+            return []
+
+    # -- documents -----------------------------------------------------------------------
+    def ingest(
+        self,
+        *paths: str | Path,
+        sync: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> IngestSummary:
+        """Load, chunk, embed and index files or folders; incremental and crash-safe.
+
+        Returns:
+            An ``IngestSummary``; files that failed are listed in ``failed`` and the rest
+            are stored.
+
+        Raises:
+            StoreLockedError: another process is writing to this embedded store.
+        """
+        from ragmix.embeddings import chunk_token_counter
+        from ragmix.ingest.pipeline import Pipeline
+
+        count, max_len = chunk_token_counter(self.settings.embeddings)
+        with self._writer():
+            pipeline = Pipeline(
+                self.settings,
+                self.catalog,
+                self.vectors,
+                self.embeddings,
+                count,
+                max_len,
+                token_counters=self.token_counters(),
+                progress=progress,
+            )
+            return pipeline.run([Path(p) for p in paths], sync=sync)
+
+    def _writer(self) -> Any:
+        from contextlib import nullcontext
+
+        from ragmix.ingest.pipeline import writer_lock
+
+        if self.settings.store.mode == "http":
+            return nullcontext()
+        return writer_lock(self.store_path, self.settings.store.lock_timeout_s)
+
+    def documents(self) -> list[DocumentInfo]:
+        """Ready documents with pages, chunks and (answering-model) tokens."""
+        names = [tc.name for tc in self.token_counters()]
+        return self.catalog.documents(names[0] if names else None)
+
+    def delete(self, name: str) -> DocumentInfo:
+        """Remove one document (by name, file name or id) from every index.
+
+        Raises:
+            StoreError: no such document.
+        """
+        from ragmix.ingest.pipeline import Pipeline
+
+        doc = self.find(name)
+        with self._writer():
+            Pipeline(self.settings, self.catalog, self.vectors, self.embeddings, len, 1).delete(
+                doc.doc_id
+            )
+        return doc
+
+    def find(self, name: str) -> DocumentInfo:
+        doc = self.catalog.find(name)
+        if doc is None:
+            known = ", ".join(d.name for d in self.catalog.documents()[:10]) or "none"
+            raise StoreError(
+                f"no document named {name!r} in {self.store_path}; known: {known} "
+                "(see `ragmix docs list`)"
+            )
+        return doc
+
+    def resolve_docs(self, names: Sequence[str] | None) -> list[str]:
+        """Doc ids for document names; all ready documents when ``names`` is empty."""
+        if not names:
+            return [d.doc_id for d in self.catalog.documents()]
+        return [self.find(n).doc_id for n in names]
+
+    # -- questions ------------------------------------------------------------------------
+    def searcher(self) -> Any:
+        from ragmix.retrieval import HybridSearcher
+
+        with self._lock:
+            if getattr(self, "_searcher", None) is None:
+                self._searcher = HybridSearcher(
+                    self.catalog,
+                    self.vectors,
+                    self.settings.retrieval,
+                    understands=self.embeddings.understands,
+                )
+            return self._searcher
+
+    def chat_model(self) -> Any:
+        """The answering model (loaded on first use; one per process and configuration)."""
+        from ragmix.llm import make_chat_model
+
+        with self._lock:
+            if getattr(self, "_chat", None) is None:
+                self._chat = make_chat_model(self.settings.llm)
+            return self._chat
+
+    def _counter(self) -> Any:
+        from ragmix.llm import make_token_counter
+
+        return make_token_counter(self.settings.llm)
+
+    def qa(self) -> Any:
+        from ragmix.chain import QA
+
+        with self._lock:
+            if getattr(self, "_qa", None) is None:
+                self._qa = QA(
+                    self.settings, self.catalog, self.searcher(), self.chat_model, self._counter
+                )
+            return self._qa
+
+    def chain(self) -> Any:
+        """The QA chain as a LangChain Runnable over ``{"question", "docs", "history"}``.
+
+        Example:
+            >>> chain = rm.chain()                                        # doctest: +SKIP
+            >>> out = chain.invoke({"question": "What is the warranty?"})  # doctest: +SKIP
+            >>> out["route"], out["sources"][0]["source"]                  # doctest: +SKIP
+            ('stuff', 'lumen-x2-manual.md')
+        """
+        from ragmix.chain import AnswerRunnable
+
+        return AnswerRunnable(self.qa(), self.resolve_docs)
+
+    def ask(
+        self,
+        question: str,
+        docs: Sequence[str] | None = None,
+        mode: str | None = None,
+        history: Sequence[tuple[str, str]] = (),
+    ) -> Any:
+        """Answer one question; returns an ``Answer`` (answer, route, reason, tokens, sources,
+        timings). ``mode``: 'auto', 'stuff', 'retrieve' or 'search' (passages, no model)."""
+        from ragmix.chain import Answer
+
+        final: dict[str, Any] = {}
+        for event in self.stream(question, docs=docs, mode=mode, history=history):
+            final = event.get("final", final)
+        return Answer(**final)
+
+    def stream(
+        self,
+        question: str,
+        docs: Sequence[str] | None = None,
+        mode: str | None = None,
+        history: Sequence[tuple[str, str]] = (),
+    ) -> Any:
+        """Yield answer events: the plan, token deltas (``{"answer": ...}``), then
+        ``{"final": {...}}``; see ``ragmix.chain``."""
+        return self.qa().events(question, self.resolve_docs(docs), history, mode)
+
+    def retriever(self, docs: Sequence[str] | None = None, k: int = 8) -> Any:
+        """A LangChain ``BaseRetriever`` over this store (hybrid BM25 + dense)."""
+        from ragmix.retrieval import RagmixRetriever
+
+        return RagmixRetriever(
+            searcher=self.searcher(), doc_ids=self.resolve_docs(docs) if docs else None, k=k
+        )

@@ -1,0 +1,203 @@
+"""The `ragmix` command: parse, call the library, render. No business logic here.
+
+Exit codes: 0 success, 1 the work ran but something failed (e.g. some files), 2 usage or
+configuration error. A ``RagmixError`` is printed as one red line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ragmix.errors import ConfigError, RagmixError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config", metavar="FILE", help="YAML profile (see configs/); env RAGMIX_CONFIG"
+    )
+    p.add_argument("--store", metavar="DIR", help="store folder; env RAGMIX_STORE")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ragmix",
+        description="Local, private question answering over long documents.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "ingest",
+        help="load, chunk, embed and index documents",
+        description="Ingest files and folders (pdf, txt, md, docx, html) into the store. "
+        "Incremental: unchanged files are skipped; changed files replace their chunks.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument(
+        "--sync",
+        action="store_true",
+        help="also remove documents whose files are gone from the given folders",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON summary object")
+    _common(p)
+
+    p = sub.add_parser("docs", help="list or delete stored documents")
+    docs = p.add_subparsers(dest="docs_command", metavar="ACTION")
+    d = docs.add_parser("list", help="documents with pages, chunks, tokens")
+    d.add_argument("--json", action="store_true")
+    _common(d)
+    d = docs.add_parser("delete", help="remove a document from every index")
+    d.add_argument("name", help="document name (as listed), file name, or id")
+    _common(d)
+    p = sub.add_parser(
+        "ask",
+        help="answer one question (streams to the terminal)",
+        description="Answer a question about the stored documents. The route "
+        "(whole document or retrieved passages), its reason and token counts are shown.",
+    )
+    p.add_argument("question")
+    p.add_argument(
+        "--doc",
+        action="append",
+        metavar="NAME",
+        help="limit to this document (repeatable); default: all",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["auto", "stuff", "retrieve", "search"],
+        help="auto (default): whole document when it fits, else retrieval; "
+        "search: passages only, no model",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object, no streaming")
+    _common(p)
+
+    p = sub.add_parser("chat", help="interactive questions with history")
+    p.add_argument("--doc", action="append", metavar="NAME")
+    p.add_argument("--mode", choices=["auto", "stuff", "retrieve", "search"])
+    _common(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return _dispatch(parser, args)
+    except ConfigError as exc:
+        _error(str(exc))
+        return 2
+    except RagmixError as exc:
+        _error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+def _error(msg: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {msg}", markup=True)
+
+
+def _ragmix(args: argparse.Namespace) -> Any:
+    from ragmix.api import RagMix
+
+    store = {"path": args.store} if getattr(args, "store", None) else None
+    return RagMix.from_config(args.config, store=store)
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "ingest":
+        return _ingest(args)
+    if args.command == "ask":
+        return _ask(args)
+    if args.command == "chat":
+        return _chat(args)
+    if args.command == "docs":
+        if args.docs_command == "list":
+            return _docs_list(args)
+        if args.docs_command == "delete":
+            doc = _ragmix(args).delete(args.name)
+            print(f"deleted {doc.name} ({doc.n_chunks} chunks)")
+            return 0
+        parser.parse_args(["docs", "--help"])
+    return 2
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ragmix.console import IngestProgress, print_summary
+
+    rm = _ragmix(args)
+    if args.json:
+        summary = rm.ingest(*args.paths, sync=args.sync)
+        print(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        with IngestProgress() as progress:
+            summary = rm.ingest(*args.paths, sync=args.sync, progress=progress)
+        print_summary(summary, rm.store_path)
+    return 0 if summary.ok else 1
+
+
+def _ask(args: argparse.Namespace) -> int:
+    rm = _ragmix(args)
+    if args.json:
+        answer = rm.ask(args.question, docs=args.doc, mode=args.mode)
+        print(json.dumps(answer.as_dict(), ensure_ascii=False))
+        return 0
+    from ragmix.console import render_stream
+
+    render_stream(rm.stream(args.question, docs=args.doc, mode=args.mode))
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from ragmix.console import render_stream
+
+    rm = _ragmix(args)
+    history: list[tuple[str, str]] = []
+    while True:
+        try:
+            question = input("\n? ").strip()
+        except EOFError:
+            return 0
+        if question in {"", "/exit", "/quit"}:
+            if question:
+                return 0
+            continue
+        if question == "/clear":
+            history.clear()
+            continue
+        try:
+            final = render_stream(
+                rm.stream(question, docs=args.doc, mode=args.mode, history=history)
+            )
+        except RagmixError as exc:
+            _error(str(exc))
+            continue
+        history.append((question, final.get("answer", "")))
+
+
+def _docs_list(args: argparse.Namespace) -> int:
+    rm = _ragmix(args)
+    docs = [d.as_dict() for d in rm.documents()]
+    if args.json:
+        print(json.dumps(docs, ensure_ascii=False))
+        return 0
+    from ragmix.console import print_docs
+
+    print_docs(docs, rm.store_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

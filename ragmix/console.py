@@ -1,0 +1,146 @@
+"""Terminal rendering for the CLI (rich): progress bars, summary tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+_err = Console(stderr=True)
+_out = Console()
+
+
+class IngestProgress:
+    """Two bars, files and embedded chunks, fed by the pipeline's progress events."""
+
+    def __init__(self) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}", style="dim"),
+            TimeElapsedColumn(),
+            console=_err,
+            transient=False,
+        )
+        self._files = self._bar.add_task("files", total=None, detail="")
+        self._chunks = self._bar.add_task("embedding", total=0, detail="")
+
+    def __enter__(self) -> IngestProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bar.__exit__(*exc)
+
+    def __call__(self, event: str, **data: Any) -> None:
+        if event == "files":
+            self._bar.update(self._files, total=data["total"])
+        elif event == "file":
+            self._bar.update(self._files, detail=data["name"][-50:])
+        elif event == "file_done":
+            self._bar.advance(self._files)
+        elif event == "chunks":
+            task = self._bar.tasks[self._chunks]
+            self._bar.update(self._chunks, total=(task.total or 0) + data["n"])
+        elif event == "embedded":
+            self._bar.advance(self._chunks, data["n"])
+
+
+def print_summary(summary: Any, store: Path) -> None:
+    table = Table(title=f"ingest into {store}", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in [
+        ("files seen", summary.files_seen),
+        ("ingested", summary.ingested),
+        ("unchanged", summary.skipped_unchanged),
+        ("duplicates", summary.duplicates),
+        ("failed", len(summary.failed)),
+        ("unsupported", len(summary.unsupported)),
+        ("chunks added", summary.chunks_added),
+        ("chunks removed", summary.chunks_removed),
+        ("seconds", f"{summary.seconds:.1f}"),
+    ]:
+        table.add_row(label, str(value))
+    _out.print(table)
+    for f in summary.failed:
+        _out.print(
+            f"[red]failed[/] {escape(f['path'])}: {escape(f['error'])}",
+            highlight=False,
+            markup=True,
+        )
+    if summary.unsupported:
+        _out.print(
+            "[yellow]skipped (unsupported type):[/] " + escape(", ".join(summary.unsupported)),
+            highlight=False,
+            markup=True,
+        )
+
+
+def print_docs(docs: list[dict[str, Any]], store: Path) -> None:
+    if not docs:
+        _out.print(f"no documents in {store}; add some with `ragmix ingest PATH`")
+        return
+    table = Table(title=f"documents in {store}")
+    for col in ("document", "pages", "chunks", "tokens", "ingested at"):
+        table.add_column(col, justify="left" if col == "document" else "right")
+    for d in docs:
+        table.add_row(
+            d["name"],
+            "" if d["pages"] is None else str(d["pages"]),
+            str(d["chunks"]),
+            "" if d["tokens"] is None else f"{d['tokens']:,}",
+            d["ingested_at"],
+        )
+    _out.print(table)
+
+
+_ROUTE_LABEL = {
+    "stuff": "whole document",
+    "retrieve": "retrieved passages",
+    "search": "search only",
+    "map_reduce": "part-by-part summary",
+}
+
+
+def route_line(event: dict[str, Any]) -> str:
+    t = event["tokens"]
+    return (
+        f"[bold cyan]{_ROUTE_LABEL.get(event['route'], event['route'])}[/] · "
+        f"{escape(event['reason'])} · scope {t['scope']:,} / budget {t['budget']:,} tokens"
+    )
+
+
+def render_stream(events: Any) -> dict[str, Any]:
+    """Print a streamed answer: route line, tokens as they come, then sources and counts."""
+    final: dict[str, Any] = {}
+    for event in events:
+        if "route" in event:
+            if event.get("restart"):
+                _out.print()
+            _err.print(route_line(event), highlight=False)
+        if "status" in event:
+            _err.print(f"[dim]{escape(event['status'])}[/]")
+        if event.get("answer"):
+            _out.print(event["answer"], end="", markup=False, highlight=False, soft_wrap=True)
+        if "final" in event:
+            final = event["final"]
+    _out.print()
+    if final:
+        for i, s in enumerate(final["sources"], 1):
+            page = f" p.{s['page']}" if s.get("page") else ""
+            snippet = " ".join(s["text"].split())[:90]
+            _err.print(
+                f"[dim][{i}] {escape(s['source'])}{page} · {escape(snippet)}[/]", highlight=False
+            )
+        t, tm = final["tokens"], final["timings"]
+        _err.print(
+            f"[dim]prompt {t['prompt']:,} · completion {t['completion']:,} tokens · "
+            f"{tm.get('total_s', 0):.1f} s[/]"
+        )
+    return final

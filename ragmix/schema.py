@@ -1,0 +1,54 @@
+"""Plain data passed between ingestion, the store and the question side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """One file turned into clean text.
+
+    Attributes:
+        text: the cleaned full text; every offset elsewhere points into this string.
+        kind: 'pdf', 'txt', 'md', 'docx' or 'html'.
+        page_starts: for paged formats (PDF), the offset in ``text`` where each page begins
+            (page 1 starts at ``page_starts[0] == 0``); None when the format has no pages.
+        encoding: the detected text encoding, for text formats.
+    """
+
+    text: str
+    kind: str
+    page_starts: list[int] | None = None
+    encoding: str | None = None
+
+    @property
+    def n_pages(self) -> int | None:
+        return len(self.page_starts) if self.page_starts is not None else None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: ``document.text[start:end] == text``."""
+
+    index: int
+    text: str
+    start: int
+    end: int
+    n_tokens: int
+
+
+@dataclass
+class Passage:
+    """A chunk found for a question, with where it comes from."""
+
+    chunk_id: str
+    doc_id: str
+    source: str
+    text: str
+    index: int
+    start: int
+    end: int
+    page: int | None = None
+    score: float = 0.0
+    scores: dict[str, float] = field(default_factory=dict)

