@@ -4,15 +4,22 @@
 # build; a bare `torch` resolved by pip as a dependency pulls a multi-GB CUDA build.
 #   NVIDIA:  make setup TORCH="torch --index-url https://download.pytorch.org/whl/cu124"
 #   Mac:     make setup TORCH=torch            (the macOS wheel has Metal/MPS built in)
-# LLAMA_CMAKE_ARGS: how llama-cpp-python is compiled.
+# LLAMA_CMAKE_ARGS: how llama-cpp-python is compiled (built once per set of flags and kept in
+# $(WHEELHOUSE), since pip's own wheel cache ignores CMAKE_ARGS).
 #   NVIDIA:  make setup LLAMA_CMAKE_ARGS="-DGGML_CUDA=on"
 #   Mac:     make setup LLAMA_CMAKE_ARGS="-DGGML_METAL=on"   (the default on Apple silicon)
+#   x86-64 default: a portable AVX2 build, not -march=native: some virtual machines advertise
+#   AMX that the hypervisor does not enable, and llama.cpp's AMX matmul then dies with SIGILL
+#   on the first batched prompt (seen on our CI machines). On your own x86 box
+#   LLAMA_CMAKE_ARGS="-DGGML_NATIVE=ON" is a little faster.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
-LLAMA_CMAKE_ARGS ?=
+LLAMA_VERSION ?= 0.3.36
+LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON,)
+WHEELHOUSE := $(HOME)/.cache/ragmix-wheels/$(shell echo "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" | md5sum | cut -c1-12)
 DEMO_STORE ?= .ragmix-demo
 
 .PHONY: setup demo test test-fast browser-deps lint bench clean
@@ -23,7 +30,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip wheel
 	$(PY) -m pip install -q $(TORCH)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e ".[dev]"
+	@ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1 || { \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) ($(LLAMA_CMAKE_ARGS)); about 6 minutes"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel -q --no-deps --no-cache-dir \
+	    -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION); }
+	$(PY) -m pip install -q $(WHEELHOUSE)/llama_cpp_python-*.whl
+	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
 # Quickstart 1: set up, ingest the bundled samples (one GBK Chinese report, one English manual),
@@ -32,10 +44,12 @@ demo: setup
 	$(VENV)/bin/ragmix ingest samples --store $(DEMO_STORE)
 	$(VENV)/bin/ragmix docs list --store $(DEMO_STORE)
 
+# Debian's chromium for the Playwright tests (never a downloaded browser) and a CJK font so
+# that screenshots show Chinese.
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi wqy; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-wqy-zenhei; fi
 
 # Quickstart 2: set up and run the whole test suite (real models, real Chroma, real browser).
 test: setup browser-deps

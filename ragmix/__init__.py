@@ -11,7 +11,7 @@ Public API (everything else is internal):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _t
 
 from ragmix.errors import (
     BudgetError,
@@ -24,7 +24,7 @@ from ragmix.errors import (
 )
 from ragmix.settings import Settings, load_settings
 
-if TYPE_CHECKING:
+if _t.TYPE_CHECKING:
     from ragmix.api import RagMix
     from ragmix.catalog import DocumentInfo
     from ragmix.ingest.pipeline import IngestSummary
@@ -53,7 +53,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _t.Any:
     # Lazy so that `import ragmix` (and `ragmix --help`) never pays for heavy imports.
     if name in _LAZY:
         import importlib

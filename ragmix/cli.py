@@ -74,6 +74,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object, no streaming")
     _common(p)
 
+    p = sub.add_parser("ui", help="serve the web QA page",
+                       description="Serve the web page (upload, documents, chat with sources). "
+                       "Listens on 127.0.0.1 unless --host says otherwise.")
+    p.add_argument("--host", help="listen address (default: ui.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default: ui.port, 7860)")
+    p.add_argument("--auth", metavar="USER:PASSWORD",
+                   help="require this login (default: ui.auth); advised with --host 0.0.0.0")
+    _common(p)
+
+    p = sub.add_parser("eval", help="measure retrieval or answer quality on a SQuAD-style set")
+    ev = p.add_subparsers(dest="eval_command", metavar="KIND")
+    e = ev.add_parser("retrieval", help="recall@k and MRR of the retriever `ask` uses")
+    e.add_argument("dataset", help="SQuAD-format JSON (CMRC 2018, DRCD, DuReader-style)")
+    e.add_argument("--k", default="1,5,10", help="cut-offs, comma-separated (default 1,5,10)")
+    e.add_argument("--limit", type=int, help="only the first N questions")
+    e.add_argument("--json", action="store_true")
+    _common(e)
+    e = ev.add_parser("qa", help="exact match and F1 of the model's answers")
+    e.add_argument("dataset")
+    e.add_argument("--limit", type=int, default=50, help="questions to ask (default 50)")
+    e.add_argument("--json", action="store_true")
+    _common(e)
+
     p = sub.add_parser("chat", help="interactive questions with history")
     p.add_argument("--doc", action="append", metavar="NAME")
     p.add_argument("--mode", choices=["auto", "stuff", "retrieve", "search"])
@@ -123,6 +146,12 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _ask(args)
     if args.command == "chat":
         return _chat(args)
+    if args.command == "ui":
+        return _ui(args)
+    if args.command == "eval":
+        if args.eval_command in {"retrieval", "qa"}:
+            return _eval(args)
+        parser.parse_args(["eval", "--help"])
     if args.command == "docs":
         if args.docs_command == "list":
             return _docs_list(args)
@@ -185,6 +214,40 @@ def _chat(args: argparse.Namespace) -> int:
             _error(str(exc))
             continue
         history.append((question, final.get("answer", "")))
+
+
+def _ui(args: argparse.Namespace) -> int:
+    rm = _ragmix(args)
+    ui = rm.settings.ui
+    from ragmix.ui.app import launch
+
+    launch(rm, host=args.host or ui.host, port=args.port or ui.port, auth=args.auth or ui.auth)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ragmix import evaluation
+    from ragmix.console import EvalProgress, print_metrics
+
+    rm = _ragmix(args)
+    with EvalProgress(quiet=args.json) as progress:
+        if args.eval_command == "retrieval":
+            try:
+                ks = tuple(int(k) for k in args.k.split(","))
+            except ValueError:
+                raise ConfigError(f"--k takes whole numbers like 1,5,10, not {args.k!r}") from None
+            result = evaluation.run_retrieval_eval(
+                Path(args.dataset), rm.settings, ks=ks, limit=args.limit, progress=progress)
+        else:
+            result = evaluation.run_qa_eval(
+                Path(args.dataset), rm.settings, limit=args.limit, progress=progress)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print_metrics(result, f"{args.eval_command} eval of {args.dataset}")
+    return 0
 
 
 def _docs_list(args: argparse.Namespace) -> int:

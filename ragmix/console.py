@@ -144,3 +144,42 @@ def render_stream(events: Any) -> dict[str, Any]:
             f"{tm.get('total_s', 0):.1f} s[/]"
         )
     return final
+
+
+class EvalProgress:
+    """One bar for an evaluation, fed as ``progress(event, done=..., total=..., stage=...)``."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=_err, disable=quiet,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> EvalProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bar.__exit__(*exc)
+
+    def __call__(self, event: str, **data: Any) -> None:
+        stage = str(data.get("stage", event))
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bar.add_task(stage, total=data.get("total"))
+        task = self._tasks[stage]
+        if "total" in data:
+            self._bar.update(task, total=data["total"])
+        if "done" in data:
+            self._bar.update(task, completed=data["done"])
+        elif "advance" in data:
+            self._bar.advance(task, data["advance"])
+
+
+def print_metrics(result: dict[str, Any], title: str) -> None:
+    table = Table(title=escape(title), show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for key, value in result.items():
+        table.add_row(escape(key), f"{value:.3f}" if isinstance(value, float) else str(value))
+    _out.print(table)

@@ -104,6 +104,10 @@ def _load(settings: EmbeddingSettings) -> Any:
         folder = resolve_model_dir(settings.model, allow_download=settings.allow_download)
         try:
             from langchain_huggingface import HuggingFaceEmbeddings
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar over our own progress
+            hf_logging.set_verbosity_error()
 
             model_kwargs: dict[str, Any] = {}
             if settings.device != "auto":

@@ -75,7 +75,10 @@ class HybridSearcher:
         lexical = self.catalog.bm25(lexical_tokens(query), s.candidates, doc_ids)
         lang = detect_language(query)
         dense_used = self.dense is not None and s.dense_weight > 0 and self.understands(lang)
-        dense = self.dense.search(query, s.candidates, doc_ids) if dense_used else []  # type: ignore[union-attr]
+        dense: list[tuple[str, float]] = []
+        if dense_used:
+            hits = self.dense.search(query, s.candidates, doc_ids)  # type: ignore[union-attr]
+            dense = [(cid, score) for cid, score in hits if score >= s.min_dense_score]
         note = (
             "bm25 + dense"
             if dense_used

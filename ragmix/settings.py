@@ -212,6 +212,11 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in fusion.")
     lexical_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    min_dense_score: float = Field(
+        0.2,
+        description="Dense hits below this cosine similarity are dropped, so a question about "
+        "something absent finds nothing instead of the least unrelated passage.",
+    )
     max_passages: int = Field(
         12, ge=1, description="At most this many passages, further limited by the token budget."
     )
@@ -340,4 +345,5 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid settings{where}: {problems}") from None
-    return Settings.model_validate(built.model_dump())
+    # A plain Settings (not the per-call subclass), built without re-reading the environment.
+    return Settings.model_construct(_fields_set=built.model_fields_set, **dict(built))
