@@ -29,6 +29,19 @@ if TYPE_CHECKING:
     from ragmix.vectorstore import VectorIndex
 
 
+class _Deferred:
+    """Builds the wrapped object on first attribute access."""
+
+    def __init__(self, factory: Any) -> None:
+        self._factory = factory
+        self._obj: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._obj is None:
+            self._obj = self._factory()
+        return getattr(self._obj, name)
+
+
 class RagMix:
     """A document store and the models that answer over it.
 
@@ -103,22 +116,23 @@ class RagMix:
         Raises:
             StoreLockedError: another process is writing to this embedded store.
         """
+        with self._writer():
+            return self._pipeline(progress).run([Path(p) for p in paths], sync=sync)
+
+    def _pipeline(self, progress: ProgressFn | None = None) -> Any:
         from ragmix.embeddings import chunk_token_counter
         from ragmix.ingest.pipeline import Pipeline
 
-        count, max_len = chunk_token_counter(self.settings.embeddings)
-        with self._writer():
-            pipeline = Pipeline(
-                self.settings,
-                self.catalog,
-                self.vectors,
-                self.embeddings,
-                count,
-                max_len,
-                token_counters=self.token_counters(),
-                progress=progress,
-            )
-            return pipeline.run([Path(p) for p in paths], sync=sync)
+        # Chroma and the models are opened only if a file actually changed.
+        return Pipeline(
+            self.settings,
+            self.catalog,
+            _Deferred(lambda: self.vectors),
+            _Deferred(lambda: self.embeddings),
+            lambda: chunk_token_counter(self.settings.embeddings),
+            token_counters=self.token_counters,
+            progress=progress,
+        )
 
     def _writer(self) -> Any:
         from contextlib import nullcontext
@@ -140,13 +154,9 @@ class RagMix:
         Raises:
             StoreError: no such document.
         """
-        from ragmix.ingest.pipeline import Pipeline
-
         doc = self.find(name)
         with self._writer():
-            Pipeline(self.settings, self.catalog, self.vectors, self.embeddings, len, 1).delete(
-                doc.doc_id
-            )
+            self._pipeline().delete(doc.doc_id)
         return doc
 
     def find(self, name: str) -> DocumentInfo:
@@ -171,11 +181,20 @@ class RagMix:
 
         with self._lock:
             if getattr(self, "_searcher", None) is None:
+                reranker = None
+                if self.settings.retrieval.reranker:
+                    from ragmix.embeddings import CrossEncoderReranker
+
+                    e = self.settings.embeddings
+                    reranker = CrossEncoderReranker(
+                        self.settings.retrieval.reranker, e.device, e.allow_download
+                    )
                 self._searcher = HybridSearcher(
                     self.catalog,
                     self.vectors,
                     self.settings.retrieval,
                     understands=self.embeddings.understands,
+                    reranker=reranker,
                 )
             return self._searcher
 

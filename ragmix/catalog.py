@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     start    INTEGER NOT NULL,
     "end"    INTEGER NOT NULL,
     n_tokens INTEGER NOT NULL,
+    dense    INTEGER NOT NULL DEFAULT 1,      -- 1: has a vector (embedder reads its language)
     text     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, idx);
@@ -148,9 +149,15 @@ class Catalog:
                 )
         except sqlite3.DatabaseError as exc:
             raise StoreError(
-                f"the catalog {self.path} cannot be opened ({exc}); if it is damaged, run "
-                "`ragmix ingest --repair` to rebuild it from the vector store and the sources"
+                f"the catalog {self.path} cannot be opened ({exc}); if it is damaged, move the "
+                "store folder aside and run `ragmix ingest` on your folders again"
             ) from None
+
+        if not readonly:
+            from ragmix.text import LEXICAL_VERSION
+
+            if self.get_meta("lexical_version") != LEXICAL_VERSION:
+                self.rebuild_lexical()
 
     def close(self) -> None:
         self.conn.close()
@@ -191,6 +198,7 @@ class Catalog:
         chunks: Sequence[Chunk],
         lexical: Sequence[Sequence[str]],
         tokens: dict[str, int],
+        dense: Sequence[bool] | None = None,
     ) -> None:
         """Insert a document with its chunks and lexical tokens, in state ``pending``."""
         conn.execute(
@@ -210,10 +218,11 @@ class Catalog:
         )
         for tokenizer, n in tokens.items():
             conn.execute("INSERT INTO doc_tokens VALUES (?, ?, ?)", (doc_id, tokenizer, n))
-        for chunk, toks in zip(chunks, lexical, strict=True):
+        flags = dense if dense is not None else [True] * len(chunks)
+        for chunk, toks, flag in zip(chunks, lexical, flags, strict=True):
             cur = conn.execute(
-                'INSERT INTO chunks (chunk_id, doc_id, idx, page, start, "end", n_tokens, text)'
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                'INSERT INTO chunks (chunk_id, doc_id, idx, page, start, "end", n_tokens, dense,'
+                " text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chunk_id(doc_id, chunk.index),
                     doc_id,
@@ -222,6 +231,7 @@ class Catalog:
                     chunk.start,
                     chunk.end,
                     chunk.n_tokens,
+                    int(flag),
                     chunk.text,
                 ),
             )
@@ -250,8 +260,16 @@ class Catalog:
             ).fetchall()
         return [r[0] for r in rows]
 
-    def chunk_ids(self, doc_id: str | None = None) -> list[str]:
-        if doc_id is None:
+    def state(self, doc_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT state FROM documents WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def chunk_ids(self, doc_id: str | None = None, *, dense_only: bool = False) -> list[str]:
+        if dense_only:
+            rows = self.conn.execute("SELECT chunk_id FROM chunks WHERE dense = 1").fetchall()
+        elif doc_id is None:
             rows = self.conn.execute("SELECT chunk_id FROM chunks").fetchall()
         else:
             rows = self.conn.execute(
@@ -359,6 +377,21 @@ class Catalog:
             return [(r[0], float(r[1])) for r in self.conn.execute(sql, params)]
         except sqlite3.OperationalError as exc:
             raise StoreError(f"lexical search failed on {self.path}: {exc}") from None
+
+    def rebuild_lexical(self) -> int:
+        """Re-tokenise every chunk into a fresh BM25 index (after a tokenizer change or
+        damage); the chunk texts in the catalog are the source. Returns chunks indexed."""
+        from ragmix.text import LEXICAL_VERSION, lexical_tokens
+
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM chunks_fts")
+            rows = conn.execute("SELECT rowid, text FROM chunks").fetchall()
+            conn.executemany(
+                "INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
+                [(rowid, " ".join(lexical_tokens(text))) for rowid, text in rows],
+            )
+            self.set_meta(conn, "lexical_version", LEXICAL_VERSION)
+        return len(rows)
 
     def check(self) -> list[str]:
         """Internal consistency problems (empty list when healthy)."""

@@ -307,6 +307,11 @@ class QA:
 
     def standalone(self, question: str, hist: list[tuple[str, str]], lang: prompts.Lang) -> str:
         """A follow-up rewritten into a question that retrieval can use on its own."""
+        how = self.settings.router.rewrite
+        if how == "off":
+            return question
+        if how == "concat":
+            return f"{hist[-1][0]} {question}"
         try:
             text = str(
                 self.model.invoke(

@@ -164,3 +164,41 @@ def chunk_token_counter(settings: EmbeddingSettings) -> tuple[Callable[[str], in
 
 def make_embeddings(settings: EmbeddingSettings) -> LazyEmbeddings:
     return LazyEmbeddings(settings)
+
+
+class CrossEncoderReranker:
+    """A sentence-transformers cross-encoder that scores (question, passage) pairs.
+
+    Loaded on first use from a local folder or the local Hugging Face cache (e.g.
+    ``BAAI/bge-reranker-v2-m3``); never downloaded unless ``allow_download``.
+    """
+
+    def __init__(self, model: str, device: str = "cpu", allow_download: bool = False) -> None:
+        self.model_name = model
+        self.device = device
+        self.allow_download = allow_download
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                folder = resolve_model_dir(self.model_name, allow_download=self.allow_download)
+                try:
+                    from sentence_transformers import CrossEncoder
+
+                    self._model = CrossEncoder(
+                        folder, device=None if self.device == "auto" else self.device,
+                        num_labels=1, local_files_only=not self.allow_download,
+                    )  # fmt: skip
+                except Exception as exc:
+                    raise ModelError(
+                        f"cannot load reranker {self.model_name!r} from {folder}: {exc}"
+                    ) from None
+            return self._model
+
+    def score(self, query: str, passages: list[str]) -> list[float]:
+        if not passages:
+            return []
+        scores = self._load().predict([(query, p) for p in passages], show_progress_bar=False)
+        return [float(s) for s in scores]

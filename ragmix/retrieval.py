@@ -61,8 +61,10 @@ class HybridSearcher:
         dense: DenseIndex | None,
         settings: RetrievalSettings,
         understands: Callable[[str], bool] = lambda lang: True,
+        reranker: Any = None,
     ) -> None:
         self.catalog = catalog
+        self.reranker = reranker
         self.dense = dense
         self.settings = settings
         self.understands = understands
@@ -106,6 +108,14 @@ class HybridSearcher:
                 if v is not None
             }
             out.append(p)
+        if self.reranker is not None and out:
+            # The cross-encoder reads question and passage together: slower, sharper.
+            scores = self.reranker.score(query, [p.text for p in out])
+            for p, r in zip(out, scores, strict=True):
+                p.scores["rerank"] = round(r, 4)
+                p.score = r
+            out.sort(key=lambda p: -p.score)
+            note += " + rerank"
         return SearchResult(out, dense_used, note)
 
 

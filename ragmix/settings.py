@@ -156,7 +156,9 @@ class LlmSettings(BaseModel):
     n_gpu_layers: int = Field(
         0, description="Layers offloaded to GPU (Metal/CUDA); -1 offloads all."
     )
-    n_threads: int | None = Field(None, description="CPU threads; default: all cores.")
+    n_threads: int | None = Field(
+        None, description="CPU threads; default: half the logical cores (about the physical ones)."
+    )
     n_batch: int = Field(512, ge=512, description="Prompt-processing batch (at least 512).")
     flash_attn: bool = Field(False, description="Use flash attention (GPU builds).")
     chat_format: str | None = Field(
@@ -202,6 +204,12 @@ class RouterSettings(BaseModel):
     )
     history_tokens: int = Field(
         1024, ge=0, description="At most this many tokens of chat history go into a prompt."
+    )
+    rewrite: Literal["model", "concat", "off"] = Field(
+        "model",
+        description="How a follow-up question becomes a standalone query for retrieval: "
+        "'model' asks the model to rewrite it, 'concat' prepends the previous question, "
+        "'off' searches with the follow-up as asked.",
     )
 
 

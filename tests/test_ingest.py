@@ -57,7 +57,8 @@ def state(rm) -> dict:  # type: ignore[no-untyped-def]
     cat = rm.catalog
     return {
         "docs": sorted((d.name, d.doc_id, d.n_chunks) for d in cat.documents()),
-        "catalog_chunks": sorted(cat.chunk_ids()),
+        "catalog_chunks": sorted(cat.chunk_ids(dense_only=True)),
+        "all_chunks": sorted(cat.chunk_ids()),
         "chroma_chunks": sorted(rm.vectors.iter_ids()),
         "fts": cat.conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0],
         "sources": sorted(r[0] for r in cat.conn.execute("SELECT name FROM sources")),
@@ -95,16 +96,24 @@ def test_ingest_folder_pages_offsets_and_metadata(rm, tmp_path: Path) -> None:
     for i, page_text in enumerate(PAGES, 1):
         off = text.index(page_text.split("\n")[1][:8])
         assert sum(1 for s in starts if s <= off) == i
-    # Chroma holds the same metadata
-    got = rm.vectors._collection.get(ids=[rows[0][0]], include=["metadatas"])
-    meta = got["metadatas"][0]
-    assert meta["source"] == "report.pdf" and meta["doc_id"] == report.doc_id
-    assert meta["page"] == rows[0][1] and meta["start"] == rows[0][2]
+    # no chunk crosses a page: each cites exactly one page
+    assert [r[1] for r in rows] == [1, 2, 3]
+    # the English-only default embedder gets no Chinese chunks (BM25 serves them) ...
+    assert rm.vectors._collection.get(ids=[rows[0][0]])["ids"] == []
+    # ... and Chroma holds the same metadata as the catalog for the English ones
+    notes = rm.find("notes.md")
+    cid, start = rm.catalog.conn.execute(
+        "SELECT chunk_id, start FROM chunks WHERE doc_id = ? AND idx = 0", (notes.doc_id,)
+    ).fetchone()
+    meta = rm.vectors._collection.get(ids=[cid], include=["metadatas"])["metadatas"][0]
+    assert meta["source"] == "notes.md" and meta["doc_id"] == notes.doc_id
+    assert meta["start"] == start and "page" not in meta
     # the GBK file is correct Chinese in the store
     gbk = rm.find("suzhou-gbk.txt")
     assert SIMPLIFIED[:40] in rm.catalog.text(gbk.doc_id)
     s = state(rm)
-    assert s["catalog_chunks"] == s["chroma_chunks"] and s["fts"] == len(s["catalog_chunks"])
+    assert s["catalog_chunks"] == s["chroma_chunks"] and s["fts"] == len(s["all_chunks"])
+    assert len(s["all_chunks"]) > len(s["catalog_chunks"]) > 0
     assert s["problems"] == []
 
 

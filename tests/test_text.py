@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from ragmix.text import STOPWORDS, cjk_ratio, detect_language, is_cjk, lexical_tokens
+from ragmix.text import (
+    STOPWORDS,
+    cjk_bigrams,
+    cjk_ratio,
+    detect_language,
+    is_cjk,
+    lexical_tokens,
+)
 
 
 @pytest.mark.parametrize(
@@ -60,12 +67,22 @@ def test_detect_language(text: str, expected: str) -> None:
 
 
 def test_lexical_tokens_chinese_question() -> None:
+    # jieba words of each CJK run, then that run's character bigrams.
     assert lexical_tokens("这家公司2023年的营收是多少?") == [
         "这家",
+        "公司",
+        "这家",
+        "家公",
         "公司",
         "2023",
         "年",
         "营收",
+        "多少",
+        "年的",
+        "的营",
+        "营收",
+        "收是",
+        "是多",
         "多少",
     ]
 
@@ -79,9 +96,24 @@ def test_lexical_tokens_english_lowercased_without_stopwords() -> None:
     ]
 
 
-def test_lexical_tokens_search_mode_adds_sub_words() -> None:
-    # Index and query both get the sub-words, so "园区" alone matches the full name.
-    assert lexical_tokens("苏州工业园区") == ["苏州", "工业", "园区", "工业园", "苏州工业园区"]
+def test_lexical_tokens_bigrams_match_parts_of_words() -> None:
+    # jieba keeps the name whole; the bigrams let "园区" alone match it, at index and query time.
+    assert lexical_tokens("苏州工业园区") == [
+        "苏州工业园区",
+        "苏州",
+        "州工",
+        "工业",
+        "业园",
+        "园区",
+    ]
+    assert "园区" in lexical_tokens("园区")
+    assert lexical_tokens("苏") == ["苏"]  # a one-letter run has no bigram
+
+
+def test_cjk_bigrams() -> None:
+    assert cjk_bigrams("工业园区") == ["工业", "业园", "园区"]
+    assert cjk_bigrams("苏") == []
+    assert cjk_bigrams("") == []
 
 
 def test_lexical_tokens_drop_punctuation_whitespace_and_stopwords() -> None:

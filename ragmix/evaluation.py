@@ -1,0 +1,421 @@
+"""``ragmix eval``: retrieval recall and answer quality on SQuAD-format question sets.
+
+CMRC 2018, DRCD, DuReader (in its SQuAD conversion) and SQuAD itself share one layout::
+
+    {"data": [{"paragraphs": [{"context": "...",
+                               "qas": [{"id": "...", "question": "...",
+                                        "answers": [{"text": "...", "answer_start": 0}]}]}]}]}
+
+Every distinct ``context`` becomes one ``.txt`` document in a temporary store built with the
+caller's settings through the normal ingest pipeline, and every question goes through the
+same ``HybridSearcher`` (retrieval eval) or the same ``RagMix.ask`` (QA eval) that users get.
+Nothing is special-cased for evaluation, so the numbers describe the product.
+
+Retrieval is scored per *document*: chunks are ranked, then deduplicated by document before
+cutting at ``k`` (a hit when any chunk of the gold context is among the first ``k`` documents).
+
+Answers are scored as the official evaluations do: Chinese by CMRC 2018's
+``cmrc2018_evaluate.py`` (mixed segmentation — each Han character one unit, Latin words and
+numbers one unit each — punctuation removed, F1 from the longest common substring), English
+by SQuAD v1.1's (lowercase, no punctuation or articles, bag-of-words F1).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragmix.errors import RagmixError
+from ragmix.settings import Settings
+from ragmix.text import detect_language
+
+ProgressFn = Callable[..., None]
+"""Called as ``progress(event, stage=..., total=...)`` then ``progress(event, advance=1)``."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question with its gold answers and the index of its (deduplicated) context."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    context: int
+
+
+@dataclass(frozen=True)
+class SquadSet:
+    """A SQuAD-format file: distinct contexts and the questions on them."""
+
+    path: Path
+    contexts: list[str]
+    questions: list[Question]
+
+
+def _format_error(path: Path, what: str) -> RagmixError:
+    return RagmixError(
+        f"{path} is not a SQuAD-format question set: {what}. Expected "
+        '{"data": [{"paragraphs": [{"context": "...", "qas": [{"id": "...", "question": "...", '
+        '"answers": [{"text": "..."}]}]}]}]} (the layout of CMRC 2018, DRCD and SQuAD)'
+    )
+
+
+def load_squad(path: Path, limit: int | None = None) -> SquadSet:
+    """Read a SQuAD-format file.
+
+    Identical contexts are stored once (they would be one document anyway: documents are
+    identified by content). ``limit`` keeps the first ``limit`` questions but every context,
+    so the retrieval task does not get easier with a smaller sample.
+
+    Raises:
+        RagmixError: the file is missing, not JSON, or lacks ``data`` / ``paragraphs`` /
+            ``context`` / ``qas`` / ``question``; the message names the file and the field.
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise RagmixError(f"{path} does not exist; pass a SQuAD-format JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _format_error(path, f"it is not UTF-8 JSON ({exc})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
+        raise _format_error(path, 'there is no top-level "data" list')
+    contexts: list[str] = []
+    index: dict[str, int] = {}
+    questions: list[Question] = []
+    for a, article in enumerate(raw["data"]):
+        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise _format_error(path, f'data[{a}] has no "paragraphs" list')
+        for p, para in enumerate(paragraphs):
+            where = f"data[{a}].paragraphs[{p}]"
+            if not isinstance(para, dict) or not isinstance(para.get("context"), str):
+                raise _format_error(path, f'{where} has no "context" string')
+            if not isinstance(para.get("qas"), list):
+                raise _format_error(path, f'{where} has no "qas" list')
+            context = para["context"]
+            if not context.strip():
+                continue  # nothing to retrieve; its questions cannot be scored
+            ci = index.setdefault(context, len(contexts))
+            if ci == len(contexts):
+                contexts.append(context)
+            for q, qa in enumerate(para["qas"]):
+                if not isinstance(qa, dict) or not isinstance(qa.get("question"), str):
+                    raise _format_error(path, f'{where}.qas[{q}] has no "question" string')
+                answers = tuple(
+                    str(x["text"])
+                    for x in qa.get("answers") or []
+                    if isinstance(x, dict) and "text" in x
+                )
+                qid = str(qa.get("id", f"{a}-{p}-{q}"))
+                questions.append(Question(qid, qa["question"], answers, ci))
+    if not questions:
+        raise _format_error(path, "it holds no questions")
+    if limit is not None:
+        questions = questions[: max(0, limit)]
+    return SquadSet(path, contexts, questions)
+
+
+# -- the temporary store ------------------------------------------------------------------
+def _context_name(i: int) -> str:
+    return f"ctx{i:06d}.txt"
+
+
+def build_store(
+    squad: SquadSet, settings: Settings, root: Path, progress: ProgressFn | None = None
+) -> tuple[Any, list[str], float]:
+    """Ingest every context of ``squad`` into a fresh store under ``root``.
+
+    Returns:
+        ``(rm, gold, seconds)``: the ``RagMix`` over the store, the doc id of each context
+        (by context index), and the wall-clock seconds the ingest took.
+
+    Raises:
+        RagmixError: a context could not be ingested.
+    """
+    from ragmix.api import RagMix
+
+    docs = root / "contexts"
+    docs.mkdir(parents=True)
+    for i, text in enumerate(squad.contexts):
+        (docs / _context_name(i)).write_text(text, encoding="utf-8")
+    store = settings.store.model_copy(update={"path": root / "store"})
+    if store.mode == "http":
+        # Never write evaluation documents into someone's shared server collection.
+        store = store.model_copy(update={"mode": "embedded"})
+    rm = RagMix(settings.model_copy(update={"store": store}))
+
+    def on_ingest(event: str, **data: Any) -> None:
+        if progress is None:
+            return
+        if event == "files":
+            progress("ingest", stage="ingest", total=data.get("total"))
+        elif event == "file_done":
+            progress("ingest", stage="ingest", advance=1)
+
+    t0 = time.perf_counter()
+    summary = rm.ingest(docs, progress=on_ingest)
+    seconds = time.perf_counter() - t0
+    if summary.failed:
+        first = summary.failed[0]
+        raise RagmixError(
+            f"{len(summary.failed)} contexts of {squad.path} could not be ingested, e.g. "
+            f"{first['path']}: {first['error']}"
+        )
+    by_name = {d.name: d.doc_id for d in rm.catalog.documents()}
+    gold = [by_name[_context_name(i)] for i in range(len(squad.contexts))]
+    return rm, gold, seconds
+
+
+def ranked_documents(passages: Sequence[Any]) -> list[str]:
+    """Doc ids in the order of their best chunk (duplicates dropped)."""
+    return list(dict.fromkeys(p.doc_id for p in passages))
+
+
+def retrieval_metrics(
+    rankings: Sequence[Sequence[str]], gold: Sequence[str], ks: Sequence[int] = (1, 5, 10)
+) -> dict[str, float]:
+    """Recall@k for each ``k`` and MRR (cut at ``max(ks)``) of document rankings.
+
+    Example:
+        >>> retrieval_metrics([["a", "b"], ["c", "a"], ["c"]], ["a", "a", "b"], ks=(1, 2))
+        {'recall@1': 0.3333, 'recall@2': 0.6667, 'mrr': 0.5}
+    """
+    n = len(gold)
+    cut = max(ks)
+    hits = dict.fromkeys(ks, 0)
+    rr = 0.0
+    for ranking, g in zip(rankings, gold, strict=True):
+        top = list(ranking[:cut])
+        if g in top:
+            rank = top.index(g) + 1
+            rr += 1.0 / rank
+            for k in ks:
+                hits[k] += rank <= k
+    out = {f"recall@{k}": round(hits[k] / n, 4) if n else 0.0 for k in ks}
+    out["mrr"] = round(rr / n, 4) if n else 0.0
+    return out
+
+
+def rank_documents(
+    rm: Any, squad: SquadSet, cut: int = 10, progress: ProgressFn | None = None
+) -> list[list[str]]:
+    """Each question through the store's searcher, as ``ask`` calls it; doc ids best first."""
+    searcher = rm.searcher()
+    doc_ids = rm.resolve_docs(None)  # what `ask` passes: every ready document
+    # Enough chunks that ``cut`` distinct documents survive deduplication.
+    depth = max(rm.settings.retrieval.candidates, 4 * cut)
+    rankings: list[list[str]] = []
+    if progress:
+        progress("questions", stage="questions", total=len(squad.questions))
+    for q in squad.questions:
+        result = searcher.search(q.question, doc_ids, k=depth)
+        rankings.append(ranked_documents(result.passages))
+        if progress:
+            progress("questions", stage="questions", advance=1)
+    return rankings
+
+
+def run_retrieval_eval(
+    dataset: Path,
+    settings: Settings,
+    ks: Sequence[int] = (1, 5, 10),
+    limit: int | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Recall@k and MRR of the store's retriever on a SQuAD-format file.
+
+    Args:
+        dataset: the question set (CMRC 2018, DRCD, SQuAD ...).
+        settings: the configuration to evaluate (its store path is replaced by a temporary one).
+        ks: cut-offs, in documents.
+        limit: score only the first ``limit`` questions (every context is still ingested).
+        progress: ``progress(event, **data)`` for a progress bar.
+
+    Returns:
+        ``{"n_contexts", "n_questions", "recall@1", "recall@5", "recall@10", "mrr",
+        "seconds"}`` (one ``recall@k`` per requested ``k``).
+        ``mrr`` is cut at ``max(ks)``; ``seconds`` is the whole run.
+
+    Example:
+        >>> run_retrieval_eval(Path("cmrc2018_dev.json"), load_settings())  # doctest: +SKIP
+        {'n_contexts': 848, 'n_questions': 3219, 'recall@1': 0.9..., ...}
+    """
+    t0 = time.perf_counter()
+    ks = tuple(sorted(set(ks)))
+    if not ks or ks[0] < 1:
+        raise RagmixError(f"k must be whole numbers of at least 1, not {ks}")
+    squad = load_squad(dataset, limit)
+    with tempfile.TemporaryDirectory(prefix="ragmix-eval-") as tmp:
+        rm, gold, _ = build_store(squad, settings, Path(tmp), progress)
+        try:
+            rankings = rank_documents(rm, squad, ks[-1], progress)
+        finally:
+            _close(rm)
+    metrics = retrieval_metrics(rankings, [gold[q.context] for q in squad.questions], ks)
+    return {
+        "n_contexts": len(squad.contexts),
+        "n_questions": len(squad.questions),
+        **metrics,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def run_qa_eval(
+    dataset: Path,
+    settings: Settings,
+    limit: int | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Exact match and F1 (in percent) of ``RagMix.ask`` answers on a SQuAD-format file.
+
+    Chinese questions are scored character-level as CMRC 2018 does, English ones word-level
+    as SQuAD does. Meant for real models; the default 135M model scores near zero.
+
+    Returns:
+        ``{"n_questions", "exact_match", "f1", "seconds"}``.
+    """
+    t0 = time.perf_counter()
+    squad = load_squad(dataset, limit)
+    em = f1 = 0.0
+    with tempfile.TemporaryDirectory(prefix="ragmix-eval-") as tmp:
+        rm, _, _ = build_store(squad, settings, Path(tmp), progress)
+        try:
+            if progress:
+                progress("questions", stage="questions", total=len(squad.questions))
+            for q in squad.questions:
+                answer = rm.ask(q.question).answer
+                e, f = score_answer(answer, q.answers, detect_language(q.question))
+                em += e
+                f1 += f
+                if progress:
+                    progress("questions", stage="questions", advance=1)
+        finally:
+            _close(rm)
+    n = len(squad.questions)
+    return {
+        "n_questions": n,
+        "exact_match": round(100 * em / n, 2) if n else 0.0,
+        "f1": round(100 * f1 / n, 2) if n else 0.0,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def _close(rm: Any) -> None:
+    # The temporary folder is removed next; let go of SQLite and Chroma handles first.
+    if rm._catalog is not None:
+        rm._catalog.close()
+    vectors = getattr(rm, "_vectors", None)
+    if vectors is not None and hasattr(vectors, "close"):
+        vectors.close()
+
+
+# -- answer scoring -----------------------------------------------------------------------
+#: CMRC 2018's punctuation list (``cmrc2018_evaluate.py``), plus its multi-char "……" as "…".
+_CMRC_PUNCT = frozenset("-:_*^/\\~`+=，。：？！“”；’《》…·、「」（）－～『』")
+_HAN_RE = re.compile(r"[\u4e00-\u9fa5]")
+# Stand-in for nltk.word_tokenize on the non-Han runs: words/numbers, and other symbols alone.
+_WORD_RE = re.compile(r"\w+|[^\w\s]")
+
+
+def mixed_segmentation(text: str, remove_punct: bool = True) -> list[str]:
+    """CMRC 2018 units: each Han character alone, Latin words and numbers whole.
+
+    Example:
+        >>> mixed_segmentation("光荣和ω-force 2代")  # '-' is punctuation: dropped, not a break
+        ['光', '荣', '和', 'ωforce', '2', '代']
+    """
+    out: list[str] = []
+    run = ""
+    for ch in text.lower().strip():
+        if remove_punct and ch in _CMRC_PUNCT:
+            continue
+        if _HAN_RE.match(ch) or ch in _CMRC_PUNCT:
+            if run:
+                out.extend(_WORD_RE.findall(run))
+                run = ""
+            out.append(ch)
+        else:
+            run += ch
+    if run:
+        out.extend(_WORD_RE.findall(run))
+    return out
+
+
+def _longest_common_substring(a: Sequence[str], b: Sequence[str]) -> int:
+    best = 0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b):
+            if x == y:
+                cur[j + 1] = prev[j] + 1
+                best = max(best, cur[j + 1])
+        prev = cur
+    return best
+
+
+def f1_zh(prediction: str, answer: str) -> float:
+    """CMRC 2018 F1: longest common substring of mixed-segmentation units.
+
+    Example:
+        >>> round(f1_zh("北京大学", "北京"), 4)
+        0.6667
+    """
+    pred, gold = mixed_segmentation(prediction), mixed_segmentation(answer)
+    lcs = _longest_common_substring(gold, pred)
+    if lcs == 0:
+        return 0.0
+    p, r = lcs / len(pred), lcs / len(gold)
+    return 2 * p * r / (p + r)
+
+
+def em_zh(prediction: str, answer: str) -> float:
+    """CMRC 2018 exact match: equal after lowercasing and removing punctuation."""
+
+    def norm(s: str) -> str:
+        return "".join(c for c in s.lower().strip() if c not in _CMRC_PUNCT)
+
+    return float(norm(prediction) == norm(answer))
+
+
+def _squad_normalize(text: str) -> list[str]:
+    text = "".join(c for c in text.lower() if c not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return text.split()
+
+
+def f1_en(prediction: str, answer: str) -> float:
+    """SQuAD v1.1 F1: overlap of normalised word bags.
+
+    Example:
+        >>> round(f1_en("the Eiffel Tower in Paris", "Eiffel Tower"), 4)
+        0.6667
+    """
+    pred, gold = _squad_normalize(prediction), _squad_normalize(answer)
+    common = sum((Counter(pred) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    p, r = common / len(pred), common / len(gold)
+    return 2 * p * r / (p + r)
+
+
+def em_en(prediction: str, answer: str) -> float:
+    """SQuAD v1.1 exact match of normalised strings."""
+    return float(_squad_normalize(prediction) == _squad_normalize(answer))
+
+
+def score_answer(prediction: str, answers: Sequence[str], language: str) -> tuple[float, float]:
+    """``(exact_match, f1)`` of one prediction, best over the gold answers (0 when none)."""
+    if not answers:
+        return 0.0, 0.0
+    em, f1 = (em_zh, f1_zh) if language == "zh" else (em_en, f1_en)
+    return max(em(prediction, a) for a in answers), max(f1(prediction, a) for a in answers)

@@ -1,0 +1,59 @@
+"""The benchmarks run end to end in quick mode and write the JSON the README reads.
+
+Only the shape of the output is checked: benchmarks print ratios, they are never timed
+assertions (see STYLE.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _run(script: str, name: str) -> dict:
+    out = RESULTS / f"{name}.json"
+    out.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (RESULTS / f"{name}.png").stat().st_size > 0
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_bench_ingest_quick() -> None:
+    data = _run("bench_ingest.py", "ingest_quick")
+    assert data["quick"] is True
+    for side in ("ragmix", "textbook"):
+        assert {"cold_ingest_s", "reingest_s", "chunks", "embedded_chars", "peak_rss_mb"} <= data[
+            side
+        ].keys()
+        assert data[side]["chunks"] > 0 and data[side]["peak_rss_mb"] > 0
+    assert {"cold_speedup", "reingest_speedup", "chunks_ratio"} <= data["ratios"].keys()
+    assert data["corpus"]["files"] == 3
+    reingest = [r for r in data["runs"] if r["kind"] == "reingest"]
+    assert reingest and all(r["skipped_unchanged"] == 3 for r in reingest)
+
+
+@pytest.mark.slow
+def test_bench_latency_quick() -> None:
+    data = _run("bench_latency.py", "latency_quick")
+    assert data["sizes"] == [200, 1000]
+    assert [r["chunks"] for r in data["rows"]] == [200, 1000]
+    for row in data["rows"]:
+        for kind in ("hybrid", "hybrid_en", "hybrid_zh", "bm25", "dense", "knn"):
+            assert {"p50_ms", "p95_ms", "n"} <= row[kind].keys()
+        assert row["bm25"]["n"] == data["queries"]
+    assert {"hybrid", "bm25", "dense", "knn"} <= data["growth_p50"].keys()

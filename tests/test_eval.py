@@ -1,0 +1,206 @@
+"""`ragmix eval`: SQuAD loading, recall through the real pipeline, CMRC/SQuAD answer scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ragmix.errors import RagmixError
+from ragmix.evaluation import (
+    em_en,
+    em_zh,
+    f1_en,
+    f1_zh,
+    load_squad,
+    mixed_segmentation,
+    retrieval_metrics,
+    run_retrieval_eval,
+    score_answer,
+)
+from ragmix.settings import load_settings
+
+CONTEXTS = [
+    "苏州工业园区成立于1994年，是中国和新加坡两国政府间的重要合作项目，总面积278平方公里。",
+    "拙政园是苏州最大的古典园林，始建于明朝正德年间，与留园、颐和园、避暑山庄并称四大名园。",
+    "碧螺春是产于太湖洞庭山的绿茶，条索纤细，卷曲成螺，茸毛披覆，银绿隐翠，香气浓郁。",
+    "The Lumen X2 projector has a lamp life of 8000 hours and a brightness of 3200 lumens.",
+    "Photosynthesis converts sunlight, water and carbon dioxide into glucose and oxygen in "
+    "the chloroplasts of plant cells.",
+]
+
+
+def _qa(qid: str, question: str, answer: str, context: str) -> dict[str, object]:
+    return {
+        "id": qid,
+        "question": question,
+        "answers": [{"text": answer, "answer_start": context.find(answer)}],
+    }
+
+
+def make_squad(path: Path) -> Path:
+    """5 distinct contexts (one repeated in a second article), 6 questions, 1 unanswerable."""
+    c = CONTEXTS
+    paragraphs = [
+        {
+            "id": "P0",
+            "context": c[0],
+            "qas": [_qa("q0", "苏州工业园区是哪一年成立的？", "1994年", c[0])],
+        },
+        {"id": "P1", "context": c[1], "qas": [_qa("q1", "拙政园始建于哪个朝代？", "明朝", c[1])]},
+        {"id": "P2", "context": c[2], "qas": [_qa("q2", "碧螺春产于哪里？", "太湖洞庭山", c[2])]},
+        {
+            "id": "P3",
+            "context": c[3],
+            "qas": [
+                _qa("q3", "What is the lamp life of the Lumen X2 projector?", "8000 hours", c[3])
+            ],
+        },
+        {
+            "id": "P4",
+            "context": c[4],
+            "qas": [
+                _qa(
+                    "q4",
+                    "What does photosynthesis convert into glucose?",
+                    "sunlight, water and carbon dioxide",
+                    c[4],
+                )
+            ],
+        },
+        # Same text as P0: one document; its question shares none of the corpus's letters, so
+        # BM25 finds nothing and the English embedder is not consulted for Chinese: a miss.
+        {"id": "P5", "context": c[0], "qas": [_qa("q5", "鲸鱼吃什么？", "磷虾", c[0])]},
+    ]
+    data = {
+        "version": "v1.0",
+        "data": [
+            {"id": "A0", "title": "t", "paragraphs": paragraphs[:5]},
+            {"id": "A1", "title": "t", "paragraphs": paragraphs[5:]},
+        ],
+    }
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_load_squad_dedupes_contexts_and_limits_questions(tmp_path: Path) -> None:
+    squad = load_squad(make_squad(tmp_path / "s.json"))
+    assert len(squad.contexts) == 5
+    assert [q.context for q in squad.questions] == [0, 1, 2, 3, 4, 0]
+    assert squad.questions[3].answers == ("8000 hours",)
+    limited = load_squad(tmp_path / "s.json", limit=2)
+    assert len(limited.questions) == 2 and len(limited.contexts) == 5
+
+
+def test_retrieval_eval_through_the_real_pipeline(tmp_path: Path) -> None:
+    settings = load_settings(store={"path": str(tmp_path / "unused-store")})
+    progress: list[tuple[str, dict[str, object]]] = []
+    result = run_retrieval_eval(
+        make_squad(tmp_path / "s.json"),
+        settings,
+        progress=lambda event, **data: progress.append((event, data)),
+    )
+    assert list(result)[:7] == [
+        "n_contexts",
+        "n_questions",
+        "recall@1",
+        "recall@5",
+        "recall@10",
+        "mrr",
+        "seconds",
+    ]
+    assert (result["n_contexts"], result["n_questions"]) == (5, 6)
+    assert result["recall@1"] == result["recall@5"] == result["recall@10"] == 0.8333
+    assert result["mrr"] == 0.8333
+    assert not (tmp_path / "unused-store").exists()  # the eval never touches the user's store
+    assert ("ingest", {"stage": "ingest", "total": 5}) in progress
+    assert sum(1 for e, d in progress if e == "questions" and d.get("advance")) == 6
+
+
+def test_retrieval_metrics_dedupe_and_mrr() -> None:
+    got = retrieval_metrics([["a", "b"], ["c", "a"], ["c"], []], ["a", "a", "b", "b"], ks=(1, 2))
+    assert got == {"recall@1": 0.25, "recall@2": 0.5, "mrr": 0.375}
+
+
+@pytest.mark.parametrize(
+    ("content", "missing"),
+    [
+        ({"version": "1"}, '"data"'),
+        ({"data": [{"title": "x"}]}, 'data[0] has no "paragraphs"'),
+        ({"data": [{"paragraphs": [{"qas": []}]}]}, 'data[0].paragraphs[0] has no "context"'),
+        ({"data": [{"paragraphs": [{"context": "x"}]}]}, '"qas"'),
+        ({"data": [{"paragraphs": [{"context": "x", "qas": [{"id": "1"}]}]}]}, '"question"'),
+    ],
+)
+def test_malformed_file_names_file_and_field(
+    tmp_path: Path, content: dict[str, object], missing: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(content), encoding="utf-8")
+    with pytest.raises(RagmixError) as err:
+        load_squad(path)
+    assert str(path) in str(err.value) and missing in str(err.value)
+    assert "SQuAD-format" in str(err.value)
+
+
+def test_not_json_and_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "notes.json").write_text("question,answer\n", encoding="utf-8")
+    with pytest.raises(RagmixError, match="notes.json is not a SQuAD-format .*not UTF-8 JSON"):
+        load_squad(tmp_path / "notes.json")
+    with pytest.raises(RagmixError, match="nope.json does not exist"):
+        load_squad(tmp_path / "nope.json")
+
+
+def test_cmrc_mixed_segmentation() -> None:
+    assert mixed_segmentation("光荣和ω-force") == ["光", "荣", "和", "ωforce"]
+    assert mixed_segmentation("《战国无双3》") == ["战", "国", "无", "双", "3"]
+    assert mixed_segmentation("GPT-4 模型", remove_punct=False) == ["gpt", "-", "4", "模", "型"]
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answer", "em", "f1"),
+    [
+        ("光荣和ω-force", "光荣和ω-force", 1.0, 1.0),
+        ("《光荣和ω-force》", "光荣和ω-force", 1.0, 1.0),  # punctuation ignored
+        ("北京大学", "北京", 0.0, 2 / 3),  # lcs 2; p 2/4, r 2/2
+        ("由光荣和ω-force开发", "光荣和ω-force", 0.0, 2 * (4 / 7) / (4 / 7 + 1)),
+        ("上海", "北京", 0.0, 0.0),
+        ("北京天安北京", "北京天安门", 0.0, 2 * (4 / 6) * (4 / 5) / (4 / 6 + 4 / 5)),  # substring
+    ],
+)
+def test_cmrc_em_and_char_f1(prediction: str, answer: str, em: float, f1: float) -> None:
+    assert em_zh(prediction, answer) == em
+    assert f1_zh(prediction, answer) == pytest.approx(f1)
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answer", "em", "f1"),
+    [
+        ("The Eiffel Tower!", "eiffel tower", 1.0, 1.0),
+        ("the Eiffel Tower in Paris", "Eiffel Tower", 0.0, 2 / 3),
+        ("tower eiffel", "Eiffel Tower", 0.0, 1.0),  # a bag of words: order does not count
+        ("London", "Paris", 0.0, 0.0),
+    ],
+)
+def test_squad_em_and_word_f1(prediction: str, answer: str, em: float, f1: float) -> None:
+    assert em_en(prediction, answer) == em
+    assert f1_en(prediction, answer) == pytest.approx(f1)
+
+
+def test_score_answer_best_gold_and_language() -> None:
+    assert score_answer("北京", ["北京大学", "北京"], "zh") == (1.0, 1.0)
+    assert score_answer("Peking University", ["Peking"], "en") == (0.0, pytest.approx(2 / 3))
+    assert score_answer("anything", [], "en") == (0.0, 0.0)
+
+
+@pytest.mark.slow
+def test_qa_eval_with_the_default_model(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    from ragmix.evaluation import run_qa_eval
+
+    settings = load_settings(store={"path": str(tmp_path / "unused-store")})
+    result = run_qa_eval(make_squad(tmp_path / "s.json"), settings, limit=2)
+    assert list(result) == ["n_questions", "exact_match", "f1", "seconds"]
+    assert result["n_questions"] == 2
+    assert 0.0 <= result["exact_match"] <= result["f1"] <= 100.0

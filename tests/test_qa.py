@@ -1,0 +1,189 @@
+"""Question answering end to end: real store, real embedder, the packaged GGUF."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ragmix import BudgetError, RagMix
+from tests.fixtures import make_chinese_pdf
+
+pytestmark = pytest.mark.slow
+
+REPORT = [
+    "第一章 公司概况\n江南公司成立于二〇一二年。总部位于苏州工业园区。",
+    "第二章 财务数据\n报告期内营业收入为十八亿元。净利润同比增长百分之三十一。",
+    "第三章 风险提示\n客户集中度较高。原材料价格存在波动风险。",
+]
+MANUAL = (
+    "# Lumen X2 manual\n\nDescale the machine every three months. Use one descaling tablet "
+    "per litre of warm water.\n\nThe Lumen X2 carries a two-year warranty covering "
+    "manufacturing defects. Keep the receipt as proof of purchase.\n"
+)
+
+
+def _long_doc(n: int) -> str:
+    return "\n\n".join(
+        f"Section {i}. The committee reviewed item {i} and approved budget line {i * 7}. "
+        f"Notes for item {i} mention supplier {i % 13} and a delivery in week {i % 52}."
+        for i in range(n))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    docs = tmp_path_factory.mktemp("docs")
+    make_chinese_pdf(docs / "report.pdf", REPORT)
+    (docs / "manual.md").write_text(MANUAL)
+    (docs / "minutes.txt").write_text(_long_doc(60))  # ~3,000 tokens
+    return docs
+
+
+@pytest.fixture(scope="module")
+def small(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> RagMix:
+    """A 1,024-token context: the long document cannot be read whole."""
+    store = tmp_path_factory.mktemp("store")
+    rm = RagMix.from_config(None, store={"path": str(store)},
+                            llm={"n_ctx": 1024, "max_tokens": 96})
+    assert rm.ingest(corpus).ingested == 3
+    return rm
+
+
+@pytest.fixture(scope="module")
+def big(corpus: Path, small: RagMix) -> RagMix:
+    """Same store, default 8,192-token context."""
+    return RagMix.from_config(None, store={"path": str(small.store_path)},
+                              llm={"max_tokens": 96})
+
+
+def test_search_finds_file_and_page_without_a_model(small: RagMix) -> None:
+    ans = small.ask("公司的营业收入是多少？", mode="search")
+    assert ans.route == "search" and ans.sources
+    top = ans.sources[0]
+    assert (top["source"], top["page"]) == ("report.pdf", 2)
+    assert "营业收入" in top["text"]
+    assert ans.tokens["completion"] == 0
+
+
+def test_retrieved_answer_cites_the_right_file(small: RagMix) -> None:
+    ans = small.ask("How long is the warranty of the Lumen X2?", mode="retrieve")
+    assert ans.route == "retrieve"
+    assert ans.sources[0]["source"] == "manual.md"
+    assert ans.answer and ans.tokens["completion"] > 0
+    assert ans.tokens["prompt"] + 96 <= 1024
+    assert "two" in ans.answer.lower() or "2" in ans.answer
+
+
+def test_route_switches_when_the_document_outgrows_the_budget(small: RagMix, big: RagMix) -> None:
+    qa_small, qa_big = small.qa(), big.qa()
+    minutes = [small.find("minutes.txt").doc_id]
+    assert qa_small.doc_tokens(minutes[0]) > 1024
+    p = qa_small.plan("Which supplier is named for item 12?", minutes, [], "auto")
+    assert p.decision.route == "retrieve" and "exceed" in p.decision.reason
+    p = qa_big.plan("Which supplier is named for item 12?", minutes, [], "auto")
+    assert p.decision.route == "stuff" and "fits" in p.decision.reason
+    assert p.prompt_tokens > qa_big.doc_tokens(minutes[0])
+    # a global question about a too-long document is summarised part by part
+    p = qa_small.plan("Summarize the whole document", minutes, [], "auto")
+    assert p.decision.route == "map_reduce"
+
+
+def test_stuffed_answer_streams_and_reports_counts(big: RagMix) -> None:
+    q = "How often should the machine be descaled?"
+    events = list(big.stream(q, docs=["manual.md"]))
+    head, final = events[0], events[-1]["final"]
+    assert head["route"] == "stuff" and head["sources"][0]["source"] == "manual.md"
+    tokens = [e["answer"] for e in events if e.get("answer")]
+    assert len(tokens) > 1 and "".join(tokens).strip() == final["answer"]
+    assert final["tokens"]["scope"] == big.qa().doc_tokens(big.find("manual.md").doc_id)
+    assert final["tokens"]["budget"] == 8192 - 96 - 256 - big.qa().count(q)
+    assert final["timings"]["first_token_s"] > 0
+
+
+def test_nothing_found_means_no_model_call(tmp_path: Path) -> None:
+    docs = tmp_path / "d"
+    docs.mkdir()
+    (docs / "manual.md").write_text(MANUAL)
+    store = str(tmp_path / "s")
+    RagMix.from_config(None, store={"path": store}).ingest(docs)
+    code = (
+        "import sys, json; from ragmix import RagMix;"
+        f"rm = RagMix.from_config(None, store={{'path': {store!r}}});"
+        "b = rm.ask('How long is the warranty?', mode='search');"
+        "imported = 'llama_cpp' in sys.modules;"
+        "a = rm.ask('zqxv wplm', mode='retrieve');"
+        "from ragmix import llm;"
+        "loaded = any(e._llama is not None for e in llm._ENGINES.values());"
+        "print(json.dumps([a.answer, a.route, a.tokens['completion'], len(b.sources),"
+        " imported, loaded]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env={**os.environ})
+    assert out.returncode == 0, out.stderr[-2000:]
+    answer, route, completion, n_sources, imported, loaded = json.loads(
+        out.stdout.strip().splitlines()[-1])
+    assert n_sources >= 1 and imported is False  # search never even imports llama.cpp
+    assert route == "retrieve" and completion == 0
+    assert answer == "No passage in the selected documents matches the question."
+    assert loaded is False  # the empty retrieval counted tokens but never loaded weights
+
+
+def test_ask_json_contract(small: RagMix) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "ragmix.cli", "ask", "What is the warranty?", "--json",
+         "--store", str(small.store_path), "--doc", "manual.md"],
+        capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads(out.stdout)
+    assert set(data) == {"answer", "route", "reason", "tokens", "sources", "timings"}
+    assert set(data["tokens"]) == {"scope", "budget", "prompt", "completion"}
+    assert set(data["sources"][0]) == {"source", "page", "chunk", "start", "end", "score", "text"}
+    assert data["route"] == "stuff" and data["sources"][0]["source"] == "manual.md"
+    bad = subprocess.run(
+        [sys.executable, "-m", "ragmix.cli", "ask", "x", "--doc", "nope.pdf",
+         "--store", str(small.store_path)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "no document named 'nope.pdf'" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def small_concat(small: RagMix) -> RagMix:
+    """The small-context store, follow-ups rewritten without a model call (the property
+    concerns the prompt, and a model rewrite per example would take minutes)."""
+    return RagMix.from_config(None, store={"path": str(small.store_path)},
+                              llm={"n_ctx": 1024, "max_tokens": 96},
+                              router={"rewrite": "concat"})
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    which=st.lists(st.sampled_from(["report.pdf", "manual.md", "minutes.txt"]), min_size=1,
+                   max_size=3, unique=True),
+    q_words=st.integers(1, 400),
+    turns=st.integers(0, 6),
+    turn_words=st.integers(1, 200),
+    mode=st.sampled_from(["auto", "stuff", "retrieve"]),
+)
+def test_prompt_never_exceeds_the_context(small_concat: RagMix, which: list[str],
+                                          q_words: int, turns: int, turn_words: int,
+                                          mode: str) -> None:
+    small = small_concat
+    qa = small.qa()
+    question = " ".join(["warranty supplier 营业收入"] * q_words)
+    history = [("item " * turn_words, "answer " * turn_words)] * turns
+    try:
+        plan = qa.plan(question, small.resolve_docs(which), history, mode)
+    except BudgetError as exc:
+        assert "shorten the question" in str(exc)
+        return
+    if plan.messages is None:
+        return
+    n = qa.count_prompt(plan.messages)
+    assert n == plan.prompt_tokens
+    assert n + small.settings.llm.max_tokens <= small.settings.llm.n_ctx

@@ -1,0 +1,273 @@
+"""The web page in a real browser: Debian chromium driven by Playwright, app served in-process.
+
+One app (tmp store, real packaged models) and one browser for the whole module; the tests
+run in file order and build on each other like a user's session: upload, ask, search,
+hostile file name, delete, Chinese interface, two users at once. Screenshots go to
+``tests/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tests.fixtures import SIMPLIFIED, make_chinese_pdf
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PDF = "苏州报告.pdf"
+TXT = "lumen-guide.txt"
+HOSTILE = "<img src=x onerror=alert(1)>.txt"
+BOT = '#rm-chat [data-testid="bot"]'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("uploads-src")
+    half = len(SIMPLIFIED) // 2
+    pages = ["\n".join(textwrap.wrap(t, 30)) for t in (SIMPLIFIED[:half], SIMPLIFIED[half:])]
+    txt = d / TXT
+    txt.write_text(
+        "Lumen X2 desk lamp: user guide.\n\nThe warranty lasts three years from the date of "
+        "purchase. The battery gives 40 hours of light on the low setting.\n",
+        encoding="utf-8",
+    )
+    hostile = d / HOSTILE
+    hostile.write_text(
+        "A hostile note: <script>window.__pwned = 1</script><img src=y onerror=alert(2)>",
+        encoding="utf-8",
+    )
+    return {"pdf": make_chinese_pdf(d / PDF, pages), "txt": txt, "hostile": hostile}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    from ragmix import RagMix
+    from ragmix.ui.app import launch
+
+    store = tmp_path_factory.mktemp("ui") / "store"
+    rm = RagMix.from_config(None, store={"path": str(store)})
+    port = _free_port()
+    demo = launch(rm, host="127.0.0.1", port=port, auth=None, block=False)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", rm=rm, store=store)
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def model_works() -> None:
+    """Generation is probed in a child process: a crashing native build (SIGILL) must fail
+    these tests with a reason, not kill the whole test run."""
+    code = (
+        "from ragmix import RagMix; "
+        "print(RagMix.from_config(None).chat_model().invoke('Say hi', max_tokens=4).content)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        how = (
+            f"killed by {signal.Signals(-done.returncode).name}"
+            if done.returncode < 0
+            else f"exit {done.returncode}"
+        )
+        pytest.fail(f"the answering model cannot generate ({how}): {done.stderr.strip()[-300:]}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _open(browser: Any, url: str, locale: str) -> Any:
+    ctx = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.dialogs = []  # every alert/confirm the page tries to open
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    page.goto(url)
+    page.wait_for_selector("#rm-send")
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, app: SimpleNamespace) -> Iterator[Any]:
+    page = _open(browser, app.url, "en-US")
+    yield page
+    page.context.close()
+
+
+def _ask(page: Any, question: str) -> None:
+    page.fill("#rm-question textarea", question)
+    page.click("#rm-send")
+
+
+def _watch_answer(page: Any, timeout_s: float = 240) -> list[str]:
+    """Texts the last answer bubble showed until its sources/badge are final."""
+    seen: list[str] = []
+    last = page.locator(BOT).last
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = last.inner_text()
+        if not seen or seen[-1] != text:
+            seen.append(text)
+        if last.locator(".rm-sources, .rm-timing").count() or "No matching" in text:
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"no final answer after {timeout_s} s; saw {seen[-3:]}")
+
+
+def _doc_names(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator("#rm-docs td.rm-doc").all_inner_texts()]
+
+
+def test_upload_lists_both_documents(page: Any, files: dict[str, Path], artifacts: Path) -> None:
+    page.set_input_files("#rm-upload input[type=file]", [str(files["pdf"]), str(files["txt"])])
+    page.wait_for_function(
+        "n => document.querySelectorAll('#rm-docs td.rm-doc').length >= n", arg=2, timeout=180_000
+    )
+    assert sorted(_doc_names(page)) == sorted([PDF, TXT])
+    pdf_row = page.locator("#rm-docs tr", has_text=PDF).locator("td").all_inner_texts()
+    assert pdf_row[1] == "2" and int(pdf_row[2]) >= 1 and int(pdf_row[3].replace(",", "")) > 300
+    report = page.inner_text("#rm-report")
+    assert f"{PDF} — added" in report and f"{TXT} — added" in report
+    assert page.locator("#rm-scope label", has_text=PDF).count() == 1
+    page.screenshot(path=str(artifacts / "ui-1-uploaded.png"))
+
+
+def test_streamed_answer_names_file_and_page(page: Any, model_works: None, artifacts: Path) -> None:
+    page.locator("#rm-mode label", has_text="Retrieve").click()
+    page.locator("#rm-scope label", has_text=PDF).click()
+    _ask(page, "苏州有哪些古典园林？")
+    seen = _watch_answer(page)
+    bubble = page.locator(BOT).last
+    partial = [s for s in seen[:-1] if s.strip() and "Waiting" not in s and "Reading" not in s]
+    assert len(partial) >= 2, f"the answer was not streamed: {seen}"
+    assert re.search(r"Retrieved · \d+ passages", bubble.inner_text())
+    bubble.locator(".rm-sources > summary").click()
+    first = bubble.locator(".rm-source").first
+    assert re.search(rf"{PDF} · p\. [12]", first.locator("summary").inner_text())
+    first.locator("summary").click()  # open the passage itself
+    assert "苏州" in first.locator(".rm-passage").inner_text()
+    page.screenshot(path=str(artifacts / "ui-2-answer.png"))
+
+
+def test_search_only_shows_passages(page: Any, artifacts: Path) -> None:
+    page.locator("#rm-mode label", has_text="Search only").click()
+    for box in page.locator("#rm-scope input:checked").all():
+        box.click()  # back to all documents
+    _ask(page, "How long is the warranty?")
+    _watch_answer(page, 60)
+    bubble = page.locator(BOT).last
+    assert re.search(r"Search only · \d+ passages?", bubble.inner_text())
+    first = bubble.locator(".rm-source").first
+    assert TXT in first.locator("summary").inner_text()
+    assert "three years" in first.inner_text()
+    page.screenshot(path=str(artifacts / "ui-3-search.png"))
+
+
+def test_hostile_file_name_is_shown_as_text(
+    page: Any, files: dict[str, Path], artifacts: Path
+) -> None:
+    page.set_input_files("#rm-upload input[type=file]", [str(files["hostile"])])
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('#rm-docs td.rm-doc')].some(td => td.innerText == n)",
+        arg=HOSTILE,
+        timeout=60_000,
+    )
+    assert HOSTILE in page.inner_text("#rm-report")
+    _ask(page, "hostile note")
+    _watch_answer(page, 60)
+    bubble = page.locator(BOT).last
+    assert HOSTILE in bubble.locator(".rm-source").first.inner_text()
+    assert "<script>window.__pwned = 1</script>" in bubble.inner_text()
+    page.wait_for_timeout(500)  # give any injected handler the chance to fire
+    assert page.dialogs == []
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img[src='x'], img[src='y']").count() == 0
+    page.screenshot(path=str(artifacts / "ui-4-hostile-name.png"))
+
+
+def test_delete_document(page: Any, app: SimpleNamespace, artifacts: Path) -> None:
+    page.click("#rm-pick input")
+    page.get_by_role("option", name=TXT).click()
+    page.click("#rm-delete")
+    page.wait_for_function(
+        "n => ![...document.querySelectorAll('#rm-docs td.rm-doc')].some(td => td.innerText == n)",
+        arg=TXT,
+        timeout=60_000,
+    )
+    assert f"Deleted {TXT}." in page.inner_text("#rm-report")
+    assert sorted(_doc_names(page)) == sorted([PDF, HOSTILE])
+    assert TXT not in [d.name for d in app.rm.documents()]
+    assert not (app.store / "uploads" / TXT).exists()
+    page.screenshot(path=str(artifacts / "ui-5-deleted.png"))
+
+
+def test_chinese_interface_follows_the_browser(
+    browser: Any, app: SimpleNamespace, artifacts: Path
+) -> None:
+    zh = _open(browser, app.url, "zh-CN")
+    try:
+        zh.wait_for_selector("#rm-docs th")
+        assert zh.inner_text("#rm-send").strip() == "发送"
+        assert zh.locator("#rm-mode label", has_text="仅搜索").count() == 1
+        assert zh.inner_text("#rm-docs th >> nth=0") == "文档"
+        zh.screenshot(path=str(artifacts / "ui-6-chinese.png"))
+    finally:
+        zh.context.close()
+
+
+def test_second_user_waits_for_the_model(
+    browser: Any, app: SimpleNamespace, model_works: None, artifacts: Path
+) -> None:
+    a, b = _open(browser, app.url, "en-US"), _open(browser, app.url, "en-US")
+    try:
+        _ask(a, "苏州在哪里？")
+        a.wait_for_function(f"() => document.querySelectorAll('{BOT}').length == 1", timeout=10_000)
+        _ask(b, "苏州有什么园林？")
+        # While A's answer is being generated, B must show that it is waiting.
+        b_waited = False
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not a.locator(f"{BOT} .rm-timing").count():
+            if "Waiting for the model" in b.locator(BOT).last.inner_text():
+                b_waited = True
+                b.screenshot(path=str(artifacts / "ui-7-waiting.png"))
+            time.sleep(0.1)
+        assert b_waited
+        for p in (a, b):
+            _watch_answer(p)
+            assert p.locator(BOT).count() == 1
+            assert p.locator(f"{BOT} .rm-badge").count() == 1
+    finally:
+        a.context.close()
+        b.context.close()

@@ -1,0 +1,387 @@
+"""The Gradio web page: upload, document list, scoped questions with streamed, sourced answers.
+
+The only module that imports gradio. Callbacks are thin adapters over ``RagMix``: they read
+the inputs, call the library, and render with ``ragmix.ui.render``. Model-using events run
+through Gradio's queue one at a time (``concurrency_id="model"``), so several users see
+their place in line instead of interleaved tokens; uploads and deletions share a second
+queue ("writer") because the embedded store has one writer.
+
+Example:
+    >>> from ragmix import RagMix
+    >>> from ragmix.ui.app import launch
+    >>> launch(RagMix.from_config(None), host="127.0.0.1", port=7860, auth=None)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from ragmix.api import RagMix
+from ragmix.errors import ConfigError, RagmixError
+from ragmix.ui import render
+from ragmix.ui.i18n import Lang, pick_language, tr, translations
+from ragmix.ui.uploads import remove_upload, save_uploads
+
+#: Seconds between streamed chat updates; tokens in between are sent together.
+STREAM_EVERY_S = 0.08
+MODES = ["auto", "stuff", "retrieve", "search"]
+
+CSS = """
+#rm-left { gap: 10px; }
+.rm-title h1, .rm-title p { font-size: 1.35em; font-weight: 700; margin: 0; }
+.rm-subtitle p { opacity: 0.7; margin: 0; }
+.rm-docs table { width: 100%; border-collapse: collapse; font-size: 0.9em; border: none; }
+.rm-docs table, .rm-docs tr, .rm-docs th, .rm-docs td { border: none !important; }
+.rm-docs table { margin-top: 22px; }
+.rm-docs tbody td { border-top: 1px solid var(--border-color-primary) !important; }
+.rm-docs th { text-align: left; font-weight: 600; opacity: 0.75; padding: 4px 6px; }
+.rm-docs td { padding: 4px 6px; border-top: 1px solid var(--border-color-primary); }
+.rm-docs td.num, .rm-docs th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.rm-docs .rm-empty { opacity: 0.6; padding: 8px 2px; }
+.rm-doc { word-break: break-all; }
+.rm-report { margin: 0; padding-left: 1.1em; font-size: 0.9em; }
+.rm-report .rm-ok::marker { color: #16a34a; }
+.rm-report .rm-bad { color: #b91c1c; }
+.rm-report .rm-note { color: #92400e; }
+.rm-report .rm-file { font-weight: 600; word-break: break-all; }
+.rm-meta { margin-top: 6px; display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
+.rm-badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 0.8em;
+  font-weight: 600; background: #e0e7ff; color: #3730a3; }
+.rm-badge.rm-stuff { background: #dcfce7; color: #166534; }
+.rm-badge.rm-search { background: #fef3c7; color: #92400e; }
+.rm-timing { font-size: 0.75em; opacity: 0.6; }
+.rm-sources { margin-top: 6px; font-size: 0.88em; }
+.rm-sources > summary { cursor: pointer; font-weight: 600; opacity: 0.8; }
+.rm-source { margin: 4px 0 4px 4px; padding: 4px 8px; border-left: 3px solid #c7d2fe; }
+.rm-source > summary { cursor: pointer; }
+.rm-num { opacity: 0.6; }
+.rm-score { font-size: 0.85em; opacity: 0.55; margin-left: 4px; }
+.rm-snippet { opacity: 0.75; }
+.rm-passage { white-space: normal; margin-top: 4px; padding: 6px 8px; border-radius: 6px;
+  background: var(--background-fill-secondary); }
+"""
+
+
+def parse_auth(auth: str | None) -> tuple[str, str] | None:
+    """'user:password' as Gradio's (user, password) pair; None for no login."""
+    if not auth:
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError(
+            "ui.auth must look like 'user:password' (both parts non-empty); "
+            "fix --auth or RAGMIX_UI__AUTH"
+        )
+    return user, password
+
+
+class _Ingest:
+    """Feeds the pipeline's progress events to a ``gr.Progress`` and keeps file statuses."""
+
+    def __init__(self, progress: Any, lang: Lang) -> None:
+        self.progress, self.lang = progress, lang
+        self.total, self.done, self.chunks, self.embedded = 1, 0, 0, 0
+        self.name = ""
+        self.statuses: dict[str, str] = {}
+
+    def __call__(self, event: str, **data: Any) -> None:
+        if event == "files":
+            self.total = max(int(data["total"]), 1)
+        elif event == "file":
+            self.name, self.chunks, self.embedded = data["name"], 0, 0
+            self._show(0.0, tr("ingest_file", self.lang, name=self.name))
+        elif event == "chunks":
+            self.chunks += int(data["n"])
+        elif event == "embedded":
+            self.embedded += int(data["n"])
+            text = tr(
+                "ingest_embed", self.lang, name=self.name, done=self.embedded, total=self.chunks
+            )
+            self._show(self.embedded / max(self.chunks, 1), text)
+        elif event == "file_done":
+            self.done += 1
+            self.statuses[data["name"]] = data["status"]
+
+    def _show(self, within: float, desc: str) -> None:
+        self.progress(min((self.done + within) / self.total, 1.0), desc=desc)
+
+
+def build_app(rm: RagMix) -> gr.Blocks:
+    """The page for one store; call ``launch`` (or ``.queue().launch()``) to serve it."""
+    ui = rm.settings.ui
+    i18n = gr.I18n(**translations())
+
+    def T(key: str) -> Any:
+        # 'auto' leaves the translation to the browser; a fixed language is plain text.
+        return i18n(key) if ui.language == "auto" else tr(key, ui.language)
+
+    def lang_of(request: gr.Request | None) -> Lang:
+        header = request.headers.get("accept-language") if request is not None else None
+        return pick_language(ui.language, header)
+
+    # -- documents -------------------------------------------------------------------------
+    def doc_views(lang: Lang, keep: list[str] | None = None) -> tuple[Any, Any, Any]:
+        docs = rm.documents()
+        names = [d.name for d in docs]
+        table = render.docs_table(docs, lang)
+        scope = gr.update(choices=names, value=[n for n in (keep or []) if n in names])
+        pick = gr.update(choices=names, value=None)
+        return table, scope, pick
+
+    def list_docs(scope: list[str], request: gr.Request) -> tuple[Any, Any, Any]:
+        return doc_views(lang_of(request), scope)
+
+    def ingest(
+        files: list[dict[str, Any]] | None,
+        scope: list[str],
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's injection idiom)
+    ) -> tuple[Any, ...]:
+        lang = lang_of(request)
+        # preprocess=False: Gradio has checked the paths are its own uploads, and we keep the
+        # browser's original file name (Gradio's own renaming drops characters).
+        pairs = [
+            (f["path"], f.get("orig_name") or f["path"].rsplit("/", 1)[-1]) for f in files or []
+        ]
+        uploads = save_uploads(
+            pairs, rm.store_path, max_mb=ui.upload_max_mb, extensions=rm.settings.ingest.extensions
+        )
+        stored = [u.stored for u in uploads if u.stored]
+        track = _Ingest(progress, lang)
+        failed: dict[str, str] = {}
+        if stored:
+            try:
+                summary = rm.ingest(*stored, progress=track)
+                failed = {f["path"]: f["error"] for f in summary.failed}
+            except RagmixError as exc:
+                failed = {u.name: str(exc) for u in uploads if u.stored}
+        report = render.upload_report(uploads, track.statuses, failed, lang)
+        return (report, *doc_views(lang, scope), None)
+
+    def delete(name: str | None, scope: list[str], request: gr.Request) -> tuple[Any, ...]:
+        lang = lang_of(request)
+        if not name:
+            return (render.note(tr("pick_first", lang)), *doc_views(lang, scope))
+        try:
+            doc = rm.delete(name)
+        except RagmixError as exc:
+            return (render.note(str(exc), bad=True), *doc_views(lang, scope))
+        remove_upload(rm.store_path, doc.name)
+        return (render.note(tr("deleted", lang, name=doc.name)), *doc_views(lang, scope))
+
+    # -- questions -------------------------------------------------------------------------
+    def add_question(question: str, chat: list[dict[str, Any]], request: gr.Request) -> Any:
+        question = (question or "").strip()
+        if not question:
+            return gr.skip(), gr.skip(), ""
+        lang = lang_of(request)
+        waiting = render.answer_html("", None, lang, status=tr("waiting", lang))
+        chat = [
+            *chat,
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": waiting},
+        ]
+        return "", chat, question
+
+    def answer(
+        question: str,
+        history: list[list[str]],
+        chat: list[dict[str, Any]],
+        scope: list[str],
+        mode: str,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, Any]]:
+        if not question:
+            return
+        lang = lang_of(request)
+        chat = [*chat]
+        head: dict[str, Any] | None = None
+        text, restarted, status = "", False, tr("thinking", lang)
+        final: dict[str, Any] | None = None
+
+        def bubble() -> list[dict[str, Any]]:
+            body = render.answer_html(
+                text, head, lang, final=final, restarted=restarted, status=status
+            )
+            chat[-1] = {"role": "assistant", "content": body}
+            return chat
+
+        yield bubble(), gr.skip()
+        last = time.perf_counter()
+        try:
+            events = rm.stream(
+                question, docs=scope or None, mode=mode, history=[(q, a) for q, a in history]
+            )
+            for event in events:
+                if "route" in event:
+                    head, restarted = event, restarted or bool(event.get("restart"))
+                    if event.get("restart"):
+                        text = ""
+                if "status" in event:
+                    status = event["status"]
+                text += event.get("answer", "")
+                if "final" in event:
+                    final, status = event["final"], ""
+                if final is None and time.perf_counter() - last >= STREAM_EVERY_S:
+                    last = time.perf_counter()
+                    yield bubble(), gr.skip()
+        except RagmixError as exc:
+            text, final = tr("error", lang, error=exc), None
+            yield bubble(), gr.skip()
+            return
+        if final is not None:
+            text = final["answer"]
+        yield bubble(), [*history, [question, text]]
+
+    # -- layout ----------------------------------------------------------------------------
+    with gr.Blocks(title="ragmix", analytics_enabled=False) as demo:
+        history = gr.State([])
+        pending = gr.State("")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320, elem_id="rm-left"):
+                gr.Markdown(T("title"), elem_classes="rm-title")
+                gr.Markdown(T("subtitle"), elem_classes="rm-subtitle")
+                files = gr.File(
+                    label=T("upload"),
+                    file_count="multiple",
+                    height=170,
+                    file_types=list(rm.settings.ingest.extensions),
+                    elem_id="rm-upload",
+                )
+                report = gr.HTML(elem_id="rm-report")
+                table = gr.HTML(
+                    elem_id="rm-docs",
+                    elem_classes="rm-docs",
+                    label=T("documents"),
+                    show_label=True,
+                    container=True,
+                    padding=True,
+                )
+                scope = gr.CheckboxGroup(label=T("scope"), choices=[], elem_id="rm-scope")
+                mode = gr.Radio(
+                    label=T("mode"),
+                    value=rm.settings.router.mode,
+                    choices=[(T(f"mode_{m}"), m) for m in MODES],
+                    elem_id="rm-mode",
+                )
+                with gr.Row():
+                    pick = gr.Dropdown(
+                        label=T("delete_pick"), choices=[], scale=3, elem_id="rm-pick"
+                    )
+                    with gr.Column(scale=1, min_width=90):
+                        delete_btn = gr.Button(
+                            T("delete"), variant="stop", size="md", elem_id="rm-delete"
+                        )
+                        refresh = gr.Button(T("refresh"), size="md", elem_id="rm-refresh")
+            with gr.Column(scale=3, min_width=420):
+                chatbot = gr.Chatbot(
+                    label=T("chat"),
+                    height=600,
+                    elem_id="rm-chat",
+                    placeholder=T("empty_chat"),
+                    buttons=["copy"],
+                    feedback_options=None,
+                )
+                with gr.Row():
+                    box = gr.Textbox(
+                        show_label=False,
+                        placeholder=T("placeholder"),
+                        scale=6,
+                        lines=1,
+                        max_lines=6,
+                        elem_id="rm-question",
+                    )
+                    send = gr.Button(
+                        T("send"), variant="primary", scale=1, min_width=80, elem_id="rm-send"
+                    )
+                clear = gr.Button(T("clear"), size="sm", elem_id="rm-clear")
+
+        views = [table, scope, pick]
+        demo.load(list_docs, [scope], views, concurrency_limit=None)
+        refresh.click(list_docs, [scope], views, concurrency_limit=None)
+        files.upload(
+            ingest,
+            [files, scope],
+            [report, *views, files],
+            preprocess=False,
+            concurrency_id="writer",
+            concurrency_limit=1,
+        )
+        delete_btn.click(
+            delete, [pick, scope], [report, *views], concurrency_id="writer", concurrency_limit=1
+        )
+        for trigger in (box.submit, send.click):
+            trigger(
+                add_question,
+                [box, chatbot],
+                [box, chatbot, pending],
+                concurrency_limit=None,
+                show_progress="hidden",
+            ).then(
+                answer,
+                [pending, history, chatbot, scope, mode],
+                [chatbot, history],
+                concurrency_id="model",
+                concurrency_limit=1,
+                show_progress="minimal",
+            )
+        clear.click(lambda: ([], []), None, [chatbot, history], concurrency_limit=None)
+    demo.ragmix_i18n = i18n  # launch() hands it to Gradio
+    return demo
+
+
+def launch(
+    rm: RagMix,
+    *,
+    host: str,
+    port: int,
+    auth: str | None,
+    open_browser: bool = False,
+    block: bool = True,
+) -> Any:
+    """Serve the page for ``rm``'s store on ``host:port`` (loopback unless told otherwise).
+
+    Args:
+        rm: the store and models.
+        host: listen address; '127.0.0.1' keeps the page private to this machine.
+        port: listen port.
+        auth: 'user:password' to require a login, or None.
+        open_browser: open the page in the default browser.
+        block: serve until interrupted; False returns at once (tests, notebooks).
+
+    Returns:
+        The running ``gradio.Blocks``; call ``.close()`` to stop it.
+
+    Raises:
+        ConfigError: ``auth`` is not 'user:password'.
+    """
+    credentials = parse_auth(auth)
+    demo = build_app(rm)
+    demo.queue(default_concurrency_limit=1)
+    theme = gr.themes.Soft(
+        primary_hue="indigo",
+        font=["ui-sans-serif", "system-ui", "PingFang SC", "Microsoft YaHei", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "monospace"],
+    )
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        auth=credentials,
+        inbrowser=open_browser,
+        prevent_thread_lock=not block,
+        max_file_size=int(rm.settings.ui.upload_max_mb * 1024 * 1024),
+        # The store holds every document's text: never serve it as a static file.
+        blocked_paths=[str(rm.store_path.resolve())],
+        ssr_mode=False,
+        show_error=True,
+        quiet=not block,
+        footer_links=[],
+        i18n=demo.ragmix_i18n,  # type: ignore[attr-defined]
+        theme=theme,
+        css=CSS,
+    )
+    return demo

@@ -1,0 +1,142 @@
+"""Interface text in English and Chinese, and how a session's language is chosen.
+
+Static labels go to Gradio's ``gr.I18n`` (translated in the browser from its own language)
+when ``ui.language`` is 'auto'; text made by callbacks (badges, ingest reports) is picked
+from the request's ``Accept-Language`` header with ``pick_language``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["en", "zh"]
+
+TEXTS: dict[str, dict[Lang, str]] = {
+    "title": {"en": "ragmix · ask your documents", "zh": "ragmix · 文档问答"},
+    "subtitle": {
+        "en": "Private, local question answering over long documents.",
+        "zh": "本地、私密的长文档问答。",
+    },
+    "documents": {"en": "Documents", "zh": "文档"},
+    "upload": {
+        "en": "Drop PDF, Word, text or HTML files here",
+        "zh": "将 PDF、Word、文本或 HTML 文件拖放到这里",
+    },
+    "scope": {"en": "Ask about (none ticked: all)", "zh": "提问范围（不勾选：全部）"},
+    "delete_pick": {"en": "Document to delete", "zh": "要删除的文档"},
+    "delete": {"en": "Delete", "zh": "删除"},
+    "refresh": {"en": "Refresh", "zh": "刷新"},
+    "mode": {"en": "Answer mode", "zh": "回答方式"},
+    "mode_auto": {"en": "Auto", "zh": "自动"},
+    "mode_stuff": {"en": "Whole document", "zh": "整篇文档"},
+    "mode_retrieve": {"en": "Retrieve", "zh": "检索段落"},
+    "mode_search": {"en": "Search only", "zh": "仅搜索"},
+    "chat": {"en": "Conversation", "zh": "对话"},
+    "question": {"en": "Your question", "zh": "你的问题"},
+    "placeholder": {
+        "en": "Ask a question about your documents…",
+        "zh": "就你的文档提一个问题……",
+    },
+    "send": {"en": "Send", "zh": "发送"},
+    "clear": {"en": "New conversation", "zh": "新对话"},
+    "empty_chat": {
+        "en": "Upload documents on the left, then ask a question.",
+        "zh": "先在左侧上传文档，然后提问。",
+    },
+    # -- dynamic text (callbacks) ---------------------------------------------------------
+    "col_doc": {"en": "Document", "zh": "文档"},
+    "col_pages": {"en": "Pages", "zh": "页数"},
+    "col_chunks": {"en": "Chunks", "zh": "段落"},
+    "col_tokens": {"en": "Tokens", "zh": "词元"},
+    "no_docs": {"en": "No documents yet.", "zh": "还没有文档。"},
+    "waiting": {
+        "en": "Waiting for the model (another question is being answered)…",
+        "zh": "正在排队等待模型（正在回答其他问题）……",
+    },
+    "thinking": {"en": "Reading…", "zh": "正在阅读……"},
+    "badge_stuff": {
+        "en": "Whole document · {scope} / {budget} tokens",
+        "zh": "整篇文档 · {scope} / {budget} 词元",
+    },
+    "badge_retrieve": {"en": "Retrieved · {n} passages", "zh": "检索 · {n} 个段落"},
+    "badge_search": {"en": "Search only · {n} passages", "zh": "仅搜索 · {n} 个段落"},
+    "badge_map_reduce": {
+        "en": "Part by part · {scope} tokens",
+        "zh": "分段阅读 · {scope} 词元",
+    },
+    "badge_restart": {"en": "re-read the whole document", "zh": "改为阅读整篇文档"},
+    "sources": {"en": "Sources ({n})", "zh": "来源（{n}）"},
+    "page": {"en": "p. {page}", "zh": "第 {page} 页"},
+    "whole": {"en": "whole document", "zh": "全文"},
+    "score": {"en": "score {score}", "zh": "得分 {score}"},
+    "no_passages": {"en": "No matching passages.", "zh": "没有找到匹配的段落。"},
+    "timing": {
+        "en": "{prompt} prompt · {completion} answer tokens · {seconds} s",
+        "zh": "提示 {prompt} · 回答 {completion} 词元 · {seconds} 秒",
+    },
+    "error": {"en": "Could not answer: {error}", "zh": "无法回答：{error}"},
+    "st_ingested": {"en": "added", "zh": "已添加"},
+    "st_unchanged": {"en": "already stored, unchanged", "zh": "已存在，未改变"},
+    "st_duplicate": {
+        "en": "same content as a stored document; not added again",
+        "zh": "内容与已存文档相同，未重复添加",
+    },
+    "st_renamed": {"en": "same content under a new name", "zh": "内容相同，名称已更新"},
+    "st_failed": {"en": "failed: {error}", "zh": "失败：{error}"},
+    "st_rejected": {"en": "refused: {error}", "zh": "拒绝：{error}"},
+    "st_stored_as": {"en": "stored as {name}", "zh": "保存为 {name}"},
+    "rej_ext": {
+        "en": "type {ext} is not accepted (allowed: {allowed})",
+        "zh": "不支持的类型 {ext}（允许：{allowed}）",
+    },
+    "rej_size": {
+        "en": "{mb:.1f} MB is over the {limit:g} MB upload limit",
+        "zh": "{mb:.1f} MB 超过上传上限 {limit:g} MB",
+    },
+    "rej_name": {"en": "the file name is empty or hidden", "zh": "文件名为空或是隐藏文件"},
+    "deleted": {"en": "Deleted {name}.", "zh": "已删除 {name}。"},
+    "pick_first": {"en": "Choose a document first.", "zh": "请先选择文档。"},
+    "ingest_file": {"en": "Reading {name}", "zh": "正在读取 {name}"},
+    "ingest_embed": {
+        "en": "Indexing {name}: {done} / {total} chunks",
+        "zh": "正在索引 {name}：{done} / {total} 段",
+    },
+}
+
+#: The keys ``gr.I18n`` serves to the browser (the static labels).
+STATIC_KEYS = [
+    "title", "subtitle", "documents", "upload", "scope", "delete_pick", "delete", "refresh",
+    "mode", "mode_auto", "mode_stuff", "mode_retrieve", "mode_search", "chat", "question",
+    "placeholder", "send", "clear", "empty_chat",
+]  # fmt: skip
+
+
+def tr(key: str, lang: Lang, **fmt: object) -> str:
+    """The text for ``key`` in ``lang``, formatted with ``fmt``."""
+    text = TEXTS[key][lang]
+    return text.format(**fmt) if fmt else text
+
+
+def pick_language(setting: str, accept_language: str | None) -> Lang:
+    """'zh' or 'en': the setting when fixed, else the browser's first zh/en preference.
+
+    Example:
+        >>> pick_language("auto", "zh-CN,zh;q=0.9,en;q=0.8")
+        'zh'
+    """
+    if setting in ("zh", "en"):
+        return setting  # type: ignore[return-value]
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+def translations() -> dict[str, dict[str, str]]:
+    """Per-locale dictionaries for ``gr.I18n`` (browsers report zh-CN, zh-TW, ... as well)."""
+    en = {k: TEXTS[k]["en"] for k in STATIC_KEYS}
+    zh = {k: TEXTS[k]["zh"] for k in STATIC_KEYS}
+    return {"en": en, "zh": zh, "zh-CN": zh, "zh-TW": zh, "zh-HK": zh}
