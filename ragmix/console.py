@@ -87,8 +87,9 @@ def print_docs(docs: list[dict[str, Any]], store: Path) -> None:
         _out.print(f"no documents in {store}; add some with `ragmix ingest PATH`")
         return
     table = Table(title=f"documents in {store}")
-    for col in ("document", "pages", "chunks", "tokens", "ingested at"):
-        table.add_column(col, justify="left" if col == "document" else "right")
+    table.add_column("document", overflow="fold", ratio=1)
+    for col in ("pages", "chunks", "tokens", "ingested at"):
+        table.add_column(col, justify="right", no_wrap=True)
     for d in docs:
         table.add_row(
             d["name"],

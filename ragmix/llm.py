@@ -106,12 +106,20 @@ def _vocab(path: Path) -> Any:
     """A vocab-only ``Llama`` for ``path``: tokenizer and metadata, no weights (cheap)."""
     with _VOCABS_LOCK:
         if path not in _VOCABS:
+            import atexit
+
             from llama_cpp import Llama
+            from llama_cpp._utils import suppress_stdout_stderr
 
             try:
-                _VOCABS[path] = Llama(str(path), vocab_only=True, n_ctx=512, verbose=False)
+                # llama.cpp warns about the context of a vocab-only load even with
+                # verbose=False; it means nothing here, so keep it off the user's terminal.
+                with suppress_stdout_stderr(disable=False):
+                    vocab = Llama(str(path), vocab_only=True, n_ctx=512, verbose=False)
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"cannot read the tokenizer of {path}: {exc}") from None
+            atexit.register(vocab.close)
+            _VOCABS[path] = vocab
         return _VOCABS[path]
 
 
@@ -327,6 +335,11 @@ class _Engine:
                         f"cannot load {self.path} with n_ctx={s.n_ctx}: {exc}; check the file "
                         "is a GGUF and lower llm.n_ctx if memory is short"
                     ) from None
+                # Free the model before interpreter teardown, when llama_cpp's own __del__
+                # would find its C bindings already gone and print a TypeError.
+                import atexit
+
+                atexit.register(self._llama.close)
                 set_state_cache(self, "prefix" if s.state_cache_mb else "off", s.state_cache_mb)
             return self._llama
 

@@ -187,3 +187,51 @@ def test_prompt_never_exceeds_the_context(small_concat: RagMix, which: list[str]
     n = qa.count_prompt(plan.messages)
     assert n == plan.prompt_tokens
     assert n + small.settings.llm.max_tokens <= small.settings.llm.n_ctx
+
+
+def _scripted(rm: RagMix, replies: list[str]):  # type: ignore[no-untyped-def]
+    """The real store, searcher and tokenizer around a scripted chat model: wiring tests of
+    the branches whose trigger depends on what the model says."""
+    from langchain_core.language_models import FakeListChatModel
+
+    from ragmix.chain import QA
+
+    model = FakeListChatModel(responses=replies)
+    return QA(rm.settings, rm.catalog, rm.searcher(), lambda: model, rm._counter), model
+
+
+def test_self_route_rereads_the_whole_document(small: RagMix) -> None:
+    qa, _ = _scripted(small, ["无法回答：段落中没有相关信息", "营业收入为十八亿元。"])
+    events = list(qa.events("公司的营业收入是多少？", small.resolve_docs(None), [], "retrieve"))
+    assert events[0]["route"] == "retrieve"
+    assert not any(e.get("restart") for e in events)  # forced retrieve: no self-route
+    qa, _ = _scripted(small, ["无法回答：段落中没有相关信息", "营业收入为十八亿元。"])
+    # auto on the whole store does not fit 1,024 tokens, so it retrieves first
+    events = list(qa.events("公司的营业收入是多少？", small.resolve_docs(None), [], "auto"))
+    assert events[0]["route"] == "retrieve"
+    restart = next(e for e in events if e.get("restart"))
+    assert restart["route"] == "stuff" and "self-route" in restart["reason"]
+    assert restart["sources"][0]["source"] == "report.pdf"
+    final = events[-1]["final"]
+    assert final["route"] == "stuff" and final["answer"] == "营业收入为十八亿元。"
+
+
+def test_follow_up_is_rewritten_for_retrieval(small: RagMix) -> None:
+    qa, _ = _scripted(small, ["How long does the Lumen X2 warranty last?", "Two years [1]."])
+    history = [("Tell me about the Lumen X2 manual.", "It covers descaling and warranty.")]
+    events = list(qa.events("And how long is it?", small.resolve_docs(None), history,
+                            "retrieve"))
+    assert events[0]["sources"][0]["source"] == "manual.md"
+    assert events[-1]["final"]["answer"] == "Two years [1]."
+
+
+def test_global_question_on_a_long_document_is_map_reduced(small: RagMix) -> None:
+    qa, model = _scripted(small, ["notes"])
+    events = list(qa.events("Summarize the whole document", small.resolve_docs(["minutes.txt"]),
+                            [], "auto"))
+    assert events[0]["route"] == "map_reduce"
+    parts = [e["status"] for e in events if "status" in e]
+    assert len(parts) >= 3 and parts[-1] == f"part {len(parts)}/{len(parts)}"
+    final = events[-1]["final"]
+    assert final["route"] == "map_reduce" and final["answer"] == "notes"
+    assert final["tokens"]["prompt"] + 96 <= 1024
