@@ -133,8 +133,33 @@ def main(argv: list[str] | None = None) -> int:
         "load_s": load_s, "target_ratio": TARGET, "runs": runs,
     }  # fmt: skip
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    plot(result, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png').name}")
     return 0
+
+
+def plot(result: dict, path: Path) -> None:
+    """Time to first token of each question, per saved-state cache (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [("q1", "q1: doc A"), ("q2", "q2: doc A again"), ("other_doc", "doc B"),
+             ("q3", "q3: doc A after B")]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    width = 0.8 / max(len(result["runs"]), 1)
+    for i, run in enumerate(result["runs"]):
+        xs = [j + i * width for j in range(len(steps))]
+        ax.bar(xs, [run[k]["ttft_s"] for k, _ in steps], width, label=run["kind"])
+    ax.set_xticks([j + width * (len(result["runs"]) - 1) / 2 for j in range(len(steps))])
+    ax.set_xticklabels([label for _, label in steps])
+    ax.set_yscale("log")
+    ax.set_ylabel("time to first token (s)")
+    ax.set_title(f"follow-up questions, {result['doc_tokens'][0]:,}-token documents")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -246,10 +246,8 @@ class RagMix:
         timings). ``mode``: 'auto', 'stuff', 'retrieve' or 'search' (passages, no model)."""
         from ragmix.chain import Answer
 
-        final: dict[str, Any] = {}
-        for event in self.stream(question, docs=docs, mode=mode, history=history):
-            final = event.get("final", final)
-        return Answer(**final)
+        inp = {"question": question, "docs": docs, "mode": mode, "history": list(history)}
+        return Answer(**self.chain().invoke(inp))
 
     def stream(
         self,

@@ -502,6 +502,7 @@ class LlamaCppChat(BaseChatModel):
                 max_tokens=kwargs.get("max_tokens", self.settings.max_tokens),
                 temperature=kwargs.get("temperature", self.settings.temperature),
                 seed=kwargs.get("seed", self.settings.seed),
+                repeat_penalty=kwargs.get("repeat_penalty", self.settings.repeat_penalty),
                 stop=stop or [],
                 stream=True,
                 stopping_criteria=StoppingCriteriaList([_count]),

@@ -169,6 +169,11 @@ class LlmSettings(BaseModel):
     max_tokens: int = Field(512, ge=16, description="Tokens reserved for the answer.")
     temperature: float = Field(0.1, ge=0.0, description="Sampling temperature.")
     seed: int = Field(42, description="Sampling seed, for repeatable answers.")
+    repeat_penalty: float = Field(
+        1.1,
+        ge=1.0,
+        description="Penalty on repeated tokens (1.0: none); small models loop without.",
+    )
     state_cache_mb: int = Field(
         1024,
         ge=0,
