@@ -16,7 +16,7 @@ events, ``batch`` comes with ``Runnable``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -106,7 +106,7 @@ class QA:
 
     @property
     def model(self) -> BaseChatModel:
-        return self._model_factory()  # type: ignore[no-any-return]
+        return self._model_factory()
 
     @property
     def counter(self) -> Any:
@@ -392,7 +392,8 @@ class QA:
 
     def _generate(
         self, messages: list[BaseMessage]
-    ) -> Iterator[dict[str, Any]]:  # returns (text, completion, ttft)
+    ) -> Generator[dict[str, Any], None, tuple[str, int, float | None]]:
+        """Stream token events; the generator's return value is (text, completion, ttft)."""
         t0 = time.perf_counter()
         parts: list[str] = []
         usage: dict[str, Any] | None = None
@@ -408,7 +409,7 @@ class QA:
                 usage = chunk.usage_metadata  # type: ignore[assignment]
         text = "".join(parts).strip()
         completion = int(usage["output_tokens"]) if usage else self.count(text)
-        return text, completion, ttft  # type: ignore[return-value]
+        return text, completion, ttft
 
     def _answer(
         self, plan: Plan, text: str, completion: int, t_start: float, ttft: float | None
@@ -432,7 +433,8 @@ class QA:
         part_budget = self.n_ctx - 256 - s.router.overhead_tokens - 160
         parts: list[tuple[str, str]] = []
         for doc_id in plan.doc_ids:
-            name, cur, used = self._name(doc_id), [], 0
+            name, used = self._name(doc_id), 0
+            cur: list[str] = []
             for p in self.catalog.neighbours(doc_id, 0, 1 << 30):
                 cost = self.count(p.text)
                 if cur and used + cost > part_budget:

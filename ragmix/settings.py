@@ -260,14 +260,14 @@ class Settings(BaseSettings):
         nested_model_default_partial_update=True,
     )
 
-    store: StoreSettings = Field(default_factory=StoreSettings)
-    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
-    chunking: ChunkSettings = Field(default_factory=ChunkSettings)
-    ingest: IngestSettings = Field(default_factory=IngestSettings)
-    llm: LlmSettings = Field(default_factory=LlmSettings)
-    router: RouterSettings = Field(default_factory=RouterSettings)
-    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
-    ui: UiSettings = Field(default_factory=UiSettings)
+    store: StoreSettings = Field(default_factory=lambda: StoreSettings())
+    embeddings: EmbeddingSettings = Field(default_factory=lambda: EmbeddingSettings())
+    chunking: ChunkSettings = Field(default_factory=lambda: ChunkSettings())
+    ingest: IngestSettings = Field(default_factory=lambda: IngestSettings())
+    llm: LlmSettings = Field(default_factory=lambda: LlmSettings())
+    router: RouterSettings = Field(default_factory=lambda: RouterSettings())
+    retrieval: RetrievalSettings = Field(default_factory=lambda: RetrievalSettings())
+    ui: UiSettings = Field(default_factory=lambda: UiSettings())
 
 
 class _YamlSource(PydanticBaseSettingsSource):
