@@ -167,10 +167,10 @@ class Pipeline:
         token_counters: returns the tokenizers of answering models; each document's
             full-text token count is stored for each, so the router never re-reads a
             document to budget it. Called when the first file needs counting.
+        progress: optional progress callback.
 
     ``vectors`` and ``encoder`` are touched only when a file changed or a crash is being
     repaired, so a re-run over an unchanged folder never opens Chroma or loads a model.
-        progress: optional progress callback.
     """
 
     def __init__(
@@ -342,7 +342,6 @@ class Pipeline:
                 tokens=tokens,
             )
         _checkpoint()
-        pages = self.catalog.page_starts(doc_id)
         dense_chunks = [c for c in chunks if dense[c.index]]
         ids = [chunk_id(doc_id, c.index) for c in dense_chunks]
         texts = [c.text for c in dense_chunks]
@@ -355,7 +354,7 @@ class Pipeline:
                 "start": c.start,
                 "end": c.end,
             }
-            page = page_of(pages, c.start)
+            page = page_of(doc.page_starts, c.start)
             if page is not None:
                 meta["page"] = page
             metas.append(meta)

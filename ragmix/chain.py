@@ -79,6 +79,12 @@ def _source(p: Passage) -> dict[str, Any]:
     }
 
 
+def _text_source(name: str, text: str) -> dict[str, Any]:
+    """A source that is a whole text (a stuffed document), not one chunk."""
+    return {"source": name, "page": None, "chunk": None, "start": 0, "end": len(text),
+            "score": 1.0, "text": text[:300]}  # fmt: skip
+
+
 class QA:
     """Answers questions over one store.
 
@@ -217,18 +223,7 @@ class QA:
                 decision.budget - (n - limit),
             )
             return self._plan_retrieve(question, lang, decision, doc_ids, hist, t0)
-        sources = [
-            {
-                "source": name,
-                "page": None,
-                "chunk": None,
-                "start": 0,
-                "end": len(text),
-                "score": 1.0,
-                "text": text[:300],
-            }
-            for name, text in docs
-        ]
+        sources = [_text_source(name, text) for name, text in docs]
         return Plan(
             question,
             lang,
@@ -455,18 +450,7 @@ class QA:
             notes = notes[:-1]
             messages = prompts.reduce_messages(notes, plan.question, lang)
         plan.prompt_tokens = self.count_prompt(messages)
-        plan.sources = [
-            {
-                "source": n,
-                "page": None,
-                "chunk": None,
-                "start": 0,
-                "end": len(t),
-                "score": 1.0,
-                "text": t[:300],
-            }
-            for n, t in parts[:1]
-        ]
+        plan.sources = [_text_source(n, t) for n, t in parts[:1]]
         text, completion, ttft = yield from self._generate(messages)
         yield {"final": self._answer(plan, text, completion, t_start, ttft).as_dict()}
 

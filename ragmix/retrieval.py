@@ -22,7 +22,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from ragmix.catalog import Catalog, page_of
+from ragmix.catalog import Catalog
 from ragmix.schema import Passage
 from ragmix.settings import RetrievalSettings
 from ragmix.text import detect_language, lexical_tokens
@@ -153,7 +153,9 @@ def pack(
             s = spans[merged]
             if p.start >= s.start and p.end <= s.end:
                 continue  # already inside (duplicate or overlap)
-            text = texts.setdefault(s.doc_id, catalog.text(s.doc_id))
+            if s.doc_id not in texts:  # one read per document, not per merge
+                texts[s.doc_id] = catalog.text(s.doc_id)
+            text = texts[s.doc_id]
             start, end = min(s.start, p.start), max(s.end, p.end)
             new_text = text[start:end]
             delta = count_tokens(new_text) - count_tokens(s.text)
@@ -166,7 +168,7 @@ def pack(
                 text=new_text,
                 score=max(s.score, p.score),
                 index=min(s.index, p.index),
-                page=page_of(catalog.page_starts(s.doc_id), start),
+                page=p.page if p.start < s.start else s.page,  # the page where it starts
             )
             used += delta
     spans.sort(key=lambda s: (s.source, s.start))
