@@ -91,15 +91,22 @@ def load_document(
             raise LoadError(name, "not a regular file (a folder or device?): pass a file")
         size = st.st_size
         if size > max_bytes:
-            raise LoadError(name, f"the file is {_size(size)}, over the limit of "
-                            f"{_size(max_bytes)}: split it, or raise ingest.max_file_mb")
+            raise LoadError(
+                name,
+                f"the file is {_size(size)}, over the limit of "
+                f"{_size(max_bytes)}: split it, or raise ingest.max_file_mb",
+            )
         data = path.read_bytes()
     except OSError as exc:
-        raise LoadError(name, f"cannot read the file ({exc.strerror or exc}): check the path "
-                        "and its permissions") from None
+        raise LoadError(
+            name,
+            f"cannot read the file ({exc.strerror or exc}): check the path and its permissions",
+        ) from None
     if not data:
-        raise LoadError(name, "the file is empty (0 bytes): re-save or re-download it, or "
-                        "remove it from the folder")
+        raise LoadError(
+            name,
+            "the file is empty (0 bytes): re-save or re-download it, or remove it from the folder",
+        )
     readers: dict[str, Callable[[bytes, str, int, int], LoadedDocument]] = {
         "pdf": _load_pdf,
         "txt": _load_text,
@@ -112,13 +119,15 @@ def load_document(
     except LoadError:
         raise
     except Exception as exc:  # a library's own error must never reach the user raw
-        raise LoadError(name, f"cannot read this {kind} file ({type(exc).__name__}: {exc}): "
-                        f"check that it opens in a viewer and re-save it") from exc
+        raise LoadError(
+            name,
+            f"cannot read this {kind} file ({type(exc).__name__}: {exc}): "
+            f"check that it opens in a viewer and re-save it",
+        ) from exc
     if kind == "md":
         doc = LoadedDocument(doc.text, "md", encoding=doc.encoding)
     if kind != "pdf" and not doc.text.strip():
-        raise LoadError(name, "the file contains no text: nothing to index; remove it or "
-                        "fill it")
+        raise LoadError(name, "the file contains no text: nothing to index; remove it or fill it")
     if len(doc.text) > max_chars:
         raise LoadError(name, _too_long(len(doc.text), max_chars))
     return doc
@@ -133,16 +142,22 @@ def _size(n: int) -> str:
 def _unsupported_reason(ext: str) -> str:
     known = ", ".join(SUPPORTED)
     if ext == ".doc":
-        return (f"old Word .doc files are not supported (supported: {known}): save it as "
-                ".docx in Word or LibreOffice (`soffice --convert-to docx FILE`)")
+        return (
+            f"old Word .doc files are not supported (supported: {known}): save it as "
+            ".docx in Word or LibreOffice (`soffice --convert-to docx FILE`)"
+        )
     shown = f"'{ext}'" if ext else "a file without an extension"
-    return (f"unsupported file type {shown} (supported: {known}): convert it to PDF or "
-            "plain text, or rename it if the extension is wrong")
+    return (
+        f"unsupported file type {shown} (supported: {known}): convert it to PDF or "
+        "plain text, or rename it if the extension is wrong"
+    )
 
 
 def _too_long(n: int, limit: int) -> str:
-    return (f"the text has more than {limit:,} characters ({n:,} so far): split the file, "
-            "or raise ingest.max_chars")
+    return (
+        f"the text has more than {limit:,} characters ({n:,} so far): split the file, "
+        "or raise ingest.max_chars"
+    )
 
 
 # --- PDF ------------------------------------------------------------------------------------
@@ -160,17 +175,26 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
             try:
                 opened = reader.decrypt("")
             except DependencyError as exc:
-                raise LoadError(name, f"encrypted with AES and {exc}: run "
-                                "`pip install cryptography`, then ingest again") from None
+                raise LoadError(
+                    name,
+                    f"encrypted with AES and {exc}: run "
+                    "`pip install cryptography`, then ingest again",
+                ) from None
             if not opened:
-                raise LoadError(name, "encrypted: remove the password (e.g. `qpdf "
-                                "--decrypt --password=PASSWORD in.pdf out.pdf`, or print to "
-                                "PDF from a viewer), then ingest the result")
+                raise LoadError(
+                    name,
+                    "encrypted: remove the password (e.g. `qpdf "
+                    "--decrypt --password=PASSWORD in.pdf out.pdf`, or print to "
+                    "PDF from a viewer), then ingest the result",
+                )
         n_pages = len(reader.pages)
         if n_pages > max_pages:
-            raise LoadError(name, f"the PDF has {n_pages} pages, more than the limit of "
-                            f"{max_pages}: split it (`qpdf --split-pages=500 in.pdf "
-                            "out.pdf`) or raise ingest.max_pages")
+            raise LoadError(
+                name,
+                f"the PDF has {n_pages} pages, more than the limit of "
+                f"{max_pages}: split it (`qpdf --split-pages=500 in.pdf "
+                "out.pdf`) or raise ingest.max_pages",
+            )
         pages: list[str] = []
         total = 0
         for page in reader.pages:
@@ -186,14 +210,20 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
         raise LoadError(name, "encrypted: remove the password, then ingest the result") from None
     except Exception as exc:  # pypdf raises many types on damaged files; all mean "corrupt"
         cut_off = b"%%EOF" not in data[-4096:]
-        detail = ("no %%EOF end marker: the file is cut off" if cut_off
-                  else f"{type(exc).__name__}: {exc}")
+        detail = (
+            "no %%EOF end marker: the file is cut off"
+            if cut_off
+            else f"{type(exc).__name__}: {exc}"
+        )
         raise LoadError(name, _corrupt_pdf(detail)) from exc
     if n_pages == 0:
         raise LoadError(name, _corrupt_pdf("it has no pages"))
     if not any(p.strip() for p in pages):
-        raise LoadError(name, "no text layer (scanned PDF?): run OCR, e.g. `ocrmypdf "
-                        "-l chi_sim+eng in.pdf out.pdf`, then ingest the result")
+        raise LoadError(
+            name,
+            "no text layer (scanned PDF?): run OCR, e.g. `ocrmypdf "
+            "-l chi_sim+eng in.pdf out.pdf`, then ingest the result",
+        )
     starts: list[int] = []
     offset = 0
     for text in pages:
@@ -203,8 +233,10 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
 
 
 def _corrupt_pdf(detail: str) -> str:
-    return (f"truncated or corrupt PDF ({detail}): download or export it again; "
-            "`qpdf in.pdf repaired.pdf` can sometimes repair it")
+    return (
+        f"truncated or corrupt PDF ({detail}): download or export it again; "
+        "`qpdf in.pdf repaired.pdf` can sometimes repair it"
+    )
 
 
 # --- plain text and Markdown ------------------------------------------------------------------
@@ -237,14 +269,23 @@ def decode_text(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
     for bom, codec in _BOMS:
         if data.startswith(bom):
             try:
-                return data[len(bom):].decode(codec.removesuffix("-sig")), codec
+                return data[len(bom) :].decode(codec.removesuffix("-sig")), codec
             except UnicodeDecodeError:
-                raise LoadError(name, _not_text(f"it starts with a {codec} byte-order mark "
-                                                "but does not decode as that")) from None
+                raise LoadError(
+                    name,
+                    _not_text(
+                        f"it starts with a {codec} byte-order mark but does not decode as that"
+                    ),
+                ) from None
     # Before UTF-8: NULs are valid UTF-8, and binary files are often mostly ASCII and NULs.
     if b"\x00" in data:
-        raise LoadError(name, _not_text("it contains NUL bytes; if it is UTF-16 text "
-                                        "without a byte-order mark, re-save it as UTF-8"))
+        raise LoadError(
+            name,
+            _not_text(
+                "it contains NUL bytes; if it is UTF-16 text "
+                "without a byte-order mark, re-save it as UTF-8"
+            ),
+        )
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -274,8 +315,9 @@ def decode_text(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
         bad = sum(1 for ch in guess if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\t\n\r\f"))
         if bad <= _MAX_BAD_SHARE * len(guess):
             return guess, match.encoding
-    raise LoadError(name, _not_text("no text encoding fits it (UTF-8, GB18030/GBK, Big5 and "
-                                    "others were tried)"))
+    raise LoadError(
+        name, _not_text("no text encoding fits it (UTF-8, GB18030/GBK, Big5 and others were tried)")
+    )
 
 
 def _western(data: bytes) -> str | None:
@@ -293,8 +335,10 @@ def _western(data: bytes) -> str | None:
 
 
 def _not_text(detail: str) -> str:
-    return (f"not a text file ({detail}): if it is text, re-save it as UTF-8; otherwise "
-            "remove it or give it its real extension")
+    return (
+        f"not a text file ({detail}): if it is text, re-save it as UTF-8; otherwise "
+        "remove it or give it its real extension"
+    )
 
 
 @functools.cache
@@ -334,8 +378,11 @@ def _chinese_score(text: str) -> float:
         if cp < 0x80:
             continue
         total += 1
-        if ch in common or 0x3000 <= cp <= 0x303F or 0xFF01 <= cp <= 0xFF5E or (
-            0x2010 <= cp <= 0x2027
+        if (
+            ch in common
+            or 0x3000 <= cp <= 0x303F
+            or 0xFF01 <= cp <= 0xFF5E
+            or (0x2010 <= cp <= 0x2027)
         ):
             good += 1
         elif 0x3400 <= cp <= 0x9FFF or 0x2460 <= cp <= 0x24FF or 0x20000 <= cp <= 0x3134F:
@@ -351,9 +398,12 @@ def _load_docx(data: bytes, name: str, max_pages: int, max_chars: int) -> Loaded
     from docx.table import Table
 
     if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise LoadError(name, "not a valid .docx: it is an old Word .doc file or a "
-                        "password-protected document; open it in Word or LibreOffice, remove "
-                        "any password and save it as .docx")
+        raise LoadError(
+            name,
+            "not a valid .docx: it is an old Word .doc file or a "
+            "password-protected document; open it in Word or LibreOffice, remove "
+            "any password and save it as .docx",
+        )
     blocks: list[str] = []
     try:
         document = docx.Document(io.BytesIO(data))
@@ -363,8 +413,11 @@ def _load_docx(data: bytes, name: str, max_pages: int, max_chars: int) -> Loaded
             else:
                 blocks.append(item.text)
     except Exception as exc:  # zip, zlib, XML and KeyError failures all mean "damaged"
-        raise LoadError(name, f"not a valid .docx ({type(exc).__name__}: {exc}): open it in "
-                        "Word or LibreOffice and save it again as .docx") from None
+        raise LoadError(
+            name,
+            f"not a valid .docx ({type(exc).__name__}: {exc}): open it in "
+            "Word or LibreOffice and save it again as .docx",
+        ) from None
     # Paragraph breaks in a .docx are real: no joining of Chinese lines.
     return LoadedDocument(clean_text("\n".join(blocks), join_cjk=False), "docx")
 
@@ -388,16 +441,60 @@ def _docx_table(table: object) -> str:
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 # WHATWG: these labels mean a superset in practice.
-_CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
-                    "iso-8859-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252",
-                    "ascii": "cp1252", "big5": "big5hkscs"}
+_CHARSET_ALIASES = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "big5": "big5hkscs",
+}
 _DROP_TAGS = ("script", "style", "noscript", "template", "head")
-_BLOCK_TAGS = frozenset({
-    "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "dialog",
-    "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3",
-    "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section",
-    "summary", "table", "tbody", "tfoot", "thead", "tr", "ul",
-})
+_BLOCK_TAGS = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "caption",
+        "dd",
+        "details",
+        "dialog",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "tfoot",
+        "thead",
+        "tr",
+        "ul",
+    }
+)
 _WS = re.compile(r"\s+")
 _CJK_CHAR = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
 # Control characters were removed from the markup, so these mark <pre> spaces and newlines.

@@ -18,18 +18,6 @@ from pathlib import Path
 
 from ragmix.catalog import Catalog
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sources (
-    path     TEXT PRIMARY KEY,   -- resolved absolute path
-    name     TEXT NOT NULL,      -- path relative to the ingest root, for display and citation
-    size     INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    doc_id   TEXT NOT NULL,
-    seen_at  REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sources_doc ON sources(doc_id);
-"""
-
 #: Bytes of content hash kept in the doc id (80 bits: no collision in any real library).
 _ID_HEX = 20
 
@@ -56,8 +44,7 @@ class Manifest:
     """Source-file bookkeeping on top of a ``Catalog``."""
 
     def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        catalog.conn.executescript(_SCHEMA)
+        self.catalog = catalog  # its schema includes the sources table
 
     def get(self, path: str) -> SourceRow | None:
         row = self.catalog.conn.execute(

@@ -89,6 +89,18 @@ class VectorWriter(Protocol):
     def iter_ids(self) -> Iterator[str]: ...
 
 
+class Registry(Protocol):
+    """The shared store's document list (``ragmix.vectorstore.DocRegistry``), http mode."""
+
+    def stamps(self) -> dict[str, float]: ...
+
+    def get(self, doc_id: str) -> tuple[dict[str, Any], str] | None: ...
+
+    def put(self, doc_id: str, header: dict[str, Any], text: str) -> None: ...
+
+    def delete(self, doc_id: str) -> None: ...
+
+
 class Encoder(Protocol):
     def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
 
@@ -168,6 +180,10 @@ class Pipeline:
             full-text token count is stored for each, so the router never re-reads a
             document to budget it. Called when the first file needs counting.
         progress: optional progress callback.
+        registry: the server's document list (``store.mode: http``); None for an embedded
+            store. With a registry the server is the source of truth and the catalog a cache
+            of it (see ``ragmix/sharedstore.py``): documents are published to the server
+            first and then added to the catalog as ready, and several writers may run at once.
 
     ``vectors`` and ``encoder`` are touched only when a file changed or a crash is being
     repaired, so a re-run over an unchanged folder never opens Chroma or loads a model.
@@ -182,8 +198,10 @@ class Pipeline:
         chunk_tokenizer: Callable[[], tuple[Callable[[str], int], int]],
         token_counters: Callable[[], Sequence[TokenCounter]] = lambda: (),
         progress: ProgressFn | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.catalog = catalog
         self.manifest = Manifest(catalog)
         self.vectors = vectors
@@ -214,8 +232,11 @@ class Pipeline:
         with self.catalog.transaction():
             for path in self.manifest.dangling(conn):
                 self.manifest.drop(conn, path)
-            for doc_id in self.manifest.orphans(conn):
-                self.catalog.set_state(conn, doc_id, "deleting")
+            # In http mode the catalog also holds other writers' documents, which no local
+            # source points at: only an embedded store may treat those as orphans.
+            if self.registry is None:
+                for doc_id in self.manifest.orphans(conn):
+                    self.catalog.set_state(conn, doc_id, "deleting")
         for state in ("pending", "deleting"):
             for doc_id in self.catalog.doc_ids(state):
                 removed += self._purge(doc_id)
@@ -227,6 +248,9 @@ class Pipeline:
         return removed
 
     def _purge(self, doc_id: str) -> int:
+        if self.registry is not None:
+            self.registry.delete(doc_id)  # readers stop seeing it here
+            _checkpoint()
         self.vectors.delete_doc(doc_id)
         _checkpoint()
         with self.catalog.transaction() as conn:
@@ -237,11 +261,20 @@ class Pipeline:
     def run(self, paths: Sequence[Path], *, sync: bool = False) -> IngestSummary:
         t0 = time.perf_counter()
         summary = IngestSummary()
-        was_dirty = self.catalog.get_meta("dirty") is not None
-        with self.catalog.transaction() as conn:
-            self.catalog.set_meta(conn, "dirty", str(os.getpid()))
-        # Set before recovery, so that a crash during recovery is also reconciled next time.
-        summary.chunks_removed += self.recover(reconcile=was_dirty)
+        if self.registry is None:
+            was_dirty = self.catalog.get_meta("dirty") is not None
+            with self.catalog.transaction() as conn:
+                self.catalog.set_meta(conn, "dirty", str(os.getpid()))
+            # Set before recovery, so that a crash during recovery is also reconciled next
+            # time.
+            summary.chunks_removed += self.recover(reconcile=was_dirty)
+        else:
+            # Other writers may be working right now: no dirty flag, no id reconciliation
+            # (that is `ingest --repair`, with a grace period). Learn what they committed.
+            from ragmix.sharedstore import sync_catalog
+
+            sync_catalog(self.catalog, self.registry)
+            summary.chunks_removed += self.recover()
 
         files = list(iter_files(paths))
         missing = [str(p) for p in paths if not Path(p).exists()]
@@ -271,8 +304,9 @@ class Pipeline:
 
         if sync:
             summary.chunks_removed += self._sync(paths, seen)
-        with self.catalog.transaction() as conn:
-            self.catalog.set_meta(conn, "dirty", None)
+        if self.registry is None:
+            with self.catalog.transaction() as conn:
+                self.catalog.set_meta(conn, "dirty", None)
         summary.seconds = round(time.perf_counter() - t0, 3)
         return summary
 
@@ -280,6 +314,8 @@ class Pipeline:
         path = str(file.resolve())
         st = file.stat()
         old = self.manifest.get(path)
+        if old and self.catalog.state(old.doc_id) != "ready":
+            old = None  # its document was removed (by another writer, or a repair): re-add
         if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
             summary.skipped_unchanged += 1
             return "unchanged"
@@ -328,6 +364,10 @@ class Pipeline:
         self.progress("chunks", n=sum(dense))
         lexical = [lexical_tokens(c.text) for c in chunks]
         tokens = {tc.name: tc.count(doc.text) for tc in self.token_counters}
+        if self.registry is not None:
+            return self._publish(
+                doc_id, name, doc.kind, doc.text, doc.page_starts, chunks, dense, tokens
+            )
         with self.catalog.transaction() as conn:
             self.catalog.add_pending(
                 conn,
@@ -342,9 +382,24 @@ class Pipeline:
                 tokens=tokens,
             )
         _checkpoint()
+        self._write_vectors(doc_id, name, doc.page_starts, chunks, dense)
+        with self.catalog.transaction() as conn:
+            self.catalog.set_state(conn, doc_id, "ready")
+        _checkpoint()
+        return len(chunks)
+
+    def _write_vectors(
+        self,
+        doc_id: str,
+        name: str,
+        page_starts: list[int] | None,
+        chunks: Sequence[Chunk],
+        dense: Sequence[bool],
+    ) -> None:
         dense_chunks = [c for c in chunks if dense[c.index]]
         ids = [chunk_id(doc_id, c.index) for c in dense_chunks]
         texts = [c.text for c in dense_chunks]
+        now = time.time()
         metas: list[dict[str, Any]] = []
         for c in dense_chunks:
             meta: dict[str, Any] = {
@@ -353,8 +408,9 @@ class Pipeline:
                 "chunk": c.index,
                 "start": c.start,
                 "end": c.end,
+                "t": now,
             }
-            page = page_of(doc.page_starts, c.start)
+            page = page_of(page_starts, c.start)
             if page is not None:
                 meta["page"] = page
             metas.append(meta)
@@ -366,8 +422,35 @@ class Pipeline:
             )
             self.progress("embedded", n=len(vectors))
             _checkpoint()
-        with self.catalog.transaction() as conn:
-            self.catalog.set_state(conn, doc_id, "ready")
+
+    def _publish(
+        self,
+        doc_id: str,
+        name: str,
+        kind: str,
+        text: str,
+        page_starts: list[int] | None,
+        chunks: Sequence[Chunk],
+        dense: Sequence[bool],
+        tokens: dict[str, int],
+    ) -> int:
+        """http mode: vectors, then the document's record on the server (its commit point),
+        then the local cache."""
+        from ragmix import sharedstore
+
+        assert self.registry is not None
+        self._write_vectors(doc_id, name, page_starts, chunks, dense)
+        head = sharedstore.header(
+            name=name,
+            kind=kind,
+            page_starts=page_starts,
+            chunks=chunks,
+            dense=dense,
+            tokens=tokens,
+        )
+        self.registry.put(doc_id, head, text)
+        _checkpoint()
+        sharedstore.add_local(self.catalog, doc_id, head, text)
         _checkpoint()
         return len(chunks)
 
@@ -406,10 +489,17 @@ class Pipeline:
                     for s in self.manifest.under(str(Path(p).resolve()))
                     if s.path not in seen and not Path(s.path).exists()
                 ]
+        gone_docs = {
+            s.doc_id
+            for p in paths
+            for s in self.manifest.under(str(Path(p).resolve()))
+            if s.path in gone
+        }
         with self.catalog.transaction() as conn:
             for path in gone:
                 self.manifest.drop(conn, path)
-            doomed = self.manifest.orphans(conn)
+            # Only documents whose last source just went away (never another writer's).
+            doomed = sorted(d for d in gone_docs if not self.manifest.references(conn, d))
             for doc_id in doomed:
                 self.catalog.set_state(conn, doc_id, "deleting")
         for doc_id in doomed:

@@ -14,7 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,7 @@ from ragmix.settings import Settings, load_settings
 if TYPE_CHECKING:
     from ragmix.embeddings import LazyEmbeddings
     from ragmix.ingest.pipeline import IngestSummary, ProgressFn
-    from ragmix.vectorstore import VectorIndex
+    from ragmix.vectorstore import DocRegistry, VectorIndex
 
 
 class _Deferred:
@@ -55,6 +57,8 @@ class RagMix:
         self._catalog: Catalog | None = None
         self._embeddings: LazyEmbeddings | None = None
         self._vectors: VectorIndex | None = None
+        self._registry: DocRegistry | None = None
+        self._synced_at = float("-inf")
 
     @classmethod
     def from_config(cls, config: str | Path | None = None, **overrides: Any) -> RagMix:
@@ -67,11 +71,59 @@ class RagMix:
         return Path(self.settings.store.path).expanduser()
 
     @property
+    def shared(self) -> bool:
+        """True for a Chroma server shared with other processes (``store.mode: http``)."""
+        return self.settings.store.mode == "http"
+
+    @property
+    def location(self) -> str:
+        """Where the documents live, for messages."""
+        s = self.settings.store
+        if self.shared:
+            return f"the Chroma server {s.host}:{s.port} (collection {s.collection})"
+        return str(self.store_path)
+
+    @property
+    def catalog_path(self) -> Path:
+        """The SQLite catalog: the store itself when embedded, this client's cache of the
+        server's documents in http mode (one per server and collection)."""
+        s = self.settings.store
+        if not self.shared:
+            return self.store_path / "catalog.sqlite3"
+        key = re.sub(r"[^A-Za-z0-9._-]", "_", f"{s.host}_{s.port}_{s.collection}")
+        return self.store_path / "servers" / key / "catalog.sqlite3"
+
+    @property
     def catalog(self) -> Catalog:
         with self._lock:
             if self._catalog is None:
-                self._catalog = Catalog(self.store_path / "catalog.sqlite3")
+                self._catalog = Catalog(self.catalog_path)
             return self._catalog
+
+    @property
+    def registry(self) -> DocRegistry:
+        """The server's document list (http mode only)."""
+        with self._lock:
+            if self._registry is None:
+                from ragmix.vectorstore import DocRegistry
+
+                self._registry = DocRegistry(self.settings.store, self.vectors.client)
+            return self._registry
+
+    def refresh(self, force: bool = False) -> None:
+        """http mode: bring this process's catalog up to date with the server (documents
+        other writers added or removed); at most every ``store.sync_interval_s`` unless
+        ``force``. A no-op for an embedded store."""
+        if not self.shared:
+            return
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._synced_at < self.settings.store.sync_interval_s:
+                return
+            from ragmix.sharedstore import sync_catalog
+
+            sync_catalog(self.catalog, self.registry)
+            self._synced_at = time.monotonic()
 
     @property
     def embeddings(self) -> LazyEmbeddings:
@@ -132,6 +184,7 @@ class RagMix:
             lambda: chunk_token_counter(self.settings.embeddings),
             token_counters=self.token_counters,
             progress=progress,
+            registry=_Deferred(lambda: self.registry) if self.shared else None,
         )
 
     def _writer(self) -> Any:
@@ -139,12 +192,13 @@ class RagMix:
 
         from ragmix.ingest.pipeline import writer_lock
 
-        if self.settings.store.mode == "http":
-            return nullcontext()
+        if self.shared:
+            return nullcontext()  # the server serialises writes; documents are idempotent
         return writer_lock(self.store_path, self.settings.store.lock_timeout_s)
 
     def documents(self) -> list[DocumentInfo]:
         """Ready documents with pages, chunks and (answering-model) tokens."""
+        self.refresh()
         names = [tc.name for tc in self.token_counters()]
         return self.catalog.documents(names[0] if names else None)
 
@@ -160,6 +214,7 @@ class RagMix:
         return doc
 
     def find(self, name: str) -> DocumentInfo:
+        self.refresh()
         doc = self.catalog.find(name)
         if doc is None:
             known = ", ".join(d.name for d in self.catalog.documents()[:10]) or "none"
@@ -171,6 +226,7 @@ class RagMix:
 
     def resolve_docs(self, names: Sequence[str] | None) -> list[str]:
         """Doc ids for document names; all ready documents when ``names`` is empty."""
+        self.refresh()
         if not names:
             return [d.doc_id for d in self.catalog.documents()]
         return [self.find(n).doc_id for n in names]

@@ -64,6 +64,16 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, idx);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens, tokenize = 'unicode61');
+-- The manifest (ingest/manifest.py): which file on this machine holds which document.
+CREATE TABLE IF NOT EXISTS sources (
+    path     TEXT PRIMARY KEY,   -- resolved absolute path
+    name     TEXT NOT NULL,      -- path relative to the ingest root, for display and citation
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    doc_id   TEXT NOT NULL,
+    seen_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sources_doc ON sources(doc_id);
 """
 
 
@@ -199,6 +209,7 @@ class Catalog:
         lexical: Sequence[Sequence[str]],
         tokens: dict[str, int],
         dense: Sequence[bool] | None = None,
+        ingested_at: float | None = None,
     ) -> None:
         """Insert a document with its chunks and lexical tokens, in state ``pending``."""
         conn.execute(
@@ -213,7 +224,7 @@ class Catalog:
                 len(chunks),
                 json.dumps(page_starts) if page_starts is not None else None,
                 text,
-                time.time(),
+                ingested_at or time.time(),
             ),
         )
         for tokenizer, n in tokens.items():

@@ -74,13 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object, no streaming")
     _common(p)
 
-    p = sub.add_parser("ui", help="serve the web QA page",
-                       description="Serve the web page (upload, documents, chat with sources). "
-                       "Listens on 127.0.0.1 unless --host says otherwise.")
+    p = sub.add_parser(
+        "ui",
+        help="serve the web QA page",
+        description="Serve the web page (upload, documents, chat with sources). "
+        "Listens on 127.0.0.1 unless --host says otherwise.",
+    )
     p.add_argument("--host", help="listen address (default: ui.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (default: ui.port, 7860)")
-    p.add_argument("--auth", metavar="USER:PASSWORD",
-                   help="require this login (default: ui.auth); advised with --host 0.0.0.0")
+    p.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="require this login (default: ui.auth); advised with --host 0.0.0.0",
+    )
     _common(p)
 
     p = sub.add_parser("eval", help="measure retrieval or answer quality on a SQuAD-style set")
@@ -96,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=50, help="questions to ask (default 50)")
     e.add_argument("--json", action="store_true")
     _common(e)
+
+    p = sub.add_parser(
+        "doctor",
+        help="check a configuration end to end and say what to fix",
+        description="Check the store (embedded folder or Chroma server), the catalog and its "
+        "indexes, the embedder, the model (loads or answers; context size) and token counting.",
+    )
+    p.add_argument("--no-model", action="store_true", help="skip loading or calling the model")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    _common(p)
 
     p = sub.add_parser("chat", help="interactive questions with history")
     p.add_argument("--doc", action="append", metavar="NAME")
@@ -148,6 +164,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _chat(args)
     if args.command == "ui":
         return _ui(args)
+    if args.command == "doctor":
+        return _doctor(args)
     if args.command == "eval":
         if args.eval_command in {"retrieval", "qa"}:
             return _eval(args)
@@ -173,7 +191,7 @@ def _ingest(args: argparse.Namespace) -> int:
     else:
         with IngestProgress() as progress:
             summary = rm.ingest(*args.paths, sync=args.sync, progress=progress)
-        print_summary(summary, rm.store_path)
+        print_summary(summary, rm.location)
     return 0 if summary.ok else 1
 
 
@@ -239,15 +257,31 @@ def _eval(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ConfigError(f"--k takes whole numbers like 1,5,10, not {args.k!r}") from None
             result = evaluation.run_retrieval_eval(
-                Path(args.dataset), rm.settings, ks=ks, limit=args.limit, progress=progress)
+                Path(args.dataset), rm.settings, ks=ks, limit=args.limit, progress=progress
+            )
         else:
             result = evaluation.run_qa_eval(
-                Path(args.dataset), rm.settings, limit=args.limit, progress=progress)
+                Path(args.dataset), rm.settings, limit=args.limit, progress=progress
+            )
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
         print_metrics(result, f"{args.eval_command} eval of {args.dataset}")
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ragmix.doctor import diagnose
+
+    rm = _ragmix(args)
+    checks = diagnose(rm, model=not args.no_model)
+    if args.json:
+        print(json.dumps([c.as_dict() for c in checks], ensure_ascii=False))
+    else:
+        from ragmix.console import print_checks
+
+        print_checks(checks, rm.location)
+    return 1 if any(c.status == "fail" for c in checks) else 0
 
 
 def _docs_list(args: argparse.Namespace) -> int:
@@ -258,7 +292,7 @@ def _docs_list(args: argparse.Namespace) -> int:
         return 0
     from ragmix.console import print_docs
 
-    print_docs(docs, rm.store_path)
+    print_docs(docs, rm.location)
     return 0
 
 

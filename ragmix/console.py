@@ -51,7 +51,7 @@ class IngestProgress:
             self._bar.advance(self._chunks, data["n"])
 
 
-def print_summary(summary: Any, store: Path) -> None:
+def print_summary(summary: Any, store: Path | str) -> None:
     table = Table(title=f"ingest into {store}", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -82,7 +82,7 @@ def print_summary(summary: Any, store: Path) -> None:
         )
 
 
-def print_docs(docs: list[dict[str, Any]], store: Path) -> None:
+def print_docs(docs: list[dict[str, Any]], store: Path | str) -> None:
     if not docs:
         _out.print(f"no documents in {store}; add some with `ragmix ingest PATH`")
         return
@@ -152,8 +152,12 @@ class EvalProgress:
 
     def __init__(self, quiet: bool = False) -> None:
         self._bar = Progress(
-            TextColumn("[bold]{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=_err, disable=quiet,
+            TextColumn("[bold]{task.description:<12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_err,
+            disable=quiet,
         )
         self._tasks: dict[str, Any] = {}
 
@@ -184,3 +188,24 @@ def print_metrics(result: dict[str, Any], title: str) -> None:
     for key, value in result.items():
         table.add_row(escape(key), f"{value:.3f}" if isinstance(value, float) else str(value))
     _out.print(table)
+
+
+def print_checks(checks: list[Any], where: str) -> None:
+    """`ragmix doctor`: one row per check, the fix under any that is not ok."""
+    marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+    table = Table(title=f"ragmix doctor: {where}", show_header=False, box=None)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold", ratio=1)
+    for c in checks:
+        detail = escape(c.detail)
+        if c.fix:
+            detail += f"\n[cyan]fix:[/] {escape(c.fix)}"
+        table.add_row(c.name, marks.get(c.status, c.status), detail)
+    _out.print(table)
+    failed = [c.name for c in checks if c.status == "fail"]
+    _out.print(
+        "[bold red]problems: " + ", ".join(failed) + "[/]"
+        if failed
+        else "[green]all checks passed[/]"
+    )

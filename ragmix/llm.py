@@ -148,6 +148,15 @@ def gguf_token_counter(model_path: str) -> TokenCounter:
     return _COUNTERS[path]
 
 
+def gguf_context_length(model_path: str) -> int | None:
+    """The context length a GGUF was trained for (its ``<arch>.context_length``)."""
+    meta = _vocab(resolve_gguf(model_path)).metadata
+    for key, value in meta.items():
+        if key.endswith(".context_length"):
+            return int(value)
+    return None
+
+
 def make_token_counter(settings: LlmSettings) -> TokenCounter:
     """The token counter that matches the model :func:`make_chat_model` builds."""
     if settings.backend == "openai":

@@ -108,27 +108,134 @@ def _server_root(base_url: str) -> str:
     return re.sub(r"/v1/?$", "", base_url.rstrip("/"))
 
 
-class ServerTokenCounter:
-    """Exact counts from a llama.cpp server's ``POST /tokenize``."""
+#: Tokenize endpoints of the OpenAI-compatible servers people run, tried in this order:
+#: (path, request body, how to read the count). llama.cpp's ``llama-server``, vLLM, and
+#: llama-cpp-python's ``python -m llama_cpp.server``.
+_TOKENIZE: list[tuple[str, Any, Any]] = [
+    ("/tokenize", lambda text, model: {"content": text}, lambda r: len(r["tokens"])),
+    ("/tokenize", lambda text, model: {"model": model, "prompt": text}, lambda r: r["count"]),
+    ("/extras/tokenize/count", lambda text, model: {"input": text}, lambda r: r["count"]),
+]
 
-    def __init__(self, base_url: str, timeout_s: float) -> None:
-        self.url = _server_root(base_url) + "/tokenize"
-        self.name = f"server:{self.url}"
+
+def _post_json(url: str, body: dict[str, Any], timeout: float, api_key: str = "") -> Any:
+    headers = {"Content-Type": "application/json"}
+    if api_key and api_key != "not-needed":
+        headers["Authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode("utf-8"), headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.load(response)
+
+
+def _get_json(url: str, timeout: float, api_key: str = "") -> Any:
+    headers = {}
+    if api_key and api_key != "not-needed":
+        headers["Authorization"] = f"Bearer {api_key}"
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
+        return json.load(r)
+
+
+class ServerTokenCounter:
+    """Exact counts from the model server's own tokenizer.
+
+    ``probe()`` finds which tokenize endpoint the server has (llama.cpp ``/tokenize``, vLLM
+    ``/tokenize``, llama-cpp-python ``/extras/tokenize/count``).
+    """
+
+    def __init__(self, base_url: str, timeout_s: float, model: str = "", api_key: str = "") -> None:
+        self.root = _server_root(base_url)
         self.timeout_s = timeout_s
+        self.model = model
+        self.api_key = api_key
+        self._endpoint: tuple[str, Any, Any] | None = None
+        self.name = f"server:{self.root}"
+
+    def probe(self) -> None:
+        """Pick the endpoint; raises ModelError when the server has none (or is down)."""
+        last: Exception | None = None
+        for endpoint in _TOKENIZE:
+            path, body, read = endpoint
+            try:
+                n = read(
+                    _post_json(
+                        self.root + path, body("probe", self.model), self.timeout_s, self.api_key
+                    )
+                )
+                if isinstance(n, int) and n > 0:
+                    self._endpoint = endpoint
+                    self.name = f"server:{self.root}{path}"
+                    return
+            except urllib.error.HTTPError as exc:
+                last = exc  # this server has another endpoint; try the next
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                last = exc
+                if not isinstance(exc, urllib.error.HTTPError) and isinstance(exc, OSError):
+                    break  # down or unreachable: no point trying the others
+        raise ModelError(
+            f"cannot count tokens at {self.root}: {last}; start the server or set "
+            "llm.tokenizer_path to the model's GGUF"
+        )
 
     def count(self, text: str) -> int:
-        body = json.dumps({"content": text}).encode("utf-8")
-        request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}
-        )
+        if self._endpoint is None:
+            self.probe()
+        assert self._endpoint is not None
+        path, body, read = self._endpoint
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return len(json.load(response)["tokens"])
-        except (OSError, ValueError, KeyError) as exc:
+            return int(
+                read(
+                    _post_json(
+                        self.root + path, body(text, self.model), self.timeout_s, self.api_key
+                    )
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, TimeoutError) or "timed out" in str(exc):
+                raise ModelError(
+                    f"the model server at {self.root} did not answer within "
+                    f"{self.timeout_s:g} s (counting tokens); check it is running and not "
+                    "overloaded, or raise llm.timeout_s"
+                ) from None
             raise ModelError(
-                f"cannot count tokens at {self.url}: {exc}; start the server or set "
+                f"cannot count tokens at {self.root}{path}: {exc}; start the server or set "
                 "llm.tokenizer_path to the model's GGUF"
             ) from None
+
+
+def server_context_size(settings: LlmSettings) -> int | None:
+    """The context window the server runs with, where it says: llama.cpp ``/props``
+    (``n_ctx``), vLLM ``/v1/models`` (``max_model_len``). None when it does not tell."""
+    root = _server_root(settings.base_url)
+    timeout = min(settings.timeout_s, 10.0)
+    try:
+        props = _get_json(root + "/props", timeout, settings.api_key)
+        n = (props.get("default_generation_settings") or {}).get("n_ctx") or props.get("n_ctx")
+        if n:
+            return int(n)
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        models = _get_json(settings.base_url.rstrip("/") + "/models", timeout, settings.api_key)
+        data = models.get("data", [])
+        for m in data:
+            if m.get("max_model_len") and (m.get("id") == settings.model or len(data) == 1):
+                return int(m["max_model_len"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def server_models(settings: LlmSettings) -> list[str]:
+    """Model ids the server serves (``GET /v1/models``); raises ModelError when it is down."""
+    url = settings.base_url.rstrip("/") + "/models"
+    try:
+        models = _get_json(url, min(settings.timeout_s, 10.0), settings.api_key)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"cannot reach the model server at {settings.base_url} ({exc}); start it "
+            "(e.g. `llama-server -m MODEL.gguf --port 8080`) or fix llm.base_url"
+        ) from None
+    return [str(m.get("id")) for m in models.get("data", [])]
 
 
 class EstimateTokenCounter:
@@ -158,9 +265,11 @@ def openai_token_counter(settings: LlmSettings) -> TokenCounter:
     if settings.tokenizer_path:
         counter: TokenCounter = gguf_token_counter(settings.tokenizer_path)
     else:
-        server = ServerTokenCounter(settings.base_url, min(settings.timeout_s, 5.0))
+        server = ServerTokenCounter(
+            settings.base_url, min(settings.timeout_s, 30.0), settings.model, settings.api_key
+        )
         try:
-            server.count("probe")
+            server.probe()
             counter = server
         except ModelError:
             # Not cached: the server may come up later.

@@ -62,7 +62,27 @@ class StoreSettings(BaseModel):
         default_factory=dict,
         description="Extra HTTP headers for the Chroma server, e.g. an auth token.",
     )
-    timeout_s: float = Field(10.0, description="Seconds before a store request gives up.")
+    token: str | None = Field(
+        None,
+        description="Chroma server auth token, sent as 'Authorization: Bearer TOKEN' "
+        "(set an explicit header in 'headers' for servers that want X-Chroma-Token).",
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, description="Seconds before a request to the Chroma server gives up."
+    )
+    sync_interval_s: float = Field(
+        5.0,
+        ge=0,
+        description="http mode: how stale this process's copy of the server's document list "
+        "may get before it is refreshed (0: before every question).",
+    )
+    stray_grace_s: float = Field(
+        3600.0,
+        ge=0,
+        description="http mode: `ingest --repair` removes vectors and text parts that no "
+        "committed document owns only when they are older than this, so it never races a "
+        "writer that is still working.",
+    )
     lock_timeout_s: float = Field(
         0.0,
         description="Seconds a writer waits for another writer's lock before giving up "

@@ -8,6 +8,8 @@ the full id list for reconciliation.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,18 @@ def _client(settings: StoreSettings) -> Any:
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     try:
         if settings.mode == "http":
+            headers = dict(settings.headers)
+            if settings.token:
+                headers.setdefault("Authorization", f"Bearer {settings.token}")
+            _preflight(settings, headers)
             client = chromadb.HttpClient(
                 host=settings.host,
                 port=settings.port,
                 ssl=settings.ssl,
-                headers=settings.headers or None,
+                headers=headers or None,
                 settings=chroma_settings,
             )
+            _bound_http_timeout(client, settings.timeout_s)
             client.heartbeat()
             return client
         path = Path(settings.path) / "chroma"
@@ -44,6 +51,12 @@ def _client(settings: StoreSettings) -> Any:
     except StoreError:
         raise
     except Exception as exc:
+        if _is_timeout(exc):
+            raise StoreError(
+                f"the Chroma server at {settings.host}:{settings.port} did not answer within "
+                f"{settings.timeout_s:g} s; check it is running and not overloaded, or raise "
+                "store.timeout_s"
+            ) from None
         where = (
             f"the Chroma server at {settings.host}:{settings.port}"
             if settings.mode == "http"
@@ -55,6 +68,55 @@ def _client(settings: StoreSettings) -> Any:
             else "check the folder is writable and not damaged"
         )
         raise StoreError(f"cannot open {where}: {exc}; {hint}") from None
+
+
+def _preflight(settings: StoreSettings, headers: dict[str, str]) -> None:
+    """One heartbeat with a deadline before chromadb's client is built: its constructor
+    already talks to the server (tenant checks) with no timeout at all, so a server that
+    accepts connections but never answers would hang it forever."""
+    import httpx
+
+    scheme = "https" if settings.ssl else "http"
+    url = f"{scheme}://{settings.host}:{settings.port}/api/v2/heartbeat"
+    response = httpx.get(url, headers=headers, timeout=settings.timeout_s)
+    if response.status_code in (401, 403):
+        raise StoreError(
+            f"the Chroma server at {settings.host}:{settings.port} refused the credentials "
+            f"(HTTP {response.status_code}); set store.token or store.headers"
+        )
+    response.raise_for_status()
+
+
+def _bound_http_timeout(client: Any, seconds: float) -> None:
+    """chromadb's HTTP client waits forever (``httpx.Client(timeout=None)``); bound it, so a
+    stuck server gives an error instead of a hang. Reaches into the client: checked by
+    tests/test_server.py against a server that accepts and never answers."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if not isinstance(session, httpx.Client):
+        raise StoreError("this chromadb version hides its HTTP session; pin chromadb<2")
+    session.timeout = httpx.Timeout(seconds)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    import httpx
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, httpx.TimeoutException | TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _store_error(what: str, exc: Exception, settings: StoreSettings) -> StoreError:
+    if settings.mode == "http" and _is_timeout(exc):
+        return StoreError(
+            f"{what}: the Chroma server at {settings.host}:{settings.port} did not answer "
+            f"within {settings.timeout_s:g} s; check it is running, or raise store.timeout_s"
+        )
+    return StoreError(f"{what}: {exc}")
 
 
 class VectorIndex:
@@ -80,7 +142,9 @@ class VectorIndex:
             self._collection = self.client.get_collection(settings.collection)
             self.max_batch = min(_MAX_BATCH, int(self.client.get_max_batch_size()))
         except Exception as exc:
-            raise StoreError(f"cannot open collection {settings.collection!r}: {exc}") from None
+            raise _store_error(
+                f"cannot open collection {settings.collection!r}", exc, settings
+            ) from None
 
     def upsert(
         self, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict[str, Any]]
@@ -93,7 +157,9 @@ class VectorIndex:
                     list(texts[sl]), metadatas=list(metadatas[sl]), ids=list(ids[sl])
                 )
             except Exception as exc:
-                raise StoreError(f"writing {len(ids)} chunks to Chroma failed: {exc}") from None
+                raise _store_error(
+                    f"writing {len(ids)} chunks to Chroma failed", exc, self.settings
+                ) from None
 
     def upsert_vectors(
         self,
@@ -113,34 +179,62 @@ class VectorIndex:
                     metadatas=list(metadatas[sl]),
                 )
             except Exception as exc:
-                raise StoreError(f"writing {len(ids)} chunks to Chroma failed: {exc}") from None
+                raise _store_error(
+                    f"writing {len(ids)} chunks to Chroma failed", exc, self.settings
+                ) from None
 
     def delete(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), self.max_batch):
             try:
                 self._collection.delete(ids=list(ids[i : i + self.max_batch]))
             except Exception as exc:
-                raise StoreError(f"deleting chunks from Chroma failed: {exc}") from None
+                raise _store_error(
+                    "deleting chunks from Chroma failed", exc, self.settings
+                ) from None
 
     def delete_doc(self, doc_id: str) -> None:
         """Every vector of one document, including any a crash left behind."""
         try:
             self._collection.delete(where={"doc_id": doc_id})
         except Exception as exc:
-            raise StoreError(f"deleting document {doc_id} from Chroma failed: {exc}") from None
+            raise _store_error(
+                f"deleting document {doc_id} from Chroma failed", exc, self.settings
+            ) from None
 
     def iter_ids(self, page: int = 5000) -> Iterator[str]:
+        for cid, _meta in self.iter_records(page, include_meta=False):
+            yield cid
+
+    def iter_records(
+        self, page: int = 5000, *, include_meta: bool = True
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every (chunk id, metadata) in the collection, a page at a time."""
         offset = 0
+        include: list[Any] = ["metadatas"] if include_meta else []
         while True:
-            got = self._collection.get(include=[], limit=page, offset=offset)
+            try:
+                got = self._collection.get(include=include, limit=page, offset=offset)
+            except Exception as exc:
+                raise _store_error("listing Chroma ids failed", exc, self.settings) from None
             ids = got["ids"]
-            yield from ids
+            metas = got.get("metadatas") or [{}] * len(ids)
+            yield from zip(ids, (m or {} for m in metas), strict=True)
             if len(ids) < page:
                 return
             offset += page
 
     def count(self) -> int:
-        return int(self._collection.count())
+        try:
+            return int(self._collection.count())
+        except Exception as exc:
+            raise _store_error("counting Chroma records failed", exc, self.settings) from None
+
+    def drop(self) -> None:
+        """Delete the whole collection (temporary evaluation stores)."""
+        try:
+            self.client.delete_collection(self.settings.collection)
+        except Exception as exc:
+            raise _store_error("deleting the collection failed", exc, self.settings) from None
 
     def search(
         self, query: str, k: int, doc_ids: Sequence[str] | None = None
@@ -159,8 +253,141 @@ class VectorIndex:
                 query_embeddings=[vec], n_results=k, where=where, include=["distances"]
             )
         except Exception as exc:
-            raise StoreError(f"vector search failed: {exc}") from None
+            raise _store_error("vector search failed", exc, self.settings) from None
         return [
             (cid, 1.0 - float(dist))
             for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True)
         ]
+
+
+class DocRegistry:
+    """The shared store's list of documents, kept in the Chroma server itself.
+
+    In ``store.mode: http`` several processes on several machines write to one collection,
+    so no local file can say which documents exist. This second collection
+    (``<collection>__docs``) does: one *header* record per ready document (name, kind, page
+    starts, chunk boundaries, token counts; the record's presence is the document's commit
+    point) and its full text in *part* records of at most ``PART_CHARS`` characters. Each
+    client's SQLite catalog (full texts, chunks, BM25) is a cache rebuilt from it, see
+    ``ragmix/sharedstore.py``. Records carry a 1-dimensional dummy vector: Chroma needs one.
+
+    Args:
+        settings: the store settings (server, collection).
+        client: the open Chroma client (shared with the ``VectorIndex``).
+    """
+
+    PART_CHARS = 1_000_000
+
+    def __init__(self, settings: StoreSettings, client: Any | None = None) -> None:
+        self.settings = settings
+        self.client = client or _client(settings)
+        self.name = f"{settings.collection}__docs"[:512]
+        try:
+            self._col = self.client.get_or_create_collection(
+                self.name, embedding_function=None, metadata={"ragmix": "documents"}
+            )
+        except Exception as exc:
+            raise _store_error(f"cannot open collection {self.name!r}", exc, settings) from None
+
+    def _call(self, what: str, fn: Any, **kw: Any) -> Any:
+        try:
+            return fn(**kw)
+        except Exception as exc:
+            raise _store_error(what, exc, self.settings) from None
+
+    def put(self, doc_id: str, header: dict[str, Any], text: str) -> None:
+        """Write a document: text parts first, then the header that makes it visible."""
+        parts = [text[i : i + self.PART_CHARS] for i in range(0, len(text), self.PART_CHARS)]
+        for i, part in enumerate(parts or [""]):
+            self._call(
+                f"writing document {doc_id} to the server failed",
+                self._col.upsert,
+                ids=[f"{doc_id}~{i}"],
+                embeddings=[[1.0]],
+                documents=[part],
+                metadatas=[{"part_of": doc_id, "i": i}],
+            )
+        meta = {
+            "doc_id": doc_id,
+            "name": str(header.get("name", "")),
+            "parts": max(len(parts), 1),
+            "t": time.time(),
+        }
+        self._call(
+            f"writing document {doc_id} to the server failed",
+            self._col.upsert,
+            ids=[doc_id],
+            embeddings=[[1.0]],
+            documents=[json.dumps(header, ensure_ascii=False)],
+            metadatas=[meta],
+        )
+
+    def delete(self, doc_id: str) -> None:
+        """Header first (the document disappears at once), then its text parts."""
+        what = f"deleting document {doc_id} on the server failed"
+        self._call(what, self._col.delete, ids=[doc_id])
+        self._call(what, self._col.delete, where={"part_of": doc_id})
+
+    def stamps(self) -> dict[str, float]:
+        """Every committed document id with its write time."""
+        out: dict[str, float] = {}
+        offset, page = 0, 5000
+        while True:
+            got = self._call(
+                "listing documents on the server failed",
+                self._col.get,
+                where={"parts": {"$gte": 0}},
+                include=["metadatas"],
+                limit=page,
+                offset=offset,
+            )
+            for doc_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+                out[doc_id] = float(meta.get("t", 0.0))
+            if len(got["ids"]) < page:
+                return out
+            offset += page
+
+    def get(self, doc_id: str) -> tuple[dict[str, Any], str] | None:
+        """(header, full text) of one document, or None if it is gone."""
+        got = self._call(
+            f"reading document {doc_id} from the server failed",
+            self._col.get,
+            ids=[doc_id],
+            include=["documents", "metadatas"],
+        )
+        if not got["ids"]:
+            return None
+        header = json.loads(got["documents"][0])
+        n = int(got["metadatas"][0].get("parts", 1))
+        ids = [f"{doc_id}~{i}" for i in range(n)]
+        parts = self._call(
+            f"reading document {doc_id} from the server failed",
+            self._col.get,
+            ids=ids,
+            include=["documents"],
+        )
+        by_id = dict(zip(parts["ids"], parts["documents"], strict=True))
+        if any(i not in by_id for i in ids):
+            return None  # being deleted right now
+        return header, "".join(by_id[i] for i in ids)
+
+    def stray_parts(self, committed: set[str]) -> list[str]:
+        """Text parts without a header (a writer stopped between the two writes)."""
+        got = self._call(
+            "listing documents on the server failed",
+            self._col.get,
+            where={"i": {"$gte": 0}},
+            include=["metadatas"],
+        )
+        return [
+            pid
+            for pid, meta in zip(got["ids"], got["metadatas"], strict=True)
+            if meta.get("part_of") not in committed
+        ]
+
+    def delete_ids(self, ids: list[str]) -> None:
+        if ids:
+            self._call("deleting records on the server failed", self._col.delete, ids=ids)
+
+    def drop(self) -> None:
+        self._call("deleting the collection failed", self.client.delete_collection, name=self.name)

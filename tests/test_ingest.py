@@ -54,6 +54,7 @@ def good_corpus(folder: Path) -> Path:
 
 def state(rm) -> dict:  # type: ignore[no-untyped-def]
     """Everything that must agree: documents, chunk ids in catalog, BM25 and Chroma."""
+    rm.refresh(force=True)  # server mode: what the server holds now
     cat = rm.catalog
     return {
         "docs": sorted((d.name, d.doc_id, d.n_chunks) for d in cat.documents()),

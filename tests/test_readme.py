@@ -21,8 +21,9 @@ def test_readme_python_example_runs(tmp_path: Path) -> None:
     (tmp_path / "samples").symlink_to(ROOT / "samples")
     script = tmp_path / "example.py"
     script.write_text(example + "\nprint('\\nEXAMPLE-OK', answer.route, len(docs))\n")
-    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=900)
+    run = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=900
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     last = run.stdout.strip().splitlines()[-1]
     assert last.startswith("EXAMPLE-OK stuff ") and int(last.split()[-1]) > 0

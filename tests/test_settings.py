@@ -41,16 +41,21 @@ def test_profiles_load() -> None:
     mixtral = load_settings(ROOT / "configs" / "chinese-mixtral.yaml")
     assert mixtral.llm.n_ctx == 32768 and mixtral.llm.n_gpu_layers == -1
     assert mixtral.embeddings.model == "BAAI/bge-m3" and mixtral.embeddings.languages == ["multi"]
+    server = load_settings(ROOT / "configs" / "server.yaml")
+    assert (server.store.mode, server.llm.backend, server.llm.n_ctx) == ("http", "openai", 32768)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("llm:\n  n_batch: 8\n", "llm.n_batch"),             # the LangChain default must not leak in
-    ("llm:\n  n_ctx: 256\n", "llm.n_ctx"),
-    ("store:\n  collection: a\n", "store.collection"),
-    ("nonsense: 1\n", "nonsense"),
-    ("- a list\n", "mapping"),
-    ("llm: [unclosed\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("llm:\n  n_batch: 8\n", "llm.n_batch"),  # the LangChain default must not leak in
+        ("llm:\n  n_ctx: 256\n", "llm.n_ctx"),
+        ("store:\n  collection: a\n", "store.collection"),
+        ("nonsense: 1\n", "nonsense"),
+        ("- a list\n", "mapping"),
+        ("llm: [unclosed\n", "not valid YAML"),
+    ],
+)
 def test_bad_config_names_file_and_field(tmp_path: Path, text: str, message: str) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(text)
@@ -76,15 +81,22 @@ def test_every_field_is_documented() -> None:
 def test_public_api_is_declared_once() -> None:
     for name in ragmix.__all__:
         assert getattr(ragmix, name) is not None
-    public = {n for n in dir(ragmix) if not n.startswith("_") and n != "annotations"
-              and not isinstance(getattr(ragmix, n), types.ModuleType)}
+    public = {
+        n
+        for n in dir(ragmix)
+        if not n.startswith("_")
+        and n != "annotations"
+        and not isinstance(getattr(ragmix, n), types.ModuleType)
+    }
     assert public == set(ragmix.__all__) - {"RagMix", "DocumentInfo", "IngestSummary"}
 
 
 def test_help_is_fast_and_loads_no_model() -> None:
-    code = ("import sys, ragmix.cli; rc = ragmix.cli.main(['ingest', '--help']);"
-            "heavy = [m for m in ('torch', 'llama_cpp', 'sentence_transformers', 'chromadb',"
-            " 'gradio') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, ragmix.cli; rc = ragmix.cli.main(['ingest', '--help']);"
+        "heavy = [m for m in ('torch', 'llama_cpp', 'sentence_transformers', 'chromadb',"
+        " 'gradio') if m in sys.modules]; print(heavy)"
+    )
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert time.perf_counter() - t0 < 5

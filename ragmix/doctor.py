@@ -1,0 +1,187 @@
+"""`ragmix doctor`: check a configuration end to end and say what to fix.
+
+Each check is run in order and independently (a dead model server does not hide a damaged
+catalog): settings, store (embedded folder or Chroma server, catalog consistency, vectors
+against chunks), embedder (loads, its dimension matches the stored vectors), model (loads or
+answers, context size against ``llm.n_ctx``), token counting (exact or an estimate).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ragmix.errors import RagmixError
+
+
+@dataclass
+class Check:
+    """One line of the report. ``status``: 'ok', 'warn' (works, but see ``fix``) or 'fail'."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _run(name: str, fn: Callable[[], tuple[str, str, str]]) -> Check:
+    t0 = time.perf_counter()
+    try:
+        status, detail, fix = fn()
+    except RagmixError as exc:
+        status, detail, fix = "fail", str(exc), ""
+    except Exception as exc:  # a doctor reports, it does not crash
+        status, detail, fix = "fail", f"{type(exc).__name__}: {exc}", ""
+    return Check(name, status, detail, fix, round(time.perf_counter() - t0, 2))
+
+
+def diagnose(rm: Any, *, model: bool = True) -> list[Check]:
+    """Run every check against ``rm`` (a ``RagMix``); ``model=False`` skips loading the model."""
+    checks = [_run("store", lambda: _store(rm))]
+    checks.append(_run("catalog", lambda: _catalog(rm)))
+    checks.append(_run("embedder", lambda: _embedder(rm)))
+    if model:
+        checks.append(_run("model", lambda: _model(rm)))
+    checks.append(_run("token counting", lambda: _tokens(rm)))
+    return checks
+
+
+def _store(rm: Any) -> tuple[str, str, str]:
+    s = rm.settings.store
+    vectors = rm.vectors  # opens the client: raises StoreError with the fix when it cannot
+    n = vectors.count()
+    if rm.shared:
+        version = vectors.client.get_version()
+        docs = len(rm.registry.stamps())
+        return (
+            "ok",
+            f"Chroma server {s.host}:{s.port} (version {version}), collection "
+            f"{s.collection!r}: {n} vectors, {docs} documents",
+            "",
+        )
+    return "ok", f"embedded Chroma in {rm.store_path}: {n} vectors", ""
+
+
+def _catalog(rm: Any) -> tuple[str, str, str]:
+    rm.refresh(force=True)
+    cat = rm.catalog
+    problems = cat.check()
+    pending = cat.doc_ids("pending") + cat.doc_ids("deleting")
+    docs = cat.documents()
+    dense = set(cat.chunk_ids(dense_only=True))
+    if rm.shared:
+        known = rm.registry.stamps().keys()
+        stored = {cid for cid, meta in rm.vectors.iter_records() if meta.get("doc_id") in known}
+    else:
+        stored = set(rm.vectors.iter_ids())
+    missing = len(dense - stored)
+    extra = len(stored - dense)
+    if missing:
+        problems.append(f"{missing} chunks have no vector")
+    if extra and not rm.shared:
+        problems.append(f"{extra} vectors belong to no chunk")
+    if problems:
+        return (
+            "fail",
+            f"{rm.catalog_path}: " + "; ".join(problems),
+            "run `ragmix ingest --repair` (rebuilds the lexical index and the vectors from "
+            "the catalog's texts without losing a document)",
+        )
+    detail = f"{len(docs)} documents, {len(dense)} embedded chunks, BM25 index consistent"
+    if pending:
+        return (
+            "warn",
+            f"{detail}; {len(pending)} documents half-written by an interrupted ingest",
+            "run `ragmix ingest` (any path) or `ragmix ingest --repair` to finish them",
+        )
+    return "ok", detail, ""
+
+
+def _embedder(rm: Any) -> tuple[str, str, str]:
+    e = rm.settings.embeddings
+    vec = rm.embeddings.embed_query("probe 探针")
+    dim = len(vec)
+    got = rm.vectors._collection.get(limit=1, include=["embeddings"])
+    stored = got.get("embeddings")
+    if stored is not None and len(stored):
+        have = len(stored[0])
+        if have != dim:
+            return (
+                "fail",
+                f"{e.model} gives {dim}-dimensional vectors but the store holds {have}-"
+                "dimensional ones (ingested with another embedder)",
+                "use the embedder the store was built with, or a new store.path / "
+                "store.collection and ingest again",
+            )
+    langs = ", ".join(e.languages)
+    fix = ""
+    status = "ok"
+    if "zh" not in e.languages and "multi" not in e.languages:
+        status = "warn"
+        fix = (
+            "English-only embedder: Chinese questions use BM25 alone; for Chinese set "
+            "embeddings.model to a Chinese model (e.g. BAAI/bge-m3; configs/chinese-mixtral.yaml)"
+        )
+    return status, f"{e.model}: {dim} dimensions, languages {langs}", fix
+
+
+def _model(rm: Any) -> tuple[str, str, str]:
+    from langchain_core.messages import HumanMessage
+
+    s = rm.settings.llm
+    warn = ""
+    if s.backend == "openai":
+        from ragmix.llm_openai import server_context_size, server_models
+
+        served = server_models(s)
+        if s.model not in served and served:
+            warn = f"llm.model {s.model!r} is not among the served models {served}"
+        n_ctx = server_context_size(s)
+        where = f"{s.base_url} (model {s.model!r})"
+    else:
+        from ragmix.llm import gguf_context_length, resolve_gguf
+
+        n_ctx = gguf_context_length(s.model_path)
+        where = str(resolve_gguf(s.model_path))
+    if n_ctx is not None and s.n_ctx > n_ctx:
+        return (
+            "fail",
+            f"{where}: llm.n_ctx is {s.n_ctx:,} but the model "
+            f"{'server runs with' if s.backend == 'openai' else 'was trained for'} {n_ctx:,}",
+            f"set llm.n_ctx to at most {n_ctx}"
+            + (
+                " or start the server with a larger context (-c / --max-model-len)"
+                if s.backend == "openai"
+                else ""
+            ),
+        )
+    t0 = time.perf_counter()
+    reply = rm.chat_model().invoke([HumanMessage("Reply with one word: hello")], max_tokens=8)
+    secs = time.perf_counter() - t0
+    text = str(reply.content).strip()
+    if not text:
+        return "fail", f"{where} answered with nothing", "check the model file or server logs"
+    ctx = f"context {s.n_ctx:,}" + (f" of {n_ctx:,}" if n_ctx else " (the server does not say)")
+    detail = f"{where}: answered {text[:40]!r} in {secs:.1f} s; {ctx}"
+    if warn:
+        return "warn", detail, warn
+    return "ok", detail, ""
+
+
+def _tokens(rm: Any) -> tuple[str, str, str]:
+    counter = rm._counter()
+    n = counter.count("苏州园林 gardens")
+    if counter.name.startswith("estimate"):
+        return (
+            "warn",
+            f"no tokenizer: budgets use an upper-bound estimate ({n} tokens for a probe)",
+            "set llm.tokenizer_path to the model's GGUF, or use a server with a tokenize "
+            "endpoint (llama.cpp, vLLM, llama-cpp-python)",
+        )
+    return "ok", f"{counter.name} ({n} tokens for a probe)", ""

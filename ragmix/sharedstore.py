@@ -1,0 +1,118 @@
+"""Server mode (``store.mode: http``): the local catalog as a cache of a shared Chroma server.
+
+With an embedded store one process owns everything, and the SQLite catalog (full texts,
+chunks, BM25 index, manifest) is the source of truth. With a ``chroma run`` server, several
+ingest processes on several machines write at once, so the truth must live on the server:
+
+* the chunk collection holds the dense vectors (as in embedded mode);
+* ``<collection>__docs`` (:class:`ragmix.vectorstore.DocRegistry`) holds one header per
+  committed document (chunk boundaries, pages, token counts) plus its full text.
+
+A writer publishes a document in this order: chunk vectors, text parts, header. The header is
+the commit point: until it exists no reader sees the document; once it exists everything it
+refers to is on the server. Deletion runs the other way (header first). Chunk ids and doc ids
+are content hashes, so two writers that ingest the same file write identical records, and a
+writer killed half-way leaves only records that the next run overwrites with the same values
+(or that ``ragmix ingest --repair`` removes once older than ``store.stray_grace_s``).
+
+Every client keeps its own SQLite catalog as a *cache*, under
+``<store.path>/servers/<host>_<port>_<collection>/``: :func:`sync_catalog` diffs its ready
+documents with the server's headers, removes the ones that are gone and rebuilds the new ones
+(chunk rows, pages, token counts, and the BM25 entries, tokenised locally) from the header and
+text, each in one SQLite transaction. The lexical index is therefore always derived from the
+server's records, never written independently, and two clients that synced see the same
+documents and the same chunks. Readers sync at most every ``store.sync_interval_s`` seconds;
+writers sync before they start.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ragmix.catalog import Catalog
+from ragmix.schema import Chunk
+from ragmix.text import lexical_tokens
+
+
+class Registry(Protocol):
+    def stamps(self) -> dict[str, float]: ...
+
+    def get(self, doc_id: str) -> tuple[dict[str, Any], str] | None: ...
+
+    def put(self, doc_id: str, header: dict[str, Any], text: str) -> None: ...
+
+    def delete(self, doc_id: str) -> None: ...
+
+
+def header(
+    *,
+    name: str,
+    kind: str,
+    page_starts: list[int] | None,
+    chunks: Sequence[Chunk],
+    dense: Sequence[bool],
+    tokens: dict[str, int],
+) -> dict[str, Any]:
+    """What a reader needs, besides the text, to rebuild a document's catalog rows."""
+    return {
+        "v": 1,
+        "name": name,
+        "kind": kind,
+        "page_starts": page_starts,
+        "chunks": [
+            [c.start, c.end, c.n_tokens, int(d)] for c, d in zip(chunks, dense, strict=True)
+        ],
+        "tokens": tokens,
+        "ingested_at": time.time(),
+    }
+
+
+def add_local(catalog: Catalog, doc_id: str, head: dict[str, Any], text: str) -> bool:
+    """Insert a committed server document into the local catalog as ready (one transaction).
+
+    Returns False when it is already there (another process sharing this cache was first).
+    """
+    chunks = [
+        Chunk(i, text[start:end], start, end, n_tokens)
+        for i, (start, end, n_tokens, _dense) in enumerate(head["chunks"])
+    ]
+    lexical = [lexical_tokens(c.text) for c in chunks]
+    with catalog.transaction() as conn:
+        if catalog.state(doc_id) is not None:
+            return False
+        catalog.add_pending(
+            conn,
+            doc_id=doc_id,
+            name=head["name"],
+            kind=head["kind"],
+            text=text,
+            page_starts=head["page_starts"],
+            chunks=chunks,
+            lexical=lexical,
+            dense=[bool(c[3]) for c in head["chunks"]],
+            tokens=dict(head.get("tokens") or {}),
+            ingested_at=head.get("ingested_at"),
+        )
+        catalog.set_state(conn, doc_id, "ready")
+    return True
+
+
+def sync_catalog(catalog: Catalog, registry: Registry) -> tuple[int, int]:
+    """Make the local catalog's ready documents equal the server's; returns (added, removed)."""
+    remote = registry.stamps()
+    local = set(catalog.doc_ids("ready"))
+    gone = sorted(local - remote.keys())
+    if gone:
+        with catalog.transaction() as conn:
+            for doc_id in gone:
+                catalog.remove(conn, doc_id)
+    added = 0
+    for doc_id in sorted(remote.keys() - local):
+        if catalog.state(doc_id) is not None:
+            continue  # pending or being deleted by a writer sharing this cache
+        got = registry.get(doc_id)
+        if got is not None and add_local(catalog, doc_id, *got):
+            added += 1
+    return added, len(gone)

@@ -1,0 +1,147 @@
+"""Real servers on loopback for the server-mode tests: `chroma run` and `python -m
+llama_cpp.server` (with the packaged SmolLM2 GGUF), plus a socket that accepts connections
+and never answers (a hung server). Each ``start_*`` returns a ``Server`` whose ``stop()``
+terminates the process; the fixtures in tests/test_server.py call it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its socket but answers nothing (a stuck server)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.resume()
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server not up after {timeout} s: {log.read_text()[-2000:]}")
+
+
+def start_chroma(path: Path) -> Server:
+    port = free_port()
+    log = path.parent / f"chroma-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "chroma"),
+                "run",
+                "--path",
+                str(path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    _wait(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, log, 60)
+    return Server(port, proc, log)
+
+
+def start_llama_server(log_dir: Path, n_ctx: int = 8192) -> Server:
+    from ragmix.llm import resolve_gguf
+
+    port = free_port()
+    log = log_dir / f"llama-server-{port}.log"
+    gguf = resolve_gguf("packaged:SmolLM2-135M-Instruct")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(gguf),
+                "--model_alias",
+                "smollm2",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                str(n_ctx),
+                "--n_threads",
+                "2",
+                "--seed",
+                "42",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    _wait(f"http://127.0.0.1:{port}/v1/models", proc, log, 120)
+    return Server(port, proc, log)
+
+
+def start_hung() -> Server:
+    """Accepts TCP connections and never sends a byte."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    return Server(int(sock.getsockname()[1]), _threads=[t])

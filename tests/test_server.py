@@ -1,0 +1,444 @@
+"""Server mode against the real servers: a `chroma run` process and `python -m
+llama_cpp.server` with the packaged SmolLM2, both on loopback and started here.
+
+The store contract runs against the embedded store and the Chroma server alike; the model
+contract against the in-process llama.cpp model and the OpenAI-compatible server alike.
+Then what only a shared store has: concurrent writers, a writer SIGKILLed at every step, a
+down or stuck server (SIGSTOP) giving a clear error within the timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures import make_chinese_pdf
+from tests.servers import Server, start_chroma, start_hung, start_llama_server
+from tests.test_ingest import PAGES, _change_corpus, _clean_states, _crash_corpus, state
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_chroma(tmp_path_factory.mktemp("chroma-server") / "data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_llama_server(tmp_path_factory.mktemp("llama-server"))
+    yield server
+    server.stop()
+
+
+def http_store(chroma: Server, path: Path, **extra: Any) -> dict[str, Any]:
+    """Store settings for a fresh collection on the test server, cached under ``path``."""
+    return {
+        "mode": "http",
+        "port": chroma.port,
+        "path": str(path),
+        "collection": f"t-{uuid.uuid4().hex[:10]}",
+        "sync_interval_s": 0,
+        **extra,
+    }
+
+
+@pytest.fixture(params=["embedded", "http"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_rm(kind: str, chroma: Server | None, path: Path, **overrides: Any) -> Any:
+    from ragmix import RagMix
+
+    store = {"path": str(path)} if kind == "embedded" else http_store(chroma, path)  # type: ignore[arg-type]
+    return RagMix.from_config(None, store=store, **overrides)
+
+
+def corpus(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in SAMPLES.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    make_chinese_pdf(folder / "report.pdf", PAGES)
+    return folder
+
+
+def _chroma_fixture(request: pytest.FixtureRequest, kind: str) -> Server | None:
+    return request.getfixturevalue("chroma") if kind == "http" else None
+
+
+# -- the store contract, embedded and server ---------------------------------------------
+def test_store_contract(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Ingest, list, search with pages, re-ingest, delete, re-add: same behaviour and the
+    same ids on both stores, and every index agrees with every other."""
+    chroma = _chroma_fixture(request, store_kind)
+    docs = corpus(tmp_path / "docs")
+    rm = make_rm(store_kind, chroma, tmp_path / "a")
+    summary = rm.ingest(docs)
+    assert summary.ok and summary.ingested == 3, summary
+    names = sorted(d.name for d in rm.documents())
+    assert names == ["jiangnan-annual-report-2025.txt", "lumen-x2-manual.md", "report.pdf"]
+    s = state(rm)
+    assert s["problems"] == [] and s["states"] == ["ready"]
+    assert s["chroma_chunks"] == s["catalog_chunks"] and s["fts"] == len(s["all_chunks"])
+
+    hits = rm.ask("How long is the warranty?", mode="search").sources
+    assert hits[0]["source"] == "lumen-x2-manual.md" and "warranty" in hits[0]["text"]
+    zh = rm.ask("营业收入是多少", docs=["report.pdf"], mode="search").sources
+    assert zh[0]["source"] == "report.pdf" and zh[0]["page"] == 2
+
+    again = rm.ingest(docs)
+    assert again.skipped_unchanged == 3 and again.chunks_added == 0
+    assert state(rm) == s
+
+    rm.delete("report.pdf")
+    assert "report.pdf" not in [d.name for d in rm.documents()]
+    gone = state(rm)
+    assert not [c for c in gone["chroma_chunks"] if c not in gone["catalog_chunks"]]
+    assert rm.ingest(docs).ingested == 1
+    assert state(rm) == s
+
+
+def test_server_state_equals_embedded_state(chroma: Server, tmp_path: Path) -> None:
+    """Same files: the same documents, chunk ids, vectors and BM25 rows on both stores."""
+    docs = corpus(tmp_path / "docs")
+    emb = make_rm("embedded", None, tmp_path / "e")
+    srv = make_rm("http", chroma, tmp_path / "h")
+    emb.ingest(docs)
+    srv.ingest(docs)
+    a, b = state(emb), state(srv)
+    assert a == b
+
+
+def test_another_client_sees_the_same_store(chroma: Server, tmp_path: Path) -> None:
+    """A second machine (own cache folder) sees the documents, pages and BM25 hits of the
+    first without ingesting anything, and sees a deletion by the first."""
+    from ragmix import RagMix
+
+    store = http_store(chroma, tmp_path / "writer")
+    writer = RagMix.from_config(None, store=store)
+    writer.ingest(corpus(tmp_path / "docs"))
+    reader = RagMix.from_config(None, store={**store, "path": str(tmp_path / "reader")})
+    assert reader.catalog_path != writer.catalog_path
+    assert state(reader)["docs"] == state(writer)["docs"]
+    assert state(reader)["all_chunks"] == state(writer)["all_chunks"]
+    zh = reader.ask("营业收入是多少", mode="search").sources
+    assert zh[0]["source"] == "report.pdf" and zh[0]["page"] == 2
+    writer.delete("lumen-x2-manual.md")
+    assert "lumen-x2-manual.md" not in [d.name for d in reader.documents()]
+    assert reader.catalog.check() == []
+
+
+def test_eval_retrieval_uses_its_own_server_collection(chroma: Server, tmp_path: Path) -> None:
+    import chromadb
+
+    from ragmix import evaluation
+    from ragmix.settings import load_settings
+
+    data = {
+        "data": [
+            {
+                "paragraphs": [
+                    {
+                        "context": ctx,
+                        "qas": [{"id": str(i), "question": q, "answers": [{"text": a}]}],
+                    }
+                ]
+            }
+            for i, (ctx, q, a) in enumerate(
+                [
+                    ("苏州园林以拙政园和留园最为著名。", "苏州最著名的园林是哪两个？", "拙政园"),
+                    ("杭州西湖有断桥和苏堤。", "西湖有哪些景点？", "断桥"),
+                    ("The lamp battery lasts 40 hours.", "How long does the battery last?", "40"),
+                ]
+            )
+        ]
+    }
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    settings = load_settings(None, store=http_store(chroma, tmp_path / "s"))
+    client = chromadb.HttpClient(host="127.0.0.1", port=chroma.port)
+    before = {c.name for c in client.list_collections()}
+    result = evaluation.run_retrieval_eval(path, settings, ks=(1, 5))
+    assert result["n_questions"] == 3 and result["recall@1"] == 1.0
+    assert {c.name for c in client.list_collections()} == before  # dropped afterwards
+
+
+# -- several writers at once --------------------------------------------------------------
+def _ingest_cli(folder: Path, store: dict[str, Any], *extra: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "RAGMIX_STORE__MODE": "http",
+        "RAGMIX_STORE__PORT": str(store["port"]),
+        "RAGMIX_STORE__COLLECTION": store["collection"],
+        "RAGMIX_STORE": store["path"],
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "ragmix.cli", "ingest", str(folder), "--json", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("same_cache", [False, True], ids=["two-machines", "one-machine"])
+def test_two_concurrent_writers(chroma: Server, tmp_path: Path, same_cache: bool) -> None:
+    """Two `ragmix ingest` processes write to one collection at the same time, with an
+    identical file in both folders; a third client then sees every document once and a
+    store whose vectors, chunks and BM25 rows all agree."""
+    from ragmix import RagMix
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, tag in ((a, "Alpha"), (b, "Beta")):
+        folder.mkdir()
+        for i in range(3):
+            (folder / f"{tag.lower()}{i}.md").write_text(
+                f"{tag} note {i}. " + f"{tag} plant report line {i}. " * 60
+            )
+        (folder / "shared.md").write_text("Shared handbook. " + "Common rule text. " * 80)
+    make_chinese_pdf(b / "report.pdf", PAGES)
+    store = http_store(chroma, tmp_path / "cache-a")
+    other = {**store, "path": store["path"] if same_cache else str(tmp_path / "cache-b")}
+    procs = [_ingest_cli(a, store), _ingest_cli(b, other)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-2000:]
+    ingested = sum(json.loads(out)["ingested"] for out, _ in outs)
+    assert ingested in (8, 9)  # shared.md: ingested once, or by both (identical records)
+
+    reader = RagMix.from_config(None, store={**store, "path": str(tmp_path / "reader")})
+    s = state(reader)
+    names = sorted(n for n, _, _ in s["docs"])
+    assert names.count("shared.md") == 1 and len(names) == 8
+    assert s["problems"] == [] and s["chroma_chunks"] == s["catalog_chunks"]
+    assert reader.vectors.count() == len(s["chroma_chunks"])  # no duplicate records
+    assert len(reader.registry.stamps()) == 8
+    for cache in {store["path"], other["path"]}:
+        w = RagMix.from_config(None, store={**store, "path": cache})
+        assert state(w)["docs"] == s["docs"]
+
+
+# -- crashes -----------------------------------------------------------------------------
+def test_writer_killed_at_every_step_converges(
+    chroma: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded crash sweep, against the server: stop the writer in every gap of the
+    http publish protocol; each re-run equals an uninterrupted *embedded* run."""
+    from ragmix import RagMix
+    from ragmix.ingest import pipeline
+
+    want_first, want_second = _clean_states(tmp_path)
+    monkeypatch.setattr(pipeline, "crash_mode", "raise")
+    for phase, want in (("first", want_first), ("second", want_second)):
+        step = 0
+        while True:
+            step += 1
+            docs = tmp_path / f"{phase}{step}-docs"
+            store = http_store(chroma, tmp_path / f"{phase}{step}")
+            _crash_corpus(docs)
+            if phase == "second":
+                RagMix.from_config(None, store=store).ingest(docs)
+                _change_corpus(docs)
+            monkeypatch.setattr(pipeline, "steps_taken", 0)
+            monkeypatch.setattr(pipeline, "crash_after", step)
+            try:
+                RagMix.from_config(None, store=store).ingest(docs, sync=True)
+                crashed = False
+            except pipeline.SimulatedCrash:
+                crashed = True
+            monkeypatch.setattr(pipeline, "crash_after", 0)
+            rerun = RagMix.from_config(None, store=store)
+            assert rerun.ingest(docs, sync=True).ok
+            assert state(rerun) == want, f"{phase} phase, crash at step {step}"
+            fresh = RagMix.from_config(None, store={**store, "path": str(tmp_path / "fresh")})
+            got = state(fresh)
+            assert got["docs"] == want["docs"] and got["chroma_chunks"] == want["chroma_chunks"]
+            if not crashed:
+                break
+        assert step > 4, f"{phase} phase passed only {step} checkpoints"
+
+
+# -- servers that are down or stuck --------------------------------------------------------
+def _timed(fn: Any) -> tuple[BaseException | None, float]:
+    t0 = time.monotonic()
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - the test inspects it
+        return exc, time.monotonic() - t0
+    return None, time.monotonic() - t0
+
+
+def test_chroma_down_or_stuck_is_a_clear_error(chroma: Server, tmp_path: Path) -> None:
+    from ragmix import RagMix
+    from ragmix.errors import StoreError
+
+    hung = start_hung()
+    for port, words in ((1, "cannot open the Chroma server"), (hung.port, "did not answer")):
+        rm = RagMix.from_config(
+            None, store={**http_store(chroma, tmp_path), "port": port, "timeout_s": 2}
+        )
+        exc, secs = _timed(rm.documents)
+        assert isinstance(exc, StoreError) and words in str(exc), exc
+        assert secs < 8
+
+    # A server that was fine and then stops answering (SIGSTOP) mid-session.
+    store = http_store(chroma, tmp_path / "s", timeout_s=2)
+    rm = RagMix.from_config(None, store=store)
+    rm.ingest(SAMPLES)
+    chroma.pause()
+    try:
+        exc, secs = _timed(lambda: rm.ask("warranty", mode="search"))
+    finally:
+        chroma.resume()
+    assert isinstance(exc, StoreError) and "did not answer within 2 s" in str(exc), exc
+    assert secs < 10
+    run = subprocess.run(
+        [sys.executable, "-m", "ragmix.cli", "docs", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "RAGMIX_STORE__MODE": "http",
+            "RAGMIX_STORE__PORT": "1",
+            "RAGMIX_STORE": str(tmp_path / "cli"),
+        },
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "cannot open the Chroma server" in run.stderr
+
+
+# -- the model contract, in-process and server ----------------------------------------------
+def _llm(kind: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    if kind == "llama-cpp":
+        return {}
+    server: Server = request.getfixturevalue("llama_server")
+    return {"backend": "openai", "base_url": f"{server.url}/v1", "model": "smollm2"}
+
+
+@pytest.mark.parametrize("backend", ["llama-cpp", "openai"])
+def test_model_contract(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Same question, same route, streamed deltas, prompt within the window, exact token
+    counts, on the in-process model and on `python -m llama_cpp.server`."""
+    from ragmix import RagMix
+    from ragmix.llm import gguf_token_counter
+
+    rm = RagMix.from_config(None, store={"path": str(tmp_path)}, llm=_llm(backend, request))
+    rm.ingest(SAMPLES)
+    counter = rm._counter()
+    text = "苏州园林 Lumen X2 espresso: 保修两年。"
+    want = gguf_token_counter("packaged:SmolLM2-135M-Instruct").count(text)
+    assert not counter.name.startswith("estimate"), counter.name
+    assert abs(counter.count(text) - want) <= 1  # a server may count a BOS token
+    events = list(rm.stream("How long is the warranty?", docs=["lumen-x2-manual.md"]))
+    head = events[0]
+    deltas = [e["answer"] for e in events if "answer" in e]
+    final = events[-1]["final"]
+    assert head["route"] == "stuff" and len(deltas) >= 2 and final["answer"].strip()
+    assert final["tokens"]["prompt"] + rm.settings.llm.max_tokens <= rm.settings.llm.n_ctx
+    assert final["sources"][0]["source"] == "lumen-x2-manual.md"
+
+
+def test_model_server_down_or_stuck_is_a_clear_error(llama_server: Server, tmp_path: Path) -> None:
+    from ragmix import RagMix
+    from ragmix.errors import ModelError
+
+    hung = start_hung()
+    cases = [(1, "cannot reach the model server"), (hung.port, "did not answer within 2 s")]
+    for port, words in cases:
+        rm = RagMix.from_config(
+            None,
+            store={"path": str(tmp_path / str(port))},
+            llm={
+                "backend": "openai",
+                "base_url": f"http://127.0.0.1:{port}/v1",
+                "timeout_s": 2,
+                "tokenizer_path": "packaged:SmolLM2-135M-Instruct",
+            },
+        )
+        rm.ingest(SAMPLES)
+        exc, secs = _timed(lambda rm=rm: rm.ask("How long is the warranty?"))
+        assert isinstance(exc, ModelError) and words in str(exc), exc
+        assert secs < 10, secs
+
+    rm = RagMix.from_config(
+        None,
+        store={"path": str(tmp_path / "live")},
+        llm={"backend": "openai", "base_url": f"{llama_server.url}/v1", "timeout_s": 2},
+    )
+    rm.ingest(SAMPLES)
+    llama_server.pause()
+    try:
+        exc, secs = _timed(lambda: rm.ask("How long is the warranty?"))
+    finally:
+        llama_server.resume()
+    assert isinstance(exc, ModelError) and "did not answer" in str(exc), exc
+    assert secs < 15
+
+
+@pytest.mark.parametrize("backend", ["llama-cpp", "openai"])
+def test_doctor_passes_on_a_working_setup(
+    backend: str, request: pytest.FixtureRequest, chroma: Server, tmp_path: Path
+) -> None:
+    from ragmix.doctor import diagnose
+
+    rm = make_rm("http", chroma, tmp_path, llm=_llm(backend, request))
+    rm.ingest(SAMPLES)
+    checks = {c.name: c for c in diagnose(rm)}
+    assert [c for c in checks.values() if c.status == "fail"] == []
+    assert "answered" in checks["model"].detail
+    assert checks["embedder"].status == "warn" and "Chinese" in checks["embedder"].fix
+
+
+def test_doctor_names_what_to_fix(chroma: Server, tmp_path: Path) -> None:
+    """A dead store, a context larger than the model's, a damaged lexical index."""
+    from ragmix import RagMix
+    from ragmix.doctor import diagnose
+
+    dead = RagMix.from_config(
+        None, store={"mode": "http", "port": 1, "path": str(tmp_path)}, llm={"n_ctx": 65536}
+    )
+    checks = {c.name: c for c in diagnose(dead)}
+    assert checks["store"].status == "fail" and "chroma run" in checks["store"].detail
+    assert (
+        checks["model"].status == "fail" and "set llm.n_ctx to at most 8192" in checks["model"].fix
+    )
+
+    rm = RagMix.from_config(None, store={"path": str(tmp_path / "e")})
+    rm.ingest(SAMPLES)
+    with rm.catalog.transaction() as conn:
+        conn.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT rowid FROM chunks LIMIT 2)")
+    checks = {c.name: c for c in diagnose(rm, model=False)}
+    assert checks["catalog"].status == "fail" and "--repair" in checks["catalog"].fix
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ragmix.cli",
+            "doctor",
+            "--no-model",
+            "--json",
+            "--store",
+            str(tmp_path / "e"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 1
+    assert {c["name"]: c["status"] for c in json.loads(cli.stdout)}["catalog"] == "fail"
