@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -88,6 +88,8 @@ class VectorWriter(Protocol):
 
     def iter_ids(self) -> Iterator[str]: ...
 
+    def iter_records(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
+
 
 class Registry(Protocol):
     """The shared store's document list (``ragmix.vectorstore.DocRegistry``), http mode."""
@@ -99,6 +101,10 @@ class Registry(Protocol):
     def put(self, doc_id: str, header: dict[str, Any], text: str) -> None: ...
 
     def delete(self, doc_id: str) -> None: ...
+
+    def stray_parts(self, committed: set[str], older_than: float) -> list[str]: ...
+
+    def delete_ids(self, ids: list[str]) -> None: ...
 
 
 class Encoder(Protocol):
@@ -119,6 +125,7 @@ class IngestSummary:
     unsupported: list[str] = field(default_factory=list)
     chunks_added: int = 0
     chunks_removed: int = 0
+    repaired: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -146,7 +153,9 @@ def writer_lock(store: Path, timeout: float = 0.0) -> Iterator[None]:
             "finish, or use a Chroma server (store.mode: http) for several writers"
         ) from None
     try:
-        pid_file.write_text(str(os.getpid()))
+        # The pid only informs a second writer's message; a full disk must not stop here.
+        with suppress(OSError):
+            pid_file.write_text(str(os.getpid()))
         yield
     finally:
         lock.release()
@@ -232,11 +241,10 @@ class Pipeline:
         with self.catalog.transaction():
             for path in self.manifest.dangling(conn):
                 self.manifest.drop(conn, path)
-            # In http mode the catalog also holds other writers' documents, which no local
-            # source points at: only an embedded store may treat those as orphans.
-            if self.registry is None:
-                for doc_id in self.manifest.orphans(conn):
-                    self.catalog.set_state(conn, doc_id, "deleting")
+            # Documents without a source are *not* removed here: no crash can leave one
+            # (a document turns ready in the transaction that links its file), so they come
+            # from a lost manifest, or, in http mode, from other writers. `--repair` relinks
+            # them; `--sync` and `docs delete` remove documents deliberately.
         for state in ("pending", "deleting"):
             for doc_id in self.catalog.doc_ids(state):
                 removed += self._purge(doc_id)
@@ -338,14 +346,23 @@ class Pipeline:
         if exists:
             status = "duplicate" if not old else "renamed"
             summary.duplicates += 1
+            self._commit_source(row, old, summary)
         else:
-            summary.chunks_added += self._add_document(file, name, doc_id)
+            # The source row is linked in the same transaction that makes the document
+            # ready: a ready document always has the source it came from.
+            doomed: list[str] = []
+            summary.chunks_added += self._add_document(
+                file, name, doc_id, lambda conn: doomed.extend(self._link(conn, row, old))
+            )
             summary.ingested += 1
             status = "ingested"
-        self._commit_source(row, old, summary)
+            for gone in doomed:
+                summary.chunks_removed += self._purge(gone)
         return status
 
-    def _add_document(self, file: Path, name: str, doc_id: str) -> int:
+    def _add_document(self, file: Path, name: str, doc_id: str, link: Callable[[Any], None]) -> int:
+        """Load, split, embed and store one new document; ``link(conn)`` runs inside the
+        transaction that makes it ready (the manifest row)."""
         limits = self.settings.ingest
         doc = load_document(
             file,
@@ -366,7 +383,7 @@ class Pipeline:
         tokens = {tc.name: tc.count(doc.text) for tc in self.token_counters}
         if self.registry is not None:
             return self._publish(
-                doc_id, name, doc.kind, doc.text, doc.page_starts, chunks, dense, tokens
+                link, doc_id, name, doc.kind, doc.text, doc.page_starts, chunks, dense, tokens
             )
         with self.catalog.transaction() as conn:
             self.catalog.add_pending(
@@ -385,6 +402,7 @@ class Pipeline:
         self._write_vectors(doc_id, name, doc.page_starts, chunks, dense)
         with self.catalog.transaction() as conn:
             self.catalog.set_state(conn, doc_id, "ready")
+            link(conn)
         _checkpoint()
         return len(chunks)
 
@@ -425,6 +443,7 @@ class Pipeline:
 
     def _publish(
         self,
+        link: Callable[[Any], None],
         doc_id: str,
         name: str,
         kind: str,
@@ -450,7 +469,7 @@ class Pipeline:
         )
         self.registry.put(doc_id, head, text)
         _checkpoint()
-        sharedstore.add_local(self.catalog, doc_id, head, text)
+        sharedstore.add_local(self.catalog, doc_id, head, text, link)
         _checkpoint()
         return len(chunks)
 
@@ -466,14 +485,19 @@ class Pipeline:
                 out.append(Chunk(len(out), c.text, c.start + lo, c.end + lo, c.n_tokens))
         return out
 
+    def _link(self, conn: Any, row: SourceRow, old: SourceRow | None) -> list[str]:
+        """Point the file at its (new) document; mark the old document for removal if no
+        other file uses it. Returns the documents to purge."""
+        self.manifest.put(conn, row)
+        if old and old.doc_id != row.doc_id and not self.manifest.references(conn, old.doc_id):
+            self.catalog.set_state(conn, old.doc_id, "deleting")
+            return [old.doc_id]
+        return []
+
     def _commit_source(self, row: SourceRow, old: SourceRow | None, summary: IngestSummary) -> None:
         """Point the file at its (new) document; drop the old document if now unused."""
-        doomed: list[str] = []
         with self.catalog.transaction() as conn:
-            self.manifest.put(conn, row)
-            if old and old.doc_id != row.doc_id and not self.manifest.references(conn, old.doc_id):
-                self.catalog.set_state(conn, old.doc_id, "deleting")
-                doomed.append(old.doc_id)
+            doomed = self._link(conn, row, old)
         _checkpoint()
         for doc_id in doomed:
             summary.chunks_removed += self._purge(doc_id)
@@ -505,6 +529,111 @@ class Pipeline:
         for doc_id in doomed:
             removed += self._purge(doc_id)
         return removed
+
+    # -- repair ---------------------------------------------------------------------------
+    def repair(self, recreated: bool = False) -> list[str]:
+        """Rebuild derived indexes from the catalog's texts and reconcile the vectors with
+        the chunks; returns what was done, one line each. Never removes a document.
+
+        Args:
+            recreated: the catalog was lost and rebuilt from source files in this run, so
+                vectors of documents it does not know may be the only trace of documents whose
+                folders were not given: keep them (and say so) instead of deleting them.
+        """
+        done: list[str] = []
+        problems = self.catalog.check()
+        if problems:
+            n = self.catalog.rebuild_lexical()
+            done.append(f"BM25 index rebuilt from {n} chunk texts ({'; '.join(problems)})")
+            still = self.catalog.check()
+            if still:
+                done.append("still inconsistent after the rebuild: " + "; ".join(still))
+        dense = set(self.catalog.chunk_ids(dense_only=True))
+        known_docs = set(self.catalog.doc_ids())
+        stored: dict[str, dict[str, Any]] = dict(self.vectors.iter_records())
+        if self.registry is not None:
+            committed = set(self.registry.stamps())
+            cutoff = time.time() - self.settings.store.stray_grace_s
+            strays = [
+                cid
+                for cid, meta in stored.items()
+                if meta.get("doc_id") not in committed and float(meta.get("t", 0)) < cutoff
+            ]
+            parts = self.registry.stray_parts(committed, cutoff)
+            if parts:
+                self.registry.delete_ids(parts)
+                done.append(f"removed {len(parts)} text parts no committed document owns")
+        else:
+            strays = [
+                cid
+                for cid, meta in stored.items()
+                if cid not in dense and (not recreated or meta.get("doc_id") in known_docs)
+            ]
+            kept = {
+                str(meta.get("source", meta.get("doc_id")))
+                for cid, meta in stored.items()
+                if cid not in dense and recreated and meta.get("doc_id") not in known_docs
+            }
+            if kept:
+                done.append(
+                    f"kept the vectors of {len(kept)} documents whose files were not given "
+                    f"({', '.join(sorted(kept)[:5])}{' …' if len(kept) > 5 else ''}); run "
+                    "--repair again with their folders to restore them"
+                )
+        if strays:
+            self.vectors.delete(strays)
+            done.append(f"removed {len(strays)} vectors that belong to no chunk")
+        missing = sorted(dense - stored.keys())
+        if missing:
+            self._reembed(missing)
+            done.append(f"re-embedded {len(missing)} chunks whose vectors were missing")
+        orphans = [
+            r[0]
+            for r in self.catalog.conn.execute(
+                "SELECT d.name FROM documents d WHERE d.state = 'ready' AND NOT EXISTS"
+                " (SELECT 1 FROM sources s WHERE s.doc_id = d.doc_id) ORDER BY d.name"
+            )
+        ]
+        if orphans and self.registry is None:
+            done.append(
+                f"{len(orphans)} documents have no source file on record (kept; they are "
+                f"answered from the catalog): {', '.join(orphans[:5])}"
+                f"{' …' if len(orphans) > 5 else ''}; give their folders to relink them"
+            )
+        return done
+
+    def _reembed(self, chunk_ids: Sequence[str]) -> None:
+        rows = []
+        for i in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[i : i + 500])
+            rows += self.catalog.conn.execute(
+                'SELECT c.chunk_id, c.doc_id, d.name, c.idx, c.start, c."end", c.page, c.text'
+                " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+                f" WHERE c.chunk_id IN ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+        step = max(self.settings.ingest.store_batch, 1)
+        now = time.time()
+        for i in range(0, len(rows), step):
+            batch = rows[i : i + step]
+            metas: list[dict[str, Any]] = []
+            for _cid, doc_id, name, idx, start, end, page, _text in batch:
+                meta: dict[str, Any] = {
+                    "doc_id": doc_id,
+                    "source": name,
+                    "chunk": idx,
+                    "start": start,
+                    "end": end,
+                    "t": now,
+                }
+                if page is not None:
+                    meta["page"] = page
+                metas.append(meta)
+            texts = [r[7] for r in batch]
+            self.vectors.upsert_vectors(
+                [r[0] for r in batch], self.encoder.embed_documents(texts), texts, metas
+            )
+            self.progress("embedded", n=len(batch))
 
     def delete(self, doc_id: str) -> int:
         """Remove one document and its sources from every index."""

@@ -157,9 +157,17 @@ class RagMix:
         self,
         *paths: str | Path,
         sync: bool = False,
+        repair: bool = False,
         progress: ProgressFn | None = None,
     ) -> IngestSummary:
         """Load, chunk, embed and index files or folders; incremental and crash-safe.
+
+        Args:
+            sync: also remove documents whose files are gone from the given folders.
+            repair: first move a damaged catalog aside (it is rebuilt from the given files
+                and the vector store), then rebuild the BM25 index if it is inconsistent,
+                re-embed chunks whose vectors are missing and drop vectors of no chunk.
+                ``summary.repaired`` says what was done. Never removes a document.
 
         Returns:
             An ``IngestSummary``; files that failed are listed in ``failed`` and the rest
@@ -169,7 +177,47 @@ class RagMix:
             StoreLockedError: another process is writing to this embedded store.
         """
         with self._writer():
-            return self._pipeline(progress).run([Path(p) for p in paths], sync=sync)
+            done = self._repair_catalog() if repair else []
+            recreated = bool(done) and not self.shared
+            pipeline = self._pipeline(progress)
+            summary = pipeline.run([Path(p) for p in paths], sync=sync)
+            if repair:
+                summary.repaired = done + pipeline.repair(recreated=recreated)
+            return summary
+
+    def _repair_catalog(self) -> list[str]:
+        """Move a catalog that SQLite cannot read aside; returns what was done."""
+        import sqlite3
+
+        path = self.catalog_path
+        lost = not path.exists() and (self.store_path / "chroma").exists() and not self.shared
+        if lost:
+            return [f"the catalog {path} was missing: rebuilt from the given files"]
+        if not path.exists():
+            return []
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                ok = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            ok = False
+        if ok:
+            return []
+        with self._lock:
+            if self._catalog is not None:
+                self._catalog.close()
+                self._catalog = None
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        path.rename(aside)
+        for suffix in ("-wal", "-shm"):
+            extra = path.with_name(path.name + suffix)
+            if extra.exists():
+                extra.rename(aside.with_name(aside.name + suffix))
+        if self.shared:
+            return [f"damaged cache {path} moved aside; re-synced from the server"]
+        return [f"damaged catalog moved aside to {aside}; rebuilt from the given files"]
 
     def _pipeline(self, progress: ProgressFn | None = None) -> Any:
         from ragmix.embeddings import chunk_token_counter

@@ -118,6 +118,25 @@ def page_of(page_starts: Sequence[int] | None, offset: int) -> int | None:
     return max(1, bisect_right(page_starts, offset))
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    import errno
+
+    text = str(exc).lower()
+    return (
+        getattr(exc, "errno", None) == errno.ENOSPC
+        or "disk is full" in text
+        or "no space left" in text
+        or "disk full" in text
+    )
+
+
+def disk_full_error(path: Path) -> StoreError:
+    return StoreError(
+        f"the disk holding {path.parent} is full; free some space and run the same command "
+        "again (what was stored before is intact; this run's unfinished work is redone)"
+    )
+
+
 def fts_query(tokens: Iterable[str]) -> str:
     """An FTS5 OR-query of quoted tokens (quotes make every token a literal)."""
     seen: dict[str, None] = {}
@@ -158,31 +177,55 @@ class Catalog:
                     (str(SCHEMA_VERSION),),
                 )
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(self.path) from None
             raise StoreError(
-                f"the catalog {self.path} cannot be opened ({exc}); if it is damaged, move the "
-                "store folder aside and run `ragmix ingest` on your folders again"
+                f"the catalog {self.path} cannot be opened ({exc}); if it is damaged, run "
+                "`ragmix ingest --repair FOLDER...` with your document folders: it moves the "
+                "damaged file aside and rebuilds the catalog from them and the vector store"
             ) from None
 
         if not readonly:
             from ragmix.text import LEXICAL_VERSION
 
-            if self.get_meta("lexical_version") != LEXICAL_VERSION:
+            if self.get_meta("lexical_version") != LEXICAL_VERSION or self._lexical_count_off():
+                # A new tokenizer, or an index that lost rows (dropped or damaged): the chunk
+                # texts in this database are the source, so rebuild it now.
                 self.rebuild_lexical()
+
+    def _lexical_count_off(self) -> bool:
+        try:
+            n_chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            n_fts = self.conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+        except sqlite3.DatabaseError:
+            return True
+        return bool(n_chunks != n_fts)
 
     def close(self) -> None:
         self.conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: everything inside commits together or not at all."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One atomic write: everything inside commits together or not at all.
+
+        Raises:
+            StoreError: the disk is full (the transaction is rolled back: the catalog keeps
+                its previous state).
+        """
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(self.path) from None
             raise
-        else:
-            self.conn.execute("COMMIT")
 
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -387,7 +430,9 @@ class Catalog:
         try:
             return [(r[0], float(r[1])) for r in self.conn.execute(sql, params)]
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"lexical search failed on {self.path}: {exc}") from None
+            raise StoreError(
+                f"lexical search failed on {self.path}: {exc}; run `ragmix ingest --repair`"
+            ) from None
 
     def rebuild_lexical(self) -> int:
         """Re-tokenise every chunk into a fresh BM25 index (after a tokenizer change or

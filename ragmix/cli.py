@@ -35,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ingest files and folders (pdf, txt, md, docx, html) into the store. "
         "Incremental: unchanged files are skipped; changed files replace their chunks.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="rebuild damaged or missing indexes (catalog, manifest links, BM25, vectors) from "
+        "the given files and the store; never removes a document",
+    )
     p.add_argument(
         "--sync",
         action="store_true",
@@ -137,6 +143,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RagmixError as exc:
         _error(str(exc))
         return 1
+    except OSError as exc:
+        import errno
+
+        if exc.errno != errno.ENOSPC:
+            raise
+        _error(
+            f"no space left on the disk ({exc.filename or 'store'}); free some space and run "
+            "the same command again (what was stored before is intact)"
+        )
+        return 1
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
@@ -184,13 +200,15 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from ragmix.console import IngestProgress, print_summary
 
+    if not args.paths and not args.repair:
+        raise ConfigError("give the files or folders to ingest (or --repair)")
     rm = _ragmix(args)
     if args.json:
-        summary = rm.ingest(*args.paths, sync=args.sync)
+        summary = rm.ingest(*args.paths, sync=args.sync, repair=args.repair)
         print(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:
         with IngestProgress() as progress:
-            summary = rm.ingest(*args.paths, sync=args.sync, progress=progress)
+            summary = rm.ingest(*args.paths, sync=args.sync, repair=args.repair, progress=progress)
         print_summary(summary, rm.location)
     return 0 if summary.ok else 1
 

@@ -80,6 +80,8 @@ def print_summary(summary: Any, store: Path | str) -> None:
             highlight=False,
             markup=True,
         )
+    for line in getattr(summary, "repaired", []):
+        _out.print(f"[cyan]repaired[/] {escape(line)}", highlight=False, markup=True)
 
 
 def print_docs(docs: list[dict[str, Any]], store: Path | str) -> None:

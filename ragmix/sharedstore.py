@@ -28,7 +28,7 @@ writers sync before they start.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ragmix.catalog import Catalog
@@ -69,10 +69,17 @@ def header(
     }
 
 
-def add_local(catalog: Catalog, doc_id: str, head: dict[str, Any], text: str) -> bool:
-    """Insert a committed server document into the local catalog as ready (one transaction).
+def add_local(
+    catalog: Catalog,
+    doc_id: str,
+    head: dict[str, Any],
+    text: str,
+    link: Callable[[Any], None] | None = None,
+) -> bool:
+    """Insert a committed server document into the local catalog as ready (one transaction;
+    ``link(conn)`` runs inside it: the writer's manifest row).
 
-    Returns False when it is already there (another process sharing this cache was first).
+    Returns False when it was already there (another process sharing this cache was first).
     """
     chunks = [
         Chunk(i, text[start:end], start, end, n_tokens)
@@ -81,6 +88,8 @@ def add_local(catalog: Catalog, doc_id: str, head: dict[str, Any], text: str) ->
     lexical = [lexical_tokens(c.text) for c in chunks]
     with catalog.transaction() as conn:
         if catalog.state(doc_id) is not None:
+            if link is not None:
+                link(conn)
             return False
         catalog.add_pending(
             conn,
@@ -96,6 +105,8 @@ def add_local(catalog: Catalog, doc_id: str, head: dict[str, Any], text: str) ->
             ingested_at=head.get("ingested_at"),
         )
         catalog.set_state(conn, doc_id, "ready")
+        if link is not None:
+            link(conn)
     return True
 
 

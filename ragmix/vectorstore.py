@@ -111,6 +111,13 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def _store_error(what: str, exc: Exception, settings: StoreSettings) -> StoreError:
+    from ragmix.catalog import is_disk_full
+
+    if settings.mode == "embedded" and is_disk_full(exc):
+        return StoreError(
+            f"{what}: the disk holding {settings.path} is full; free some space and run the "
+            "same command again (what was stored before is intact)"
+        )
     if settings.mode == "http" and _is_timeout(exc):
         return StoreError(
             f"{what}: the Chroma server at {settings.host}:{settings.port} did not answer "
@@ -305,7 +312,7 @@ class DocRegistry:
                 ids=[f"{doc_id}~{i}"],
                 embeddings=[[1.0]],
                 documents=[part],
-                metadatas=[{"part_of": doc_id, "i": i}],
+                metadatas=[{"part_of": doc_id, "i": i, "t": time.time()}],
             )
         meta = {
             "doc_id": doc_id,
@@ -371,8 +378,9 @@ class DocRegistry:
             return None  # being deleted right now
         return header, "".join(by_id[i] for i in ids)
 
-    def stray_parts(self, committed: set[str]) -> list[str]:
-        """Text parts without a header (a writer stopped between the two writes)."""
+    def stray_parts(self, committed: set[str], older_than: float) -> list[str]:
+        """Text parts without a header (a writer stopped between the two writes), written
+        before ``older_than`` (a timestamp)."""
         got = self._call(
             "listing documents on the server failed",
             self._col.get,
@@ -382,7 +390,7 @@ class DocRegistry:
         return [
             pid
             for pid, meta in zip(got["ids"], got["metadatas"], strict=True)
-            if meta.get("part_of") not in committed
+            if meta.get("part_of") not in committed and float(meta.get("t", 0)) < older_than
         ]
 
     def delete_ids(self, ids: list[str]) -> None:

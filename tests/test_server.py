@@ -421,10 +421,12 @@ def test_doctor_names_what_to_fix(chroma: Server, tmp_path: Path) -> None:
 
     rm = RagMix.from_config(None, store={"path": str(tmp_path / "e")})
     rm.ingest(SAMPLES)
-    with rm.catalog.transaction() as conn:
+    with rm.catalog.transaction() as conn:  # the BM25 index loses rows while open
         conn.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT rowid FROM chunks LIMIT 2)")
     checks = {c.name: c for c in diagnose(rm, model=False)}
     assert checks["catalog"].status == "fail" and "--repair" in checks["catalog"].fix
+    rm.catalog.rebuild_lexical()
+    rm.vectors.delete(rm.catalog.chunk_ids(dense_only=True)[:1])  # a vector goes missing
     cli = subprocess.run(
         [
             sys.executable,
@@ -441,4 +443,22 @@ def test_doctor_names_what_to_fix(chroma: Server, tmp_path: Path) -> None:
         timeout=120,
     )
     assert cli.returncode == 1
-    assert {c["name"]: c["status"] for c in json.loads(cli.stdout)}["catalog"] == "fail"
+    catalog = {c["name"]: c for c in json.loads(cli.stdout)}["catalog"]
+    assert catalog["status"] == "fail" and "1 chunks have no vector" in catalog["detail"]
+    fixed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ragmix.cli",
+            "ingest",
+            "--repair",
+            "--json",
+            "--store",
+            str(tmp_path / "e"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert fixed.returncode == 0 and "re-embedded 1 chunks" in fixed.stdout, fixed.stderr
+    assert {c.name: c.status for c in diagnose(rm, model=False)}["catalog"] == "ok"
