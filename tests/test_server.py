@@ -462,3 +462,43 @@ def test_doctor_names_what_to_fix(chroma: Server, tmp_path: Path) -> None:
     )
     assert fixed.returncode == 0 and "re-embedded 1 chunks" in fixed.stdout, fixed.stderr
     assert {c.name: c.status for c in diagnose(rm, model=False)}["catalog"] == "ok"
+
+
+@pytest.mark.browser
+def test_web_page_on_a_server_store(chroma: Server, browser: Any, tmp_path: Path) -> None:
+    """The web page over a shared store: it lists another client's documents, an upload
+    through the page reaches the other client, search answers with sources."""
+    from ragmix import RagMix
+    from ragmix.ui.app import launch
+    from tests.servers import free_port
+    from tests.test_ui import _ask, _doc_names, _open, _watch_answer
+
+    store = http_store(chroma, tmp_path / "web")
+    other = RagMix.from_config(None, store={**store, "path": str(tmp_path / "other")})
+    other.ingest(SAMPLES)
+    rm = RagMix.from_config(None, store=store)
+    port = free_port()
+    demo = launch(rm, host="127.0.0.1", port=port, auth=None, block=False)
+    try:
+        page = _open(browser, f"http://127.0.0.1:{port}/", "en-US")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#rm-docs td.rm-doc').length >= 2", timeout=30_000
+        )
+        assert sorted(_doc_names(page)) == sorted(f.name for f in SAMPLES.iterdir())
+        note = tmp_path / "kiln-log.txt"
+        note.write_text("Kiln log: the glaze firing reached 1280 degrees on Tuesday.\n")
+        page.set_input_files("#rm-upload input[type=file]", [str(note)])
+        page.wait_for_function(
+            "n => [...document.querySelectorAll('#rm-docs td.rm-doc')]"
+            ".some(td => td.innerText == n)",
+            arg=note.name,
+            timeout=120_000,
+        )
+        assert note.name in [d.name for d in other.documents()]
+        page.locator("#rm-mode label", has_text="Search only").click()
+        _ask(page, "What temperature did the glaze firing reach?")
+        _watch_answer(page, 60)
+        first = page.locator('#rm-chat [data-testid="bot"]').last.locator(".rm-source").first
+        assert note.name in first.inner_text() and "1280" in first.inner_text()
+    finally:
+        demo.close()

@@ -26,15 +26,6 @@ from tests.fixtures import SIMPLIFIED, make_chinese_pdf
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PDF = "苏州报告.pdf"
 TXT = "lumen-guide.txt"
 HOSTILE = "<img src=x onerror=alert(1)>.txt"
@@ -95,18 +86,6 @@ def model_works() -> None:
             else f"exit {done.returncode}"
         )
         pytest.fail(f"the answering model cannot generate ({how}): {done.stderr.strip()[-300:]}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is missing: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _open(browser: Any, url: str, locale: str) -> Any:
