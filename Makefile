@@ -45,6 +45,7 @@ demo: setup
 	$(VENV)/bin/ragmix docs list --store $(DEMO_STORE)
 	$(VENV)/bin/ragmix ask "How long is the warranty, and what does it not cover?" --store $(DEMO_STORE)
 	$(VENV)/bin/ragmix ask "公司 2025 年的营业收入和研发投入是多少？" --mode search --store $(DEMO_STORE)
+	$(VENV)/bin/ragmix doctor --store $(DEMO_STORE)
 
 # Debian's chromium for the Playwright tests (never a downloaded browser) and a CJK font so
 # that screenshots show Chinese.
