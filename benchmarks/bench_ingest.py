@@ -79,7 +79,10 @@ def worker_ragmix(corpus: Path, store: Path, profile: Path | None) -> dict[str, 
         prof.disable()
         prof.dump_stats(str(profile))
     texts = [r[0] for r in rm.catalog.conn.execute("SELECT text FROM chunks")]
-    chunk_chars, seen = embedded_chars(texts)
+    chunk_chars, _ = embedded_chars(texts)
+    # Only chunks in a language the embedder reads get a vector (the rest are BM25-only).
+    dense = [r[0] for r in rm.catalog.conn.execute("SELECT text FROM chunks WHERE dense = 1")]
+    _, seen = embedded_chars(dense)
     return {
         "ingest_s": ingest_s,
         "files_ingested": summary.ingested,
