@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragmix.catalog import Catalog
+from ragmix.errors import LoadError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -60,8 +61,10 @@ class Manifest:
         catalog.conn.executescript(_SCHEMA)
 
     def get(self, path: str) -> SourceRow | None:
+        """The row of ``path``; raises LoadError if the path cannot be stored (see below)."""
         row = self.catalog.conn.execute(
-            "SELECT path, name, size, mtime_ns, doc_id FROM sources WHERE path = ?", (path,)
+            "SELECT path, name, size, mtime_ns, doc_id FROM sources WHERE path = ?",
+            (_storable(path),),
         ).fetchone()
         return SourceRow(*row) if row else None
 
@@ -78,7 +81,7 @@ class Manifest:
     def put(self, conn: sqlite3.Connection, row: SourceRow) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?)",
-            (row.path, row.name, row.size, row.mtime_ns, row.doc_id, time.time()),
+            (_storable(row.path), row.name, row.size, row.mtime_ns, row.doc_id, time.time()),
         )
 
     def drop(self, conn: sqlite3.Connection, path: str) -> None:
@@ -107,3 +110,19 @@ class Manifest:
             " WHERE d.doc_id = s.doc_id AND d.state = 'ready')"
         ).fetchall()
         return [r[0] for r in rows]
+
+
+def _storable(path: str) -> str:
+    """``path``, if SQLite can store it: a name that is not valid UTF-8 (bytes of another
+    encoding, which Python keeps as lone surrogates) cannot be, and is refused."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        bad = Path(path).name.encode("utf-8", "surrogateescape")
+        raise LoadError(
+            path.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace"),
+            f"the file name is not valid UTF-8 ({bad!r}; saved on a system using another "
+            "encoding, e.g. GBK): rename the file, e.g. `convmv -f gbk -t utf-8 --notest "
+            "FILE`",
+        ) from None
+    return path

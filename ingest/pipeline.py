@@ -20,6 +20,7 @@ single document, not by the folder.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,12 +32,13 @@ from typing import Any, Protocol
 
 from ragmix.catalog import Catalog, chunk_id, page_of
 from ragmix.errors import LoadError, StoreLockedError
-from ragmix.ingest.loaders import SUPPORTED, load_document
+from ragmix.ingest.guard import load_guarded
+from ragmix.ingest.loaders import SUPPORTED
 from ragmix.ingest.manifest import Manifest, SourceRow, content_id
 from ragmix.ingest.splitter import split_text
 from ragmix.schema import Chunk
 from ragmix.settings import Settings
-from ragmix.text import detect_language, lexical_tokens
+from ragmix.text import detect_language, lexical_tokens, printable_name
 
 ProgressFn = Callable[..., None]
 """Called as ``progress(event, **data)``; events: 'files' (total), 'file' (name), 'file_done'
@@ -150,8 +152,18 @@ def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
-                    if not name.startswith("."):
+                    if not name.startswith(".") and not _symlink_loop(Path(dirpath) / name):
                         yield Path(dirpath) / name, p
+
+
+def _symlink_loop(path: Path) -> bool:
+    """A symlink that leads back to itself names no file (os.walk does not follow links to
+    folders, so folder loops never hang the walk)."""
+    try:
+        path.stat()
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 class Pipeline:
@@ -310,14 +322,8 @@ class Pipeline:
         return status
 
     def _add_document(self, file: Path, name: str, doc_id: str) -> int:
-        limits = self.settings.ingest
-        doc = load_document(
-            file,
-            max_bytes=int(limits.max_file_mb * 1024 * 1024),
-            max_pages=limits.max_pages,
-            max_chars=limits.max_chars,
-            display=name,
-        )
+        # In a worker process with per-file time and memory limits (see guard.py).
+        doc = load_guarded(file, self.settings.ingest, display=name)
         chunks = self._split(doc.text, doc.page_starts)
         if not chunks:
             raise LoadError(name, "no text to index after cleaning; check the file's content")
@@ -425,6 +431,7 @@ class Pipeline:
 
 def _display(file: Path, root: Path) -> str:
     try:
-        return file.relative_to(root).as_posix()
+        name = file.relative_to(root).as_posix()
     except ValueError:
-        return file.name
+        name = file.name
+    return printable_name(name)  # no newline or terminal escape reaches a summary line
