@@ -177,9 +177,7 @@ def _not_a_sentence_end(text: str, m: re.Match[str], floor: int) -> bool:
     )
 
 
-def _units(
-    text: str, count: Callable[[str], int], limit: int, max_chars: int
-) -> list[_Unit]:
+def _units(text: str, count: Callable[[str], int], limit: int, max_chars: int) -> list[_Unit]:
     units: list[_Unit] = []
     for ps, pe in _cut_after(text, 0, len(text), _PARA_RE):
         level = PARA
@@ -301,10 +299,7 @@ def _pack(
         end = new_from
         while end < len(units) and (
             end == new_from
-            or (
-                total + units[end].n <= limit
-                and units[end].end - units[start].start <= max_chars
-            )
+            or (total + units[end].n <= limit and units[end].end - units[start].start <= max_chars)
         ):
             total += units[end].n
             end += 1
