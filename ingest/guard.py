@@ -263,9 +263,12 @@ def _main(from_parent: int, to_parent: int) -> None:
             if peak > peak_before and peak - base >= memory // 2:
                 reply = ("memory", None)
         try:
-            conn.send(reply)
-        except MemoryError:  # the document itself does not fit through the pipe
-            conn.send(("memory", None))
+            try:
+                conn.send(reply)
+            except MemoryError:  # the document itself does not fit through the pipe
+                conn.send(("memory", None))
+        except OSError:  # the parent is gone (killed): nobody to answer
+            return
         if reply[0] == "memory":
             return  # the heap may be fragmented or a library half-way: start afresh
 

@@ -11,7 +11,9 @@ changed is hashed, and only a new hash means new content.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +47,21 @@ class SourceRow:
 
 
 def content_id(path: Path, block: int = 1 << 20) -> str:
-    """The document id of a file: its SHA-256, streamed so large files never sit in memory."""
+    """The document id of a file: its SHA-256, streamed so large files never sit in memory.
+
+    Raises:
+        LoadError: ``path`` is not a regular file. A named pipe would block the open for
+            ever and a link to /dev/zero would never end; both are refused before reading.
+    """
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LoadError(
+                str(path),
+                "not a regular file (a named pipe, device or socket): only files can be "
+                "ingested; remove it from the folder",
+            )
         while chunk := fh.read(block):
             h.update(chunk)
     return h.hexdigest()[:_ID_HEX]

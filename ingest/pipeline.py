@@ -143,22 +143,46 @@ def writer_lock(store: Path, timeout: float = 0.0) -> Iterator[None]:
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
-    """(file, root) pairs in a stable order; hidden files and folders are skipped."""
+    """(file, root) pairs in a stable order; hidden files and folders are skipped.
+
+    Links to folders are not followed, so folder loops cannot make the walk endless; links
+    that loop back to themselves name no file and are left out. The walk keeps its own stack:
+    os.walk in Python 3.11 recurses once per level and fails on folders nested ~1,000 deep.
+    """
     for p in paths:
         p = Path(p)
         if p.is_file():
             yield p, p.parent
         elif p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in sorted(filenames):
-                    if not name.startswith(".") and not _symlink_loop(Path(dirpath) / name):
-                        yield Path(dirpath) / name, p
+            stack = [p]
+            while stack:
+                folder = stack.pop()
+                try:
+                    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+                except OSError:  # unreadable or vanished: skipped, as os.walk does
+                    continue
+                subfolders = []
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    path = folder / entry.name
+                    if _is_dir(entry):
+                        if not entry.is_symlink():
+                            subfolders.append(path)
+                    elif not _symlink_loop(path):
+                        yield path, p
+                stack.extend(reversed(subfolders))  # depth first, in name order
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _symlink_loop(path: Path) -> bool:
-    """A symlink that leads back to itself names no file (os.walk does not follow links to
-    folders, so folder loops never hang the walk)."""
+    """A symlink that leads back to itself (or round a cycle of links) names no file."""
     try:
         path.stat()
     except OSError as exc:
