@@ -101,6 +101,13 @@ def load_document(
         if size > max_bytes:
             raise LoadError(name, f"the file is {_size(size)}, over the limit of "
                             f"{_size(max_bytes)}: split it, or raise ingest.max_file_mb")
+        # No encoding takes more than 4 bytes a character: a text file with more bytes than
+        # that cannot fit max_chars, and is refused before it is read, let alone decoded.
+        if kind in ("txt", "md") and size > _MAX_BYTES_PER_CHAR * max_chars:
+            raise LoadError(name, f"the text has more than {max_chars:,} characters "
+                            f"({_size(size)} of text is at least "
+                            f"{size // _MAX_BYTES_PER_CHAR:,}); refused before reading: "
+                            "split the file, or raise ingest.max_chars")
         data = path.read_bytes()
     except OSError as exc:
         raise LoadError(name, f"cannot read the file ({exc.strerror or exc}): check the path "
@@ -265,13 +272,6 @@ def _corrupt_pdf(detail: str) -> str:
 
 
 def _load_text(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedDocument:
-    # No encoding takes more than 4 bytes a character: more bytes than that cannot fit, and
-    # are refused before a copy of the text is decoded.
-    if len(data) > _MAX_BYTES_PER_CHAR * max_chars:
-        raise LoadError(name, f"the text has more than {max_chars:,} characters "
-                        f"({_size(len(data))} of text is at least "
-                        f"{len(data) // _MAX_BYTES_PER_CHAR:,}); refused before decoding: "
-                        "split the file, or raise ingest.max_chars")
     text, encoding = decode_text(data, name)
     return LoadedDocument(clean_text(text), "txt", encoding=encoding)
 

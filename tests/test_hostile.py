@@ -106,7 +106,7 @@ def test_huge_single_line_is_refused_before_decoding(tmp_path: Path) -> None:
     why = reason(line)
     assert time.perf_counter() - t0 < 5
     assert why.startswith("the text has more than 2,000,000 characters (100.0 MB of text is")
-    assert "refused before decoding" in why and "ingest.max_chars" in why
+    assert "refused before reading" in why and "ingest.max_chars" in why
     assert "over the limit of 50.0 MB" in reason(line, max_bytes=50 << 20)
 
 
@@ -348,7 +348,7 @@ def hostile_folder(root: Path, outside: Path, deep_folder: MakeDeep) -> dict[str
         "fake.docx": "a .docx is a zip archive",
         "fat.docx": "loading used more than 256 MB and was stopped",
         "nested.html": "this html file is nested too deeply to read",
-        "huge-line.txt": "refused before decoding",
+        "huge-line.txt": "refused before reading",
         "sparse.md": "200.0 MB is over the 150 MB limit",
         "bad\\udcb2name.txt": "the file name is not valid UTF-8 (b'bad\\xb2name.txt'",
     }
