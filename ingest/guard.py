@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,7 @@ class LoadGuard:
         self._send: Connection | None = None
         self._recv: Connection | None = None
         self._lock = threading.Lock()
+        self._no_child = False  # set when a child cannot be started here at all
 
     def __enter__(self) -> LoadGuard:
         return self
@@ -102,10 +104,13 @@ class LoadGuard:
             "max_chars": max_chars,
             "display": display,
         }
-        if (not self.timeout_s and not self.memory_mb) or os.name == "nt":
+        if (not self.timeout_s and not self.memory_mb) or os.name == "nt" or self._no_child:
             return load_document(path, **kwargs)
         with self._lock:
-            send, conn = self._ensure_child()
+            pipes = self._ensure_child()
+            if pipes is None:
+                return load_document(path, **kwargs)
+            send, conn = pipes
             try:
                 send.send((str(path), kwargs, self.memory_mb * _MB))
             except OSError:  # died between two files
@@ -121,11 +126,12 @@ class LoadGuard:
                 status, payload = conn.recv()
             except (EOFError, OSError):
                 raise LoadError(display, self._died()) from None
+            if status == "memory":
+                self._kill()  # it exits by itself; a fresh one serves the next file
         if status == "ok":
             doc: LoadedDocument = payload
             return doc
         if status == "memory":
-            self._reap()
             raise LoadError(
                 display,
                 f"loading used more than {self.memory_mb} MB and was stopped: split the "
@@ -151,7 +157,10 @@ class LoadGuard:
             self._kill()
 
     # -- the child ------------------------------------------------------------------------
-    def _ensure_child(self) -> tuple[Connection, Connection]:
+    def _ensure_child(self) -> tuple[Connection, Connection] | None:
+        """The running child's pipes; starts one if needed. None if none can start here (a
+        frozen app without a Python to run, a broken install): then files load in this
+        process, without limits, after one warning."""
         if self._proc is not None and self._proc.poll() is None:
             assert self._send is not None and self._recv is not None
             return self._send, self._recv
@@ -159,25 +168,35 @@ class LoadGuard:
         from_parent, to_child = os.pipe()
         from_child, to_parent = os.pipe()
         code = f"from ragmix.ingest.guard import _main; _main({from_parent}, {to_parent})"
+        send, recv = Connection(to_child, readable=False), Connection(from_child, writable=False)
         try:
-            proc = subprocess.Popen(
+            self._proc = subprocess.Popen(
                 [sys.executable, "-c", code],
                 pass_fds=(from_parent, to_parent),
                 stdin=subprocess.DEVNULL,
             )
+        except OSError as exc:
+            problem = str(exc)
+        else:
+            self._send, self._recv = send, recv
+            if recv.poll(_START_TIMEOUT) and _recv_or_none(recv) == "ready":
+                return send, recv
+            problem = "it did not answer"
         finally:
             os.close(from_parent)
             os.close(to_parent)
-        send, recv = Connection(to_child, readable=False), Connection(from_child, writable=False)
-        self._proc, self._send, self._recv = proc, send, recv
-        if not recv.poll(_START_TIMEOUT) or _recv_or_none(recv) != "ready":
-            self._kill()
-            raise LoadError(
-                "<loader>",
-                f"the loader process did not start (`{sys.executable} -c {code!r}`): "
-                "check that ragmix is installed in this Python",
-            )
-        return send, recv
+        send.close()
+        recv.close()
+        self._kill()
+        self._no_child = True
+        warnings.warn(
+            f"ragmix: the loader process could not start ({sys.executable} -c ...: "
+            f"{problem}); files are loaded without ingest.file_timeout_s and "
+            "ingest.file_memory_mb",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
 
     def _kill(self) -> None:
         if self._proc is not None:
@@ -186,13 +205,9 @@ class LoadGuard:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(5)
         for conn in (self._send, self._recv):
-            if conn is not None:
+            if conn is not None and not conn.closed:
                 conn.close()
         self._proc = self._send = self._recv = None
-
-    def _reap(self) -> None:
-        with self._lock:
-            self._kill()
 
     def _died(self) -> str:
         proc = self._proc

@@ -242,6 +242,18 @@ def test_guard_reports_a_loader_that_dies(tmp_path: Path) -> None:
         assert guard.load(good, **LIMITS, display="good.txt").text  # type: ignore[arg-type]
 
 
+def test_guard_without_a_python_to_run_loads_in_process_after_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = make_gbk_txt(tmp_path / "good.txt")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    guard = LoadGuard(timeout_s=5, memory_mb=64)
+    with pytest.warns(RuntimeWarning, match="the loader process could not start"):
+        assert guard.load(good, **LIMITS, display="good.txt").text  # type: ignore[arg-type]
+    assert guard.load(good, **LIMITS, display="good.txt").text  # type: ignore[arg-type]
+    assert guard.pid is None
+
+
 def test_guard_with_no_limits_loads_in_process(tmp_path: Path) -> None:
     good = make_gbk_txt(tmp_path / "good.txt")
     guard = LoadGuard(timeout_s=0, memory_mb=0)
