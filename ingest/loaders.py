@@ -12,6 +12,7 @@ import functools
 import io
 import re
 import stat
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +49,13 @@ _SCORE_SAMPLE = 20_000
 # Above this share of U+FFFD (or control characters) the bytes are not text.
 _MAX_BAD_SHARE = 0.005
 _MB = 1024 * 1024
+_MAX_BYTES_PER_CHAR = 4  # UTF-8 and UTF-32 at most; GB18030 and UTF-16 too
+# A .docx is a zip of XML: real ones unzip to 3-30 times their size (images do not shrink
+# at all); a zip bomb's zeros or repeated XML shrink 1000 times. A part over _ZIP_SMALL may
+# unzip to at most _ZIP_MAX_RATIO times its packed size, and so may the whole file. What
+# passes is still parsed under the load guard's memory limit.
+_ZIP_MAX_RATIO = 100
+_ZIP_SMALL = 1 * _MB
 
 
 def load_document(
@@ -96,6 +104,16 @@ def load_document(
                 f"the file is {_size(size)}, over the limit of "
                 f"{_size(max_bytes)}: split it, or raise ingest.max_file_mb",
             )
+        # No encoding takes more than 4 bytes a character: a text file with more bytes than
+        # that cannot fit max_chars, and is refused before it is read, let alone decoded.
+        if kind in ("txt", "md") and size > _MAX_BYTES_PER_CHAR * max_chars:
+            raise LoadError(
+                name,
+                f"the text has more than {max_chars:,} characters "
+                f"({_size(size)} of text is at least "
+                f"{size // _MAX_BYTES_PER_CHAR:,}); refused before reading: "
+                "split the file, or raise ingest.max_chars",
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise LoadError(
@@ -119,6 +137,14 @@ def load_document(
     except LoadError:
         raise
     except Exception as exc:  # a library's own error must never reach the user raw
+        _reraise_memory_error(exc)
+        if _caused_by(exc, RecursionError):
+            raise LoadError(
+                name,
+                f"this {kind} file is nested too deeply to read (a damaged "
+                "or hostile file?): re-save it from the program that made it, "
+                "or convert it to PDF or plain text",
+            ) from exc
         raise LoadError(
             name,
             f"cannot read this {kind} file ({type(exc).__name__}: {exc}): "
@@ -131,6 +157,25 @@ def load_document(
     if len(doc.text) > max_chars:
         raise LoadError(name, _too_long(len(doc.text), max_chars))
     return doc
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """``exc``, or one it was raised from or while handling (libraries wrap), is a ``kind``."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, kind):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _reraise_memory_error(exc: BaseException) -> None:
+    """Let a MemoryError through even when a library wrapped it (pypdf turns it into
+    PdfReadError): the load guard reports it as "over ingest.file_memory_mb"."""
+    if _caused_by(exc, MemoryError):
+        raise MemoryError from exc
 
 
 def _size(n: int) -> str:
@@ -187,7 +232,11 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
                     "--decrypt --password=PASSWORD in.pdf out.pdf`, or print to "
                     "PDF from a viewer), then ingest the result",
                 )
-        n_pages = len(reader.pages)
+        # The page tree's own count first: refusing a 100,000-page file must not cost a
+        # walk over every page object.
+        n_pages = _declared_pages(reader)
+        if n_pages is None or n_pages <= max_pages:
+            n_pages = len(reader.pages)
         if n_pages > max_pages:
             raise LoadError(
                 name,
@@ -209,12 +258,18 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
     except FileNotDecryptedError:
         raise LoadError(name, "encrypted: remove the password, then ingest the result") from None
     except Exception as exc:  # pypdf raises many types on damaged files; all mean "corrupt"
+        from pypdf.errors import LimitReachedError
+
+        _reraise_memory_error(exc)
         cut_off = b"%%EOF" not in data[-4096:]
-        detail = (
-            "no %%EOF end marker: the file is cut off"
-            if cut_off
-            else f"{type(exc).__name__}: {exc}"
-        )
+        if cut_off:
+            detail = "no %%EOF end marker: the file is cut off"
+        elif _caused_by(exc, RecursionError):
+            detail = "objects nested too deeply to read"
+        elif _caused_by(exc, LimitReachedError):
+            detail = f"over a safety limit of the PDF reader: {exc}"
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
         raise LoadError(name, _corrupt_pdf(detail)) from exc
     if n_pages == 0:
         raise LoadError(name, _corrupt_pdf("it has no pages"))
@@ -230,6 +285,15 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
         starts.append(offset)
         offset += len(text) + 2
     return LoadedDocument("\n\n".join(pages), "pdf", page_starts=starts)
+
+
+def _declared_pages(reader: object) -> int | None:
+    """The /Count of the root page-tree node, or None when it is missing or not a number."""
+    try:
+        count = reader.trailer["/Root"]["/Pages"]["/Count"]  # type: ignore[attr-defined]
+        return int(count)
+    except Exception:  # a damaged tree: len(reader.pages) will say what is wrong
+        return None
 
 
 def _corrupt_pdf(detail: str) -> str:
@@ -250,10 +314,10 @@ def _load_text(data: bytes, name: str, max_pages: int, max_chars: int) -> Loaded
 def decode_text(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
     """Decode the bytes of a text file, detecting the encoding.
 
-    Order: a BOM (UTF-8, UTF-16, UTF-32); NUL bytes mean "not text"; strict UTF-8;
-    GB18030 (a superset of GBK and GB2312) or Big5, whichever decodes strictly and reads as
-    common Chinese characters; UTF-8 with a handful of bad bytes replaced; Windows-1252 if it
-    reads as Western text; charset-normalizer's best guess.
+    Order: a BOM (UTF-8, UTF-16, UTF-32); more than a few NUL bytes mean "not text" (a few
+    are dropped); strict UTF-8; GB18030 (a superset of GBK and GB2312) or Big5, whichever
+    decodes strictly and reads as common Chinese characters; UTF-8 with a handful of bad
+    bytes replaced; Windows-1252 if it reads as Western text; charset-normalizer's best guess.
 
     Args:
         data: the file's bytes.
@@ -278,14 +342,18 @@ def decode_text(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
                     ),
                 ) from None
     # Before UTF-8: NULs are valid UTF-8, and binary files are often mostly ASCII and NULs.
+    # A few stray NULs in text (a bad export) are dropped; no GBK, Big5 or UTF-8 character
+    # contains a NUL byte, so that cannot cut one.
     if b"\x00" in data:
-        raise LoadError(
-            name,
-            _not_text(
-                "it contains NUL bytes; if it is UTF-16 text "
-                "without a byte-order mark, re-save it as UTF-8"
-            ),
-        )
+        if data.count(b"\x00") > _MAX_BAD_SHARE * len(data):
+            raise LoadError(
+                name,
+                _not_text(
+                    "it contains NUL bytes; if it is UTF-16 text "
+                    "without a byte-order mark, re-save it as UTF-8"
+                ),
+            )
+        data = data.replace(b"\x00", b"")
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -404,15 +472,23 @@ def _load_docx(data: bytes, name: str, max_pages: int, max_chars: int) -> Loaded
             "password-protected document; open it in Word or LibreOffice, remove "
             "any password and save it as .docx",
         )
+    _check_zip(data, name)
     blocks: list[str] = []
     try:
         document = docx.Document(io.BytesIO(data))
+        total = 0
         for item in document.iter_inner_content():
             if isinstance(item, Table):
                 blocks.append(_docx_table(item))
             else:
                 blocks.append(item.text)
+            total += len(blocks[-1]) + 1
+            if total > max_chars:  # stop reading here, not after a million more paragraphs
+                raise LoadError(name, _too_long(total, max_chars))
+    except LoadError:
+        raise
     except Exception as exc:  # zip, zlib, XML and KeyError failures all mean "damaged"
+        _reraise_memory_error(exc)
         raise LoadError(
             name,
             f"not a valid .docx ({type(exc).__name__}: {exc}): open it in "
@@ -420,6 +496,40 @@ def _load_docx(data: bytes, name: str, max_pages: int, max_chars: int) -> Loaded
         ) from None
     # Paragraph breaks in a .docx are real: no joining of Chinese lines.
     return LoadedDocument(clean_text("\n".join(blocks), join_cjk=False), "docx")
+
+
+def _check_zip(data: bytes, name: str) -> None:
+    """Refuse a zip bomb from the sizes its directory declares, before anything is unzipped.
+
+    zipfile never returns more bytes than a member declares (a member that inflates to more
+    fails its CRC check), so the declared sizes bound what parsing can unzip.
+    """
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except zipfile.BadZipFile as exc:
+        raise LoadError(
+            name,
+            f"not a valid .docx (BadZipFile: {exc}; a .docx is a zip "
+            "archive): open it in Word or LibreOffice and save it again as "
+            ".docx",
+        ) from None
+    if not members:
+        return
+    total = sum(m.file_size for m in members)
+    largest = max(members, key=lambda m: m.file_size)
+    bomb = total > _ZIP_MAX_RATIO * max(len(data), _ZIP_SMALL) or any(
+        m.file_size > max(_ZIP_MAX_RATIO * m.compress_size, _ZIP_SMALL) for m in members
+    )
+    if bomb:
+        ratio = largest.file_size / max(largest.compress_size, 1)
+        raise LoadError(
+            name,
+            f"the .docx would unzip from {_size(len(data))} to "
+            f"{_size(total)} ({largest.filename!r} alone {_size(largest.file_size)}, "
+            f"{ratio:,.0f} times its packed size): a zip bomb, or a damaged file; "
+            "if it is a real document, open it in Word or LibreOffice and save it "
+            "again",
+        )
 
 
 def _docx_table(table: object) -> str:

@@ -11,12 +11,15 @@ changed is hashed, and only a new hash means new content.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ragmix.catalog import Catalog
+from ragmix.errors import LoadError
 
 #: Bytes of content hash kept in the doc id (80 bits: no collision in any real library).
 _ID_HEX = 20
@@ -32,9 +35,21 @@ class SourceRow:
 
 
 def content_id(path: Path, block: int = 1 << 20) -> str:
-    """The document id of a file: its SHA-256, streamed so large files never sit in memory."""
+    """The document id of a file: its SHA-256, streamed so large files never sit in memory.
+
+    Raises:
+        LoadError: ``path`` is not a regular file. A named pipe would block the open for
+            ever and a link to /dev/zero would never end; both are refused before reading.
+    """
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LoadError(
+                str(path),
+                "not a regular file (a named pipe, device or socket): only files can be "
+                "ingested; remove it from the folder",
+            )
         while chunk := fh.read(block):
             h.update(chunk)
     return h.hexdigest()[:_ID_HEX]
@@ -47,8 +62,10 @@ class Manifest:
         self.catalog = catalog  # its schema includes the sources table
 
     def get(self, path: str) -> SourceRow | None:
+        """The row of ``path``; raises LoadError if the path cannot be stored (see below)."""
         row = self.catalog.conn.execute(
-            "SELECT path, name, size, mtime_ns, doc_id FROM sources WHERE path = ?", (path,)
+            "SELECT path, name, size, mtime_ns, doc_id FROM sources WHERE path = ?",
+            (_storable(path),),
         ).fetchone()
         return SourceRow(*row) if row else None
 
@@ -65,7 +82,7 @@ class Manifest:
     def put(self, conn: sqlite3.Connection, row: SourceRow) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?)",
-            (row.path, row.name, row.size, row.mtime_ns, row.doc_id, time.time()),
+            (_storable(row.path), row.name, row.size, row.mtime_ns, row.doc_id, time.time()),
         )
 
     def drop(self, conn: sqlite3.Connection, path: str) -> None:
@@ -94,3 +111,19 @@ class Manifest:
             " WHERE d.doc_id = s.doc_id AND d.state = 'ready')"
         ).fetchall()
         return [r[0] for r in rows]
+
+
+def _storable(path: str) -> str:
+    """``path``, if SQLite can store it: a name that is not valid UTF-8 (bytes of another
+    encoding, which Python keeps as lone surrogates) cannot be, and is refused."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        bad = Path(path).name.encode("utf-8", "surrogateescape")
+        raise LoadError(
+            path.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace"),
+            f"the file name is not valid UTF-8 ({bad!r}; saved on a system using another "
+            "encoding, e.g. GBK): rename the file, e.g. `convmv -f gbk -t utf-8 --notest "
+            "FILE`",
+        ) from None
+    return path

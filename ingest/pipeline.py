@@ -20,6 +20,7 @@ single document, not by the folder.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,12 +32,13 @@ from typing import Any, Protocol
 
 from ragmix.catalog import Catalog, chunk_id, page_of
 from ragmix.errors import LoadError, StoreLockedError
-from ragmix.ingest.loaders import SUPPORTED, load_document
+from ragmix.ingest.guard import load_guarded
+from ragmix.ingest.loaders import SUPPORTED
 from ragmix.ingest.manifest import Manifest, SourceRow, content_id
 from ragmix.ingest.splitter import split_text
 from ragmix.schema import Chunk
 from ragmix.settings import Settings
-from ragmix.text import detect_language, lexical_tokens
+from ragmix.text import detect_language, lexical_tokens, printable_name
 
 ProgressFn = Callable[..., None]
 """Called as ``progress(event, **data)``; events: 'files' (total), 'file' (name), 'file_done'
@@ -162,17 +164,51 @@ def writer_lock(store: Path, timeout: float = 0.0) -> Iterator[None]:
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
-    """(file, root) pairs in a stable order; hidden files and folders are skipped."""
+    """(file, root) pairs in a stable order; hidden files and folders are skipped.
+
+    Links to folders are not followed, so folder loops cannot make the walk endless; links
+    that loop back to themselves name no file and are left out. The walk keeps its own stack:
+    os.walk in Python 3.11 recurses once per level and fails on folders nested ~1,000 deep.
+    """
     for p in paths:
         p = Path(p)
         if p.is_file():
             yield p, p.parent
         elif p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in sorted(filenames):
-                    if not name.startswith("."):
-                        yield Path(dirpath) / name, p
+            stack = [p]
+            while stack:
+                folder = stack.pop()
+                try:
+                    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+                except OSError:  # unreadable or vanished: skipped, as os.walk does
+                    continue
+                subfolders = []
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    path = folder / entry.name
+                    if _is_dir(entry):
+                        if not entry.is_symlink():
+                            subfolders.append(path)
+                    elif not _symlink_loop(path):
+                        yield path, p
+                stack.extend(reversed(subfolders))  # depth first, in name order
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _symlink_loop(path: Path) -> bool:
+    """A symlink that leads back to itself (or round a cycle of links) names no file."""
+    try:
+        path.stat()
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 class Pipeline:
@@ -363,14 +399,8 @@ class Pipeline:
     def _add_document(self, file: Path, name: str, doc_id: str, link: Callable[[Any], None]) -> int:
         """Load, split, embed and store one new document; ``link(conn)`` runs inside the
         transaction that makes it ready (the manifest row)."""
-        limits = self.settings.ingest
-        doc = load_document(
-            file,
-            max_bytes=int(limits.max_file_mb * 1024 * 1024),
-            max_pages=limits.max_pages,
-            max_chars=limits.max_chars,
-            display=name,
-        )
+        # In a worker process with per-file time and memory limits (see guard.py).
+        doc = load_guarded(file, self.settings.ingest, display=name)
         chunks = self._split(doc.text, doc.page_starts)
         if not chunks:
             raise LoadError(name, "no text to index after cleaning; check the file's content")
@@ -644,6 +674,7 @@ class Pipeline:
 
 def _display(file: Path, root: Path) -> str:
     try:
-        return file.relative_to(root).as_posix()
+        name = file.relative_to(root).as_posix()
     except ValueError:
-        return file.name
+        name = file.name
+    return printable_name(name)  # no newline or terminal escape reaches a summary line

@@ -35,11 +35,18 @@ PARA, SENT, LINE, CLAUSE, TOKEN = 4, 3, 2, 1, 0
 _CLOSERS = "」』”’）)\\]】》〉\"'"
 # A blank line, possibly holding spaces: the paragraph separator.
 _PARA_RE = re.compile(r"\n[^\S\n]*\n")
-# CJK ends need no space after them; Latin ends do (so "3.14" and "a.b" stay whole).
-_SENT_RE = re.compile(rf"[。！？；…]+[{_CLOSERS}]*|[.!?;]+[{_CLOSERS}]*(?=\s|$)")
+# CJK ends need no space after them; Latin ends do (so "3.14" and "a.b" stay whole). A Latin
+# run is matched from its first mark only and never given back: otherwise a long run of dots
+# not followed by a space is retried from each dot (quadratic: 20,000 dots took 12 s).
+_SENT_RE = re.compile(rf"[。！？；…]+[{_CLOSERS}]*|(?<![.!?;])[.!?;]++[{_CLOSERS}]*(?=\s|$)")
 _LINE_RE = re.compile(r"\n")
 # Not between digits' separators: "1,000" and "12:30" stay whole.
 _CLAUSE_RE = re.compile(r"[，、：]|[,:](?!\d)")
+# A chunk is also at most this many characters per token of its limit. Real text has 1-6;
+# without the cap a run the tokenizer reads as one token (WordPiece turns a 100 MB word into
+# a single [UNK]) would become one 100 MB chunk, and an over-long span would be tokenized
+# whole (gigabytes of token objects) only to learn that it must be cut.
+MAX_CHARS_PER_TOKEN = 16
 # Fallbacks for a sentence over the limit, in order, before cutting at token boundaries.
 _FALLBACKS = ((LINE, _LINE_RE), (CLAUSE, _CLAUSE_RE))
 
@@ -103,7 +110,8 @@ def split_text(
         count_tokens: the tokenizer's count (e.g. the embedder's); called about once per
             sentence plus once per chunk.
         chunk_tokens: the most tokens a chunk may have. Only a run that cannot be cut (one
-            character counting more than this) may exceed it.
+            character counting more than this) may exceed it. A chunk also has at most
+            ``MAX_CHARS_PER_TOKEN * chunk_tokens`` characters.
         overlap_tokens: at most this many tokens of whole trailing sentences of a chunk are
             repeated at the start of the next one; 0 turns overlap off.
 
@@ -124,8 +132,9 @@ def split_text(
             f"overlap_tokens is {overlap_tokens}; it must be at least 0 and smaller than "
             f"chunk_tokens ({chunk_tokens}): lower chunking.overlap_tokens in your config"
         )
-    units = _units(text, count_tokens, chunk_tokens)
-    return _pack(text, units, count_tokens, chunk_tokens, overlap_tokens)
+    max_chars = MAX_CHARS_PER_TOKEN * chunk_tokens
+    units = _units(text, count_tokens, chunk_tokens, max_chars)
+    return _pack(text, units, count_tokens, chunk_tokens, overlap_tokens, max_chars)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -168,18 +177,25 @@ def _not_a_sentence_end(text: str, m: re.Match[str], floor: int) -> bool:
     )
 
 
-def _units(text: str, count: Callable[[str], int], limit: int) -> list[_Unit]:
+def _units(text: str, count: Callable[[str], int], limit: int, max_chars: int) -> list[_Unit]:
     units: list[_Unit] = []
     for ps, pe in _cut_after(text, 0, len(text), _PARA_RE):
         level = PARA
         for ss, se in _cut_after(text, ps, pe, _SENT_RE, sentences=True):
-            n = count(text[ss:se])
+            n = _count_within(text, ss, se, count, limit, max_chars)
             if n <= limit:
                 units.append(_Unit(ss, se, n, level, True))
             else:
-                _split_long(text, ss, se, level, 0, count, limit, units)
+                _split_long(text, ss, se, level, 0, count, limit, max_chars, units)
             level = SENT
     return units
+
+
+def _count_within(
+    text: str, start: int, end: int, count: Callable[[str], int], limit: int, max_chars: int
+) -> int:
+    """Tokens of ``text[start:end]``; a span over ``max_chars`` is not counted: limit + 1."""
+    return count(text[start:end]) if end - start <= max_chars else limit + 1
 
 
 def _split_long(
@@ -190,6 +206,7 @@ def _split_long(
     depth: int,
     count: Callable[[str], int],
     limit: int,
+    max_chars: int,
     out: list[_Unit],
 ) -> None:
     """Append pieces of an over-long span, cutting at the weakest boundaries only if needed."""
@@ -199,14 +216,14 @@ def _split_long(
         if len(pieces) < 2:
             continue
         for ps, pe in pieces:
-            n = count(text[ps:pe])
+            n = _count_within(text, ps, pe, count, limit, max_chars)
             if n <= limit:
                 out.append(_Unit(ps, pe, n, level, False))
             else:
-                _split_long(text, ps, pe, level, depth, count, limit, out)
+                _split_long(text, ps, pe, level, depth, count, limit, max_chars, out)
             level = lvl
         return
-    _cut_tokens(text, start, end, level, count, limit, out)
+    _cut_tokens(text, start, end, level, count, limit, max_chars, out)
 
 
 def _cut_tokens(
@@ -216,9 +233,10 @@ def _cut_tokens(
     level: int,
     count: Callable[[str], int],
     limit: int,
+    max_chars: int,
     out: list[_Unit],
 ) -> None:
-    """Last resort: the longest prefixes that fit.
+    """Last resort: the longest prefixes that fit (and have at most ``max_chars``).
 
     Tokens grow about linearly with characters, so the first probes aim where the last
     count says the limit lies (the secant method; a CJK run needs 2 counts a piece), then
@@ -227,8 +245,9 @@ def _cut_tokens(
     pos = start
     while pos < end:
         remaining = end - pos
-        good, bad = 0, remaining + 1  # longest prefix known to fit, shortest known not to
-        probe = min(limit, remaining)
+        room = min(remaining, max_chars)
+        good, bad = 0, room + 1  # longest prefix known to fit, shortest known not to
+        probe = min(limit, room)
         for step in itertools.count():
             n = count(text[pos : pos + probe])
             if n <= limit:
@@ -266,14 +285,22 @@ def _back_off_to_word_end(text: str, pos: int, cut: int) -> int:
 
 
 def _pack(
-    text: str, units: list[_Unit], count: Callable[[str], int], limit: int, overlap: int
+    text: str,
+    units: list[_Unit],
+    count: Callable[[str], int],
+    limit: int,
+    overlap: int,
+    max_chars: int,
 ) -> list[Chunk]:
     chunks: list[Chunk] = []
     start = new_from = 0  # first unit of the chunk (maybe overlap); first unit not yet emitted
     while new_from < len(units):
         total = sum(u.n for u in units[start:new_from])
         end = new_from
-        while end < len(units) and (end == new_from or total + units[end].n <= limit):
+        while end < len(units) and (
+            end == new_from
+            or (total + units[end].n <= limit and units[end].end - units[start].start <= max_chars)
+        ):
             total += units[end].n
             end += 1
         if end < len(units):
@@ -281,7 +308,7 @@ def _pack(
         while True:  # the sum of unit counts is an estimate: check the real count
             s, e = units[start].start, units[end - 1].end
             n = count(text[s:e])
-            if n <= limit or end - start == 1:
+            if (n <= limit and e - s <= max_chars) or end - start == 1:
                 break
             if end - 1 > new_from:
                 end -= 1

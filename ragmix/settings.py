@@ -153,6 +153,19 @@ class IngestSettings(BaseModel):
     max_file_mb: float = Field(200.0, description="Files larger than this are refused.")
     max_pages: int = Field(5000, description="PDFs with more pages are refused.")
     max_chars: int = Field(20_000_000, description="Documents whose text exceeds this are refused.")
+    file_timeout_s: float = Field(
+        300.0,
+        ge=0,
+        description="Most seconds the loading and cleaning of one file may take; it runs in a "
+        "worker process that is stopped after that, and the file is reported. 0: no limit.",
+    )
+    file_memory_mb: int = Field(
+        2048,
+        ge=0,
+        description="Most memory (MB) the worker may take for one file on top of what it "
+        "uses idle; beyond it the file is reported. 0: no limit. With both this and "
+        "file_timeout_s 0, files load in the ingest process itself.",
+    )
     store_batch: int = Field(
         128, ge=1, description="Chunks per Chroma write (kept below Chroma's max batch size)."
     )

@@ -163,3 +163,25 @@ def lexical_tokens(text: str) -> list[str]:
         out.extend(t for t in cut(run) if t not in STOPWORDS and not t.isspace())
         out.extend(cjk_bigrams(run))
     return out
+
+
+def printable_name(name: str) -> str:
+    """A file name made safe to print on one line, readable and unambiguous.
+
+    Control characters (newline, ESC: terminal escapes), format characters (the
+    right-to-left override that makes "txt.exe" look like "exe.txt") and the lone surrogates
+    that stand for undecodable bytes become escapes such as ``\\n`` or ``\\u202e``; a
+    backslash is left alone, everything else (Chinese, spaces, dashes) too.
+
+    Example:
+        >>> printable_name("报告\\n-2024.txt")
+        '报告\\\\n-2024.txt'
+    """
+    if name.isprintable():
+        return name
+    return "".join(
+        ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+        else ch
+        for ch in name
+    )

@@ -212,6 +212,7 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path) -> None:
         "unsupported",
         "chunks_added",
         "chunks_removed",
+        "repaired",
         "seconds",
     }
     assert out["ingested"] == 1 and out["failed"][0]["path"] == "empty.txt"
