@@ -66,12 +66,14 @@ class Reply:
 
     job: Job
     seconds: float = 0.0
+    started: float = 0.0  # time.monotonic() when the question was sent
     asked: str = ""  # the question the user's own chat shows
     turns: int = 0  # messages in the user's chat after the answer
     badge: str = ""
     answer: str = ""
     sources: list[str] = field(default_factory=list)
     passages: list[str] = field(default_factory=list)
+    waited: bool = False  # the answer showed "Waiting for the model" before it began
     error: str | None = None
 
     def problems(self) -> list[str]:
@@ -232,10 +234,14 @@ def ask(
         if start is not None:
             start.wait(timeout=120)
         t0 = time.perf_counter()
+        reply.started = time.monotonic()
         _, chat = client.predict(job.doc.question, [], api_name="/add_question")
         scope = [job.doc.name] if job.scoped else []
-        chat = client.predict(chat, scope, job.mode, api_name="/answer")
+        answering = client.submit(chat, scope, job.mode, api_name="/answer")
+        chat = answering.result(timeout=600)
         reply.seconds = time.perf_counter() - t0
+        steps = answering.outputs()[:-1]  # every streamed state of the chat before the last
+        reply.waited = any("Waiting for the model" in str(_content(c[-1])) for c in steps)
         client.close()
     except Exception as exc:  # every failure is a finding, reported with the others
         reply.error = f"{type(exc).__name__}: {exc}"
