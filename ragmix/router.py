@@ -66,6 +66,27 @@ class RouteRequest:
         )
 
 
+def question_limit(n_ctx: int, answer_tokens: int, overhead_tokens: int) -> int:
+    """The most tokens a question (with its history) may take: what still leaves
+    ``MIN_BUDGET`` tokens of document text after the answer and the instructions."""
+    return max(n_ctx - answer_tokens - overhead_tokens - MIN_BUDGET, 0)
+
+
+def _too_long(req: RouteRequest) -> str:
+    q, h = req.question_tokens, req.history_tokens
+    limit = question_limit(req.n_ctx, req.answer_tokens, req.overhead_tokens)
+    if h:
+        asked = f"the question ({q:,} tokens) and the chat history ({h:,}) take {q + h:,} tokens"
+    else:
+        asked = f"the question is {q:,} tokens long"
+    return (
+        f"{asked}, over the {limit:,}-token limit of this model: its {req.n_ctx:,}-token "
+        f"context keeps {req.answer_tokens:,} for the answer, {req.overhead_tokens:,} for the "
+        f"instructions and at least {MIN_BUDGET} for document text; shorten the question"
+        f"{', clear the history' if h else ''} or use a model with a larger llm.n_ctx"
+    )
+
+
 @dataclass(frozen=True)
 class RouteDecision:
     route: Route
@@ -88,12 +109,7 @@ def decide(req: RouteRequest) -> RouteDecision:
     if req.mode == "search":
         return RouteDecision("search", "search only: passages, no model", req.scope_tokens, budget)
     if budget < MIN_BUDGET:
-        raise BudgetError(
-            f"the question{' and history' if req.history_tokens else ''} take "
-            f"{req.question_tokens + req.history_tokens:,} tokens, leaving {max(budget, 0):,} of "
-            f"the {req.n_ctx:,}-token context for documents; shorten the question, clear the "
-            "history, or use a model with a larger n_ctx"
-        )
+        raise BudgetError(_too_long(req))
     if req.scope_tokens == 0:
         return RouteDecision("retrieve", "no document text in scope", 0, budget)
     if req.mode == "retrieve":

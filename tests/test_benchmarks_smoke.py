@@ -57,3 +57,24 @@ def test_bench_latency_quick() -> None:
             assert {"p50_ms", "p95_ms", "n"} <= row[kind].keys()
         assert row["bm25"]["n"] == data["queries"]
     assert {"hybrid", "bm25", "dense", "knn"} <= data["growth_p50"].keys()
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_bench_load_quick() -> None:
+    data = _run("bench_load.py", "load_quick")
+    assert data["quick"] is True and data["users"] == 4 and data["model_users"] == 1
+    rows = {(r["scenario"], r["kind"]): r for r in data["rows"]}
+    assert set(rows) == {
+        ("solo", "search"), ("solo", "model"), ("search×4", "search"),
+        ("mixed×4", "search"), ("mixed×4", "model"),
+    }  # fmt: skip
+    assert {k: r["n"] for k, r in rows.items()} == {
+        ("solo", "search"): 4, ("solo", "model"): 1, ("search×4", "search"): 4,
+        ("mixed×4", "search"): 3, ("mixed×4", "model"): 1,
+    }  # fmt: skip
+    for r in rows.values():
+        assert r["answered"] == r["n"] and r["errors"] == 0 and r["mismatched"] == 0
+        assert 0 < r["p50_s"] <= r["p95_s"] <= r["max_s"]
+    assert rows[("mixed×4", "search")]["waited_for_model"] == 0
+    assert data["server"]["peak_rss_mb"] > 0

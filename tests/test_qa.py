@@ -93,6 +93,29 @@ def test_route_switches_when_the_document_outgrows_the_budget(small: RagMix, big
     assert p.decision.route == "map_reduce"
 
 
+def test_question_longer_than_any_budget_is_refused_whole(big: RagMix) -> None:
+    """A 20K-token question: a clear error naming its length and the limit, in every route
+    that prompts the model and in the stream; never a truncated prompt."""
+    phrase = "What does the committee say about supplier seven and the delivery week? "
+    question = (phrase * 1600).strip()
+    count = big._counter().count
+    n = count(question)
+    assert n > 20_000
+    limit = 8192 - 96 - big.settings.router.overhead_tokens - 64
+    for mode in ("auto", "stuff", "retrieve"):
+        with pytest.raises(BudgetError) as err:
+            big.ask(question, mode=mode)
+        assert str(err.value).startswith(
+            f"the question is {n:,} tokens long, over the {limit:,}-token limit of this model"
+        )
+    # A question that fits alone but not with the history (trimmed to <= 1,024 tokens).
+    shorter, side = (phrase * 540).strip(), (phrase * 35).strip()
+    assert count(shorter) < limit < count(shorter) + 2 * count(side) < count(shorter) + 1024
+    with pytest.raises(BudgetError, match=f"and the chat history .* over the {limit:,}"):
+        next(iter(big.stream(shorter, history=[(side, side)])))
+    assert big.ask(question, mode="search").route == "search"  # no model, no prompt
+
+
 def test_stuffed_answer_streams_and_reports_counts(big: RagMix) -> None:
     q = "How often should the machine be descaled?"
     events = list(big.stream(q, docs=["manual.md"]))

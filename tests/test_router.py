@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragmix.errors import BudgetError
-from ragmix.router import RouteRequest, decide, is_global_question
+from ragmix.router import RouteRequest, decide, is_global_question, question_limit
 
 
 def req(
@@ -62,10 +62,24 @@ def test_route_table(
 
 
 def test_question_longer_than_any_budget_is_an_error_not_a_truncation() -> None:
-    with pytest.raises(BudgetError, match="leaving 0 of the 8,192-token context"):
-        decide(req(question=8000))
-    with pytest.raises(BudgetError, match="and history"):
+    # limit = n_ctx - answer - overhead - MIN_BUDGET = 8192 - 512 - 256 - 64 = 7360
+    assert question_limit(8192, 512, 256) == 7360
+    with pytest.raises(BudgetError) as err:
+        decide(req(question=20_000))
+    assert str(err.value) == (
+        "the question is 20,000 tokens long, over the 7,360-token limit of this model: its "
+        "8,192-token context keeps 512 for the answer, 256 for the instructions and at least "
+        "64 for document text; shorten the question or use a model with a larger llm.n_ctx"
+    )
+    with pytest.raises(
+        BudgetError,
+        match=r"question \(3,000 tokens\) and the chat history "
+        r"\(5,000\) take 8,000 tokens, over the 7,360-token limit.*clear the hist",
+    ):
         decide(req(question=3000, history=5000))
+    assert decide(req(question=7360)).route == "retrieve"  # the limit itself still passes
+    with pytest.raises(BudgetError, match="7,361 tokens long"):
+        decide(req(question=7361))
     # search never needs a budget
     assert decide(req("search", question=8000)).route == "search"
 

@@ -247,7 +247,7 @@ def test_second_user_waits_for_the_model(
         b_waited = False
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and not a.locator(f"{BOT} .rm-timing").count():
-            if "Waiting for the model" in b.locator(BOT).last.inner_text():
+            if not b_waited and "Waiting for the model" in b.locator(BOT).last.inner_text():
                 b_waited = True
                 b.screenshot(path=str(artifacts / "ui-7-waiting.png"))
             time.sleep(0.1)
@@ -259,3 +259,34 @@ def test_second_user_waits_for_the_model(
     finally:
         a.context.close()
         b.context.close()
+
+
+def test_question_over_every_budget_gets_a_clear_error(
+    browser: Any, app: SimpleNamespace, artifacts: Path
+) -> None:
+    """A question that leaves no room for any document text is refused with the router's
+    message in the chat; nothing is cut to fit. The box itself stops at a length that is over
+    every budget (8 characters per token of the question limit)."""
+    from ragmix.llm import make_token_counter
+    from ragmix.ui.app import max_question_chars
+
+    limit = max_question_chars(app.rm)
+    question = "请问苏州有哪些古典园林，它们分别是在哪个朝代建成的？" * 500  # 13,000 characters
+    n = make_token_counter(app.rm.settings.llm).count(question)
+    assert n > 7360 and len(question) < limit
+    page = _open(browser, app.url, "en-US")  # a fresh page: 'Auto' mode, all documents
+    try:
+        assert page.get_attribute("#rm-question textarea", "maxlength") == str(limit)
+        _ask(page, question)
+        bubble = page.locator(BOT).last
+        bubble.get_by_text("Could not answer").wait_for(timeout=60_000)
+        assert bubble.inner_text().strip() == (
+            f"Could not answer: the question is {n:,} tokens long, over the 7,360-token limit "
+            "of this model: its 8,192-token context keeps 512 for the answer, 256 for the "
+            "instructions and at least 64 for document text; shorten the question or use a "
+            "model with a larger llm.n_ctx"
+        )
+        assert bubble.locator(".rm-badge, .rm-sources").count() == 0
+        page.screenshot(path=str(artifacts / "ui-8-too-long.png"))
+    finally:
+        page.context.close()

@@ -1,10 +1,18 @@
 """The Gradio web page: upload, document list, scoped questions with streamed, sourced answers.
 
 The only module that imports gradio. Callbacks are thin adapters over ``RagMix``: they read
-the inputs, call the library, and render with ``ragmix.ui.render``. Model-using events run
-through Gradio's queue one at a time (``concurrency_id="model"``), so several users see
-their place in line instead of interleaved tokens; uploads and deletions share a second
-queue ("writer") because the embedded store has one writer.
+the inputs, call the library, and render with ``ragmix.ui.render``. Answers run side by side,
+but those that use the model pass one at a time through a first-come, first-served gate
+(``ragmix.ui.gate``), so several users see "Waiting for the model" instead of interleaved
+tokens while search-only questions never queue behind a long answer; uploads and deletions
+share a queue of their own ("writer") because the embedded store has one writer.
+
+Limits a browser or API client meets here: uploads over ``ui.upload_max_mb`` or of another
+type are refused (by Gradio before sending, and again by ``save_uploads``); Gradio's own copy
+of an upload is deleted once it is stored; the store folder is never served as a file; a
+question longer than ``CHARS_PER_TOKEN_MAX`` characters per token of the model's question
+limit is refused (the box stops at that length too), and a shorter one that still leaves no
+room for document text gets the router's ``BudgetError`` message in the chat.
 
 Example:
     >>> from ragmix import RagMix
@@ -16,19 +24,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from ragmix.api import RagMix
 from ragmix.errors import ConfigError, RagmixError
+from ragmix.router import question_limit
 from ragmix.ui import render
+from ragmix.ui.gate import Gate
 from ragmix.ui.i18n import Lang, pick_language, tr, translations
 from ragmix.ui.uploads import remove_upload, save_uploads
 
 #: Seconds between streamed chat updates; tokens in between are sent together.
 STREAM_EVERY_S = 0.08
 MODES = ["auto", "stuff", "retrieve", "search"]
+#: No ordinary text averages more characters per token (English BPE: about 4), so a question
+#: this many times longer than the question limit in tokens is over every budget.
+CHARS_PER_TOKEN_MAX = 8
+#: Seconds a waiting answer blocks before handing its thread back to Gradio (a closed tab
+#: is noticed between two waits).
+WAIT_SLICE_S = 1.0
+#: Answers in progress at once (waiting for the model counts); later ones wait in Gradio's
+#: queue. Searches run side by side up to this number.
+ANSWERS_AT_ONCE = 16
 
 CSS = """
 #rm-left { gap: 10px; }
@@ -64,6 +84,13 @@ CSS = """
 .rm-passage { white-space: normal; margin-top: 4px; padding: 6px 8px; border-radius: 6px;
   background: var(--background-fill-secondary); }
 """
+
+
+def max_question_chars(rm: RagMix) -> int:
+    """The longest question the page accepts, in characters (see ``CHARS_PER_TOKEN_MAX``)."""
+    llm = rm.settings.llm
+    limit = question_limit(llm.n_ctx, llm.max_tokens, rm.settings.router.overhead_tokens)
+    return CHARS_PER_TOKEN_MAX * max(limit, 1)
 
 
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
@@ -114,6 +141,8 @@ def build_app(rm: RagMix) -> gr.Blocks:
     """The page for one store; call ``launch`` (or ``.queue().launch()``) to serve it."""
     ui = rm.settings.ui
     i18n = gr.I18n(**translations())
+    model_gate = Gate()
+    max_chars = max_question_chars(rm)
 
     def T(key: str) -> Any:
         # 'auto' leaves the translation to the browser; a fixed language is plain text.
@@ -150,6 +179,8 @@ def build_app(rm: RagMix) -> gr.Blocks:
         uploads = save_uploads(
             pairs, rm.store_path, max_mb=ui.upload_max_mb, extensions=rm.settings.ingest.extensions
         )
+        for tmp, _ in pairs:  # Gradio's copy: anyone with its URL could fetch it
+            Path(tmp).unlink(missing_ok=True)
         stored = [u.stored for u in uploads if u.stored]
         track = _Ingest(progress, lang)
         failed: dict[str, str] = {}
@@ -210,35 +241,53 @@ def build_app(rm: RagMix) -> gr.Blocks:
             chat[-1] = {"role": "assistant", "content": body}
             return chat
 
-        yield bubble(), gr.skip()
-        last = time.perf_counter()
-        try:
-            events = rm.stream(
-                question, docs=scope or None, mode=mode, history=[(q, a) for q, a in history]
-            )
-            for event in events:
-                if "route" in event:
-                    head, restarted = event, restarted or bool(event.get("restart"))
-                    if event.get("restart"):
-                        text = ""
-                if "status" in event:
-                    status = event["status"]
-                text += event.get("answer", "")
-                if "final" in event:
-                    final, status = event["final"], ""
-                if final is None and time.perf_counter() - last >= STREAM_EVERY_S:
-                    last = time.perf_counter()
-                    yield bubble(), gr.skip()
-        except RagmixError as exc:
-            text, final = tr("error", lang, error=exc), None
+        if len(question) > max_chars:  # only an API client gets past the box's max length
+            text = tr("error", lang, error=tr("too_long", lang, n=len(question), limit=max_chars))
             yield bubble(), gr.skip()
             return
+        # Search never touches the model: it does not queue behind someone else's answer.
+        ticket = None if mode == "search" else model_gate.join()
+        try:
+            if ticket is not None and not model_gate.ready(ticket, 0):
+                status = tr("waiting", lang)
+                yield bubble(), gr.skip()
+                while not model_gate.ready(ticket, WAIT_SLICE_S):
+                    yield gr.skip(), gr.skip()
+                status = tr("thinking", lang)
+            yield bubble(), gr.skip()
+            last = time.perf_counter()
+            try:
+                events = rm.stream(
+                    question, docs=scope or None, mode=mode, history=[(q, a) for q, a in history]
+                )
+                for event in events:
+                    if "route" in event:
+                        head, restarted = event, restarted or bool(event.get("restart"))
+                        if event.get("restart"):
+                            text = ""
+                    if "status" in event:
+                        status = event["status"]
+                    text += event.get("answer", "")
+                    if "final" in event:
+                        final, status = event["final"], ""
+                    if final is None and time.perf_counter() - last >= STREAM_EVERY_S:
+                        last = time.perf_counter()
+                        yield bubble(), gr.skip()
+            except RagmixError as exc:
+                text, final = tr("error", lang, error=exc), None
+                yield bubble(), gr.skip()
+                return
+        finally:
+            if ticket is not None:
+                model_gate.leave(ticket)  # also when Gradio closes the generator (tab closed)
         if final is not None:
             text = final["answer"]
         yield bubble(), [*history, [question, text]]
 
     # -- layout ----------------------------------------------------------------------------
-    with gr.Blocks(title="ragmix", analytics_enabled=False) as demo:
+    # delete_cache: Gradio's copies of uploads that never reached ``ingest`` (a closed tab)
+    # are removed after an hour and when the server stops.
+    with gr.Blocks(title="ragmix", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         history = gr.State([])
         pending = gr.State("")
         with gr.Row(equal_height=False):
@@ -293,6 +342,7 @@ def build_app(rm: RagMix) -> gr.Blocks:
                         scale=6,
                         lines=1,
                         max_lines=6,
+                        max_length=max_chars,
                         elem_id="rm-question",
                     )
                     send = gr.Button(
@@ -302,7 +352,9 @@ def build_app(rm: RagMix) -> gr.Blocks:
 
         views = [table, scope, pick]
         demo.load(list_docs, [scope], views, concurrency_limit=None)
-        refresh.click(list_docs, [scope], views, concurrency_limit=None)
+        refresh.click(
+            list_docs, [scope], views, concurrency_limit=None, api_visibility="undocumented"
+        )
         files.upload(
             ingest,
             [files, scope],
@@ -314,22 +366,31 @@ def build_app(rm: RagMix) -> gr.Blocks:
         delete_btn.click(
             delete, [pick, scope], [report, *views], concurrency_id="writer", concurrency_limit=1
         )
-        for trigger in (box.submit, send.click):
+        # The Send button repeats Enter's events; the API lists only Enter's pair.
+        for trigger, shown in ((box.submit, "public"), (send.click, "undocumented")):
             trigger(
                 add_question,
                 [box, chatbot],
                 [box, chatbot, pending],
                 concurrency_limit=None,
                 show_progress="hidden",
+                api_visibility=shown,
             ).then(
                 answer,
                 [pending, history, chatbot, scope, mode],
                 [chatbot, history],
-                concurrency_id="model",
-                concurrency_limit=1,
+                concurrency_id="answer",
+                concurrency_limit=ANSWERS_AT_ONCE,
                 show_progress="minimal",
+                api_visibility=shown,
             )
-        clear.click(lambda: ([], []), None, [chatbot, history], concurrency_limit=None)
+        clear.click(
+            lambda: ([], []),
+            None,
+            [chatbot, history],
+            concurrency_limit=None,
+            api_visibility="undocumented",
+        )
     demo.ragmix_i18n = i18n  # launch() hands it to Gradio
     return demo
 

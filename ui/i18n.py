@@ -75,6 +75,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "提示 {prompt} · 回答 {completion} 词元 · {seconds} 秒",
     },
     "error": {"en": "Could not answer: {error}", "zh": "无法回答：{error}"},
+    "too_long": {
+        "en": "the question is {n:,} characters long; this page accepts at most {limit:,}",
+        "zh": "问题长 {n:,} 个字符；本页面最多接受 {limit:,} 个字符",
+    },
     "st_ingested": {"en": "added", "zh": "已添加"},
     "st_unchanged": {"en": "already stored, unchanged", "zh": "已存在，未改变"},
     "st_duplicate": {

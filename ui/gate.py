@@ -1,0 +1,61 @@
+"""A first-come, first-served turnstile: one holder at a time, the others wait their turn.
+
+The web page answers many questions at once, but the answering model reads one prompt at a
+time. Search-only questions never touch the model, so they should not queue behind someone
+else's long answer; questions that use the model pass this gate in the order they arrived,
+and the page shows "Waiting for the model" meanwhile. Waiting is done in short slices
+(``ready(ticket, timeout)``) so the caller can yield to Gradio between them and a closed tab
+cancels its place in line.
+
+Nothing here imports gradio (tested directly in ``tests/test_gate.py``).
+
+Example:
+    >>> gate = Gate()
+    >>> a, b = gate.join(), gate.join()
+    >>> gate.ready(a, 0), gate.ready(b, 0), gate.ahead(b)
+    (True, False, 1)
+    >>> gate.leave(a)
+    >>> gate.ready(b, 0)
+    True
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+
+class Gate:
+    """Tickets in arrival order; only the first may pass."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._line: deque[object] = deque()
+
+    def join(self) -> object:
+        """Take a place at the end of the line; returns the ticket."""
+        ticket = object()
+        with self._cond:
+            self._line.append(ticket)
+        return ticket
+
+    def ready(self, ticket: object, timeout: float) -> bool:
+        """Whether ``ticket`` is first in line, waiting at most ``timeout`` seconds for it."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._line[0] is ticket, timeout)
+
+    def ahead(self, ticket: object) -> int:
+        """How many tickets are in line before ``ticket``."""
+        with self._cond:
+            return self._line.index(ticket)
+
+    def leave(self, ticket: object) -> None:
+        """Give up the turn, or the place in line; idempotent."""
+        with self._cond:
+            if ticket in self._line:
+                self._line.remove(ticket)
+                self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._line)
