@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from tests.test_ui import ARGS, CHROMIUM
 from tests.webclient import free_port, http_get, http_upload
 
 pytestmark = pytest.mark.browser
@@ -36,18 +35,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     demo = launch(rm, host="127.0.0.1", port=port, auth=f"{USER}:{PASSWORD}", block=False)
     yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", store=store)
     demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is missing: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _login(browser: Any, url: str, password: str) -> Any:
