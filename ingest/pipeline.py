@@ -448,20 +448,10 @@ class Pipeline:
         ids = [chunk_id(doc_id, c.index) for c in dense_chunks]
         texts = [c.text for c in dense_chunks]
         now = time.time()
-        metas: list[dict[str, Any]] = []
-        for c in dense_chunks:
-            meta: dict[str, Any] = {
-                "doc_id": doc_id,
-                "source": name,
-                "chunk": c.index,
-                "start": c.start,
-                "end": c.end,
-                "t": now,
-            }
-            page = page_of(page_starts, c.start)
-            if page is not None:
-                meta["page"] = page
-            metas.append(meta)
+        metas = [
+            _vector_meta(doc_id, name, c.index, c.start, c.end, page_of(page_starts, c.start), now)
+            for c in dense_chunks
+        ]
         step = max(self.settings.ingest.store_batch, 1)
         for i in range(0, len(dense_chunks), step):
             vectors = self.encoder.embed_documents(texts[i : i + step])
@@ -648,17 +638,7 @@ class Pipeline:
             batch = rows[i : i + step]
             metas: list[dict[str, Any]] = []
             for _cid, doc_id, name, idx, start, end, page, _text in batch:
-                meta: dict[str, Any] = {
-                    "doc_id": doc_id,
-                    "source": name,
-                    "chunk": idx,
-                    "start": start,
-                    "end": end,
-                    "t": now,
-                }
-                if page is not None:
-                    meta["page"] = page
-                metas.append(meta)
+                metas.append(_vector_meta(doc_id, name, idx, start, end, page, now))
             texts = [r[7] for r in batch]
             self.vectors.upsert_vectors(
                 [r[0] for r in batch], self.encoder.embed_documents(texts), texts, metas
@@ -670,6 +650,23 @@ class Pipeline:
         with self.catalog.transaction() as conn:
             self.catalog.set_state(conn, doc_id, "deleting")
         return self._purge(doc_id)
+
+
+def _vector_meta(
+    doc_id: str, name: str, idx: int, start: int, end: int, page: int | None, now: float
+) -> dict[str, Any]:
+    """Metadata stored with a chunk's vector (``t``: when, for `--repair`'s grace period)."""
+    meta: dict[str, Any] = {
+        "doc_id": doc_id,
+        "source": name,
+        "chunk": idx,
+        "start": start,
+        "end": end,
+        "t": now,
+    }
+    if page is not None:
+        meta["page"] = page
+    return meta
 
 
 def _display(file: Path, root: Path) -> str:

@@ -253,13 +253,13 @@ class EstimateTokenCounter:
         return 2 * cjk + math.ceil((len(text) - cjk) / 3)
 
 
-_COUNTERS: dict[tuple[str, str | None], TokenCounter] = {}
+_COUNTERS: dict[tuple[str, str | None, str, float], TokenCounter] = {}
 
 
 def openai_token_counter(settings: LlmSettings) -> TokenCounter:
     """``tokenizer_path`` GGUF if set, else the server's ``/tokenize`` if it answers now,
     else :class:`EstimateTokenCounter`. ``name`` says which was chosen."""
-    key = (settings.base_url, settings.tokenizer_path)
+    key = (settings.base_url, settings.tokenizer_path, settings.model, settings.timeout_s)
     if key in _COUNTERS:
         return _COUNTERS[key]
     if settings.tokenizer_path:
