@@ -426,22 +426,22 @@ class QA:
         """Summarise each part within the context, then answer from the part notes."""
         lang, s = plan.lang, self.settings
         part_budget = self.n_ctx - 256 - s.router.overhead_tokens - 160
-        parts: list[tuple[str, str]] = []
+        parts: list[tuple[str, str, str]] = []  # (doc id, name, text)
         for doc_id in plan.doc_ids:
             name, used = self._name(doc_id), 0
             cur: list[str] = []
             for p in self.catalog.neighbours(doc_id, 0, 1 << 30):
                 cost = self.count(p.text)
                 if cur and used + cost > part_budget:
-                    parts.append((name, "\n".join(cur)))
+                    parts.append((doc_id, name, "\n".join(cur)))
                     cur, used = [], 0
                 cur.append(p.text)
                 used += cost
             if cur:
-                parts.append((name, "\n".join(cur)))
+                parts.append((doc_id, name, "\n".join(cur)))
         yield self._head(plan)
         notes: list[str] = []
-        for i, (name, text) in enumerate(parts, 1):
+        for i, (_doc_id, name, text) in enumerate(parts, 1):
             yield {"status": f"part {i}/{len(parts)}"}
             msg = prompts.map_messages(name, text, i, len(parts), lang)
             notes.append(str(self.model.invoke(msg, max_tokens=256).content).strip())
@@ -450,7 +450,9 @@ class QA:
             notes = notes[:-1]
             messages = prompts.reduce_messages(notes, plan.question, lang)
         plan.prompt_tokens = self.count_prompt(messages)
-        plan.sources = [_text_source(n, t) for n, t in parts[:1]]
+        # The sources are the whole documents whose notes the answer was written from.
+        read = dict.fromkeys((d, n) for d, n, _ in parts[: len(notes)])
+        plan.sources = [_text_source(n, self.catalog.text(d)) for d, n in read]
         text, completion, ttft = yield from self._generate(messages)
         yield {"final": self._answer(plan, text, completion, t_start, ttft).as_dict()}
 

@@ -297,6 +297,11 @@ def test_global_question_on_a_long_document_is_map_reduced(small: RagMix) -> Non
     final = events[-1]["final"]
     assert final["route"] == "map_reduce" and final["answer"] == "notes"
     assert final["tokens"]["prompt"] + 96 <= 1024
+    # The source is the whole document the notes came from, not its first part.
+    whole = small.catalog.text(small.find("minutes.txt").doc_id)
+    assert [(s["source"], s["start"], s["end"]) for s in final["sources"]] == [
+        ("minutes.txt", 0, len(whole))
+    ]
 
 
 def test_reranker_reorders_by_cross_encoder_score(small: RagMix) -> None:
