@@ -118,20 +118,20 @@ _TOKENIZE: list[tuple[str, Any, Any]] = [
 ]
 
 
+def _auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key and api_key != "not-needed" else {}
+
+
 def _post_json(url: str, body: dict[str, Any], timeout: float, api_key: str = "") -> Any:
-    headers = {"Content-Type": "application/json"}
-    if api_key and api_key != "not-needed":
-        headers["Authorization"] = f"Bearer {api_key}"
+    headers = {"Content-Type": "application/json", **_auth(api_key)}
     request = urllib.request.Request(url, data=json.dumps(body).encode("utf-8"), headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.load(response)
 
 
 def _get_json(url: str, timeout: float, api_key: str = "") -> Any:
-    headers = {}
-    if api_key and api_key != "not-needed":
-        headers["Authorization"] = f"Bearer {api_key}"
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
+    request = urllib.request.Request(url, headers=_auth(api_key))
+    with urllib.request.urlopen(request, timeout=timeout) as r:
         return json.load(r)
 
 

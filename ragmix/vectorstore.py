@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
+from ragmix.catalog import disk_full_error, is_disk_full
 from ragmix.errors import StoreError
 from ragmix.settings import StoreSettings
 
@@ -51,12 +52,8 @@ def _client(settings: StoreSettings) -> Any:
     except StoreError:
         raise
     except Exception as exc:
-        if _is_timeout(exc):
-            raise StoreError(
-                f"the Chroma server at {settings.host}:{settings.port} did not answer within "
-                f"{settings.timeout_s:g} s; check it is running and not overloaded, or raise "
-                "store.timeout_s"
-            ) from None
+        if _is_timeout(exc) or is_disk_full(exc):
+            raise _store_error("cannot open the store", exc, settings) from None
         where = (
             f"the Chroma server at {settings.host}:{settings.port}"
             if settings.mode == "http"
@@ -111,13 +108,8 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def _store_error(what: str, exc: Exception, settings: StoreSettings) -> StoreError:
-    from ragmix.catalog import is_disk_full
-
     if settings.mode == "embedded" and is_disk_full(exc):
-        return StoreError(
-            f"{what}: the disk holding {settings.path} is full; free some space and run the "
-            "same command again (what was stored before is intact)"
-        )
+        return StoreError(f"{what}: {disk_full_error(Path(settings.path) / 'chroma')}")
     if settings.mode == "http" and _is_timeout(exc):
         return StoreError(
             f"{what}: the Chroma server at {settings.host}:{settings.port} did not answer "

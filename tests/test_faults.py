@@ -11,7 +11,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -216,12 +215,7 @@ def test_full_disk_fails_clearly_and_keeps_the_previous_state(
     for i in range(6):
         (more / f"big{i}.md").write_text(f"Big {i}. " + f"Row {i} of the big ledger. " * 4000)
     filler = _fill(small_disk, leave_kb=256)
-    run = subprocess.run(
-        [sys.executable, "-m", "ragmix.cli", "ingest", str(more), "--store", str(store)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    run = _cli("ingest", str(more), "--store", str(store), timeout=600)
     assert run.returncode == 1, run.stderr[-1500:]
     assert "Traceback" not in run.stderr and "full" in run.stderr, run.stderr[-1500:]
     print("full disk:", " ".join(run.stderr.split()))

@@ -23,7 +23,7 @@ import pytest
 
 from tests.fixtures import make_chinese_pdf
 from tests.servers import Server, start_chroma, start_hung, start_llama_server
-from tests.test_ingest import PAGES, _change_corpus, _clean_states, _crash_corpus, state
+from tests.test_ingest import PAGES, _change_corpus, _clean_states, _cli, _crash_corpus, state
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -307,13 +307,11 @@ def test_chroma_down_or_stuck_is_a_clear_error(chroma: Server, tmp_path: Path) -
         chroma.resume()
     assert isinstance(exc, StoreError) and "did not answer within 2 s" in str(exc), exc
     assert secs < 10
-    run = subprocess.run(
-        [sys.executable, "-m", "ragmix.cli", "docs", "list"],
-        capture_output=True,
-        text=True,
+    run = _cli(
+        "docs",
+        "list",
         timeout=60,
         env={
-            **os.environ,
             "RAGMIX_STORE__MODE": "http",
             "RAGMIX_STORE__PORT": "1",
             "RAGMIX_STORE": str(tmp_path / "cli"),
@@ -427,39 +425,11 @@ def test_doctor_names_what_to_fix(chroma: Server, tmp_path: Path) -> None:
     assert checks["catalog"].status == "fail" and "--repair" in checks["catalog"].fix
     rm.catalog.rebuild_lexical()
     rm.vectors.delete(rm.catalog.chunk_ids(dense_only=True)[:1])  # a vector goes missing
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ragmix.cli",
-            "doctor",
-            "--no-model",
-            "--json",
-            "--store",
-            str(tmp_path / "e"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    cli = _cli("doctor", "--no-model", "--json", "--store", str(tmp_path / "e"), timeout=120)
     assert cli.returncode == 1
     catalog = {c["name"]: c for c in json.loads(cli.stdout)}["catalog"]
     assert catalog["status"] == "fail" and "1 chunks have no vector" in catalog["detail"]
-    fixed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ragmix.cli",
-            "ingest",
-            "--repair",
-            "--json",
-            "--store",
-            str(tmp_path / "e"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    fixed = _cli("ingest", "--repair", "--json", "--store", str(tmp_path / "e"), timeout=120)
     assert fixed.returncode == 0 and "re-embedded 1 chunks" in fixed.stdout, fixed.stderr
     assert {c.name: c.status for c in diagnose(rm, model=False)}["catalog"] == "ok"
 
