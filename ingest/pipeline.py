@@ -92,6 +92,14 @@ class VectorWriter(Protocol):
 
     def iter_records(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
 
+    def staging(self) -> VectorWriter: ...
+
+    def pending_staging(self) -> tuple[str, bool] | None: ...
+
+    def mark_complete(self) -> None: ...
+
+    def promote(self) -> None: ...
+
 
 class Registry(Protocol):
     """The shared store's document list (``ragmix.vectorstore.DocRegistry``), http mode."""
@@ -128,6 +136,7 @@ class IngestSummary:
     chunks_added: int = 0
     chunks_removed: int = 0
     repaired: list[str] = field(default_factory=list)
+    reembedded: int = 0
     seconds: float = 0.0
 
     @property
@@ -319,6 +328,7 @@ class Pipeline:
 
             sync_catalog(self.catalog, self.registry)
             summary.chunks_removed += self.recover()
+        self.finish_reembed()
 
         files = list(iter_files(paths))
         missing = [str(p) for p in paths if not Path(p).exists()]
@@ -622,28 +632,75 @@ class Pipeline:
             )
         return done
 
-    def _reembed(self, chunk_ids: Sequence[str]) -> None:
-        rows = []
-        for i in range(0, len(chunk_ids), 500):
-            part = list(chunk_ids[i : i + 500])
-            rows += self.catalog.conn.execute(
-                'SELECT c.chunk_id, c.doc_id, d.name, c.idx, c.start, c."end", c.page, c.text'
-                " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
-                f" WHERE c.chunk_id IN ({','.join('?' * len(part))})",
-                part,
-            ).fetchall()
+    def _reembed(self, chunk_ids: Sequence[str], into: VectorWriter | None = None) -> None:
+        """Embed chunks again from the catalog's texts and write them to ``into`` (default:
+        the live collection)."""
+        target = into or self.vectors
         step = max(self.settings.ingest.store_batch, 1)
         now = time.time()
-        for i in range(0, len(rows), step):
-            batch = rows[i : i + step]
-            metas: list[dict[str, Any]] = []
-            for _cid, doc_id, name, idx, start, end, page, _text in batch:
-                metas.append(_vector_meta(doc_id, name, idx, start, end, page, now))
-            texts = [r[7] for r in batch]
-            self.vectors.upsert_vectors(
-                [r[0] for r in batch], self.encoder.embed_documents(texts), texts, metas
+        for i in range(0, len(chunk_ids), step):
+            found = self.catalog.passages(chunk_ids[i : i + step])
+            batch = [found[c] for c in chunk_ids[i : i + step] if c in found]
+            metas = [
+                _vector_meta(r.doc_id, r.source, r.index, r.start, r.end, r.page, now)
+                for r in batch
+            ]
+            texts = [r.text for r in batch]
+            target.upsert_vectors(
+                [r.chunk_id for r in batch], self.encoder.embed_documents(texts), texts, metas
             )
             self.progress("embedded", n=len(batch))
+            _checkpoint()
+
+    # -- re-embedding with another embedder -------------------------------------------------
+    def reembed(self) -> int:
+        """Re-embed every chunk with the configured embedder; returns chunks embedded.
+
+        Reads the chunk texts from the catalog (no file is read again) and fills a staging
+        collection, which then replaces the live one, so searches never meet a mix of two
+        embedders' vectors. Crash-safe: chunk ids are deterministic, a re-run resumes the
+        staging collection where it stopped, and a finished but unswapped staging
+        collection is swapped in by the next run (``finish_reembed``).
+        """
+        self.recover()
+        with self.catalog.transaction() as conn:
+            self.catalog.set_meta(conn, "reembed", "1")
+        stage = self.vectors.staging()
+        ready = set(self.catalog.doc_ids("ready"))
+        rows = self.catalog.chunk_texts()
+        want = [
+            cid
+            for cid, doc_id, text in rows
+            if doc_id in ready and self.encoder.understands(detect_language(text))
+        ]
+        have = set(stage.iter_ids())
+        stale = sorted(have - set(want))  # chunks deleted since an interrupted run
+        if stale:
+            stage.delete(stale)
+        todo = [cid for cid in want if cid not in have]
+        self.progress("reembed", total=len(want), done=len(want) - len(todo))
+        self._reembed(todo, into=stage)
+        stage.mark_complete()
+        _checkpoint()
+        self.finish_reembed()
+        return len(todo)
+
+    def finish_reembed(self) -> bool:
+        """Swap in a complete staging collection and record which chunks have vectors;
+        True if there was one. Run at the start of every ingest, so an interrupted swap is
+        always finished."""
+        if self.catalog.get_meta("reembed") is None:
+            return False  # the common case: no Chroma call
+        pending = self.vectors.pending_staging()
+        if pending is not None and not pending[1]:
+            return False  # interrupted while embedding: `--reembed` resumes it
+        self.vectors.promote()
+        _checkpoint()
+        dense = set(self.vectors.iter_ids())
+        with self.catalog.transaction() as conn:
+            self.catalog.set_dense(conn, dense)
+            self.catalog.set_meta(conn, "reembed", None)
+        return True
 
     def delete(self, doc_id: str) -> int:
         """Remove one document and its sources from every index."""

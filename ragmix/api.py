@@ -158,6 +158,7 @@ class RagMix:
         *paths: str | Path,
         sync: bool = False,
         repair: bool = False,
+        reembed: bool = False,
         progress: ProgressFn | None = None,
     ) -> IngestSummary:
         """Load, chunk, embed and index files or folders; incremental and crash-safe.
@@ -168,6 +169,9 @@ class RagMix:
                 and the vector store), then rebuild the BM25 index if it is inconsistent,
                 re-embed chunks whose vectors are missing and drop vectors of no chunk.
                 ``summary.repaired`` says what was done. Never removes a document.
+            reembed: re-embed every stored chunk with the configured embedder (after
+                changing ``embeddings.model``), from the catalog's texts; crash-safe and
+                resumable. ``summary.reembedded`` counts the chunks embedded.
 
         Returns:
             An ``IngestSummary``; files that failed are listed in ``failed`` and the rest
@@ -181,6 +185,8 @@ class RagMix:
             recreated = bool(done) and not self.shared
             pipeline = self._pipeline(progress)
             summary = pipeline.run([Path(p) for p in paths], sync=sync)
+            if reembed:
+                summary.reembedded = pipeline.reembed()
             if repair:
                 summary.repaired = done + pipeline.repair(recreated=recreated)
             return summary

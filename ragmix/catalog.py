@@ -17,6 +17,7 @@ finishes or undoes them, so the two stores converge.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -64,6 +65,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, idx);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens, tokenize = 'unicode61');
+-- How many chunks hold each term: the inverse document frequencies of a question's terms.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 -- The manifest (ingest/manifest.py): which file on this machine holds which document.
 CREATE TABLE IF NOT EXISTS sources (
     path     TEXT PRIMARY KEY,   -- resolved absolute path
@@ -137,14 +140,18 @@ def disk_full_error(path: Path) -> StoreError:
     )
 
 
-def fts_query(tokens: Iterable[str]) -> str:
-    """An FTS5 OR-query of quoted tokens (quotes make every token a literal)."""
+def _query_terms(tokens: Iterable[str]) -> list[str]:
     seen: dict[str, None] = {}
     for tok in tokens:
         tok = tok.replace('"', "").strip()
         if tok:
             seen.setdefault(tok, None)
-    return " OR ".join(f'"{t}"' for t in seen)
+    return list(seen)
+
+
+def fts_query(tokens: Iterable[str]) -> str:
+    """An FTS5 OR-query of quoted tokens (quotes make every token a literal)."""
+    return " OR ".join(f'"{t}"' for t in _query_terms(tokens))
 
 
 class Catalog:
@@ -331,6 +338,21 @@ class Catalog:
             ).fetchall()
         return [r[0] for r in rows]
 
+    def chunk_texts(self) -> list[tuple[str, str, str]]:
+        """``(chunk id, doc id, text)`` of every chunk of a ready document, in order."""
+        rows = self.conn.execute(
+            "SELECT c.chunk_id, c.doc_id, c.text FROM chunks c JOIN documents d"
+            " ON d.doc_id = c.doc_id WHERE d.state = 'ready' ORDER BY d.name, c.idx"
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def set_dense(self, conn: sqlite3.Connection, with_vector: set[str]) -> None:
+        """Record which chunks have a vector (after a re-embedding with another embedder)."""
+        conn.execute("UPDATE chunks SET dense = 0")
+        conn.executemany(
+            "UPDATE chunks SET dense = 1 WHERE chunk_id = ?", [(c,) for c in with_vector]
+        )
+
     def documents(self, tokenizer: str | None = None) -> list[DocumentInfo]:
         """Ready documents, by name, with their token count for ``tokenizer`` if known."""
         rows = self.conn.execute(
@@ -433,6 +455,32 @@ class Catalog:
             raise StoreError(
                 f"lexical search failed on {self.path}: {exc}; run `ragmix ingest --repair`"
             ) from None
+
+    def bm25_ceiling(self, tokens: Sequence[str]) -> float:
+        """What BM25 gives a chunk of average length holding each query term once: the sum
+        of the terms' inverse document frequencies (FTS5's formula). A term no chunk holds
+        counts as held by one: the question asks for it, and nothing has it.
+
+        ``score / ceiling`` says how much of the question's distinctive vocabulary a chunk
+        covers, comparable across questions, unlike raw BM25 scores.
+        """
+        terms = _query_terms(tokens)
+        if not terms:
+            return 0.0
+        n_rows = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        held: dict[str, int] = {}
+        for i in range(0, len(terms), 500):
+            part = [t.lower() for t in terms[i : i + 500]]
+            marks = ",".join("?" * len(part))
+            for term, docs in self.conn.execute(
+                f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", part
+            ):
+                held[term] = int(docs)
+        total = 0.0
+        for t in terms:
+            n = max(held.get(t.lower(), 0), 1)
+            total += max(math.log((n_rows - n + 0.5) / (n + 0.5)), 1e-6)
+        return total
 
     def rebuild_lexical(self) -> int:
         """Re-tokenise every chunk into a fresh BM25 index (after a tokenizer change or

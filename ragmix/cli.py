@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the given files and the store; never removes a document",
     )
     p.add_argument(
+        "--reembed",
+        action="store_true",
+        help="re-embed every stored chunk with the configured embedder (after changing "
+        "embeddings.model), from the catalog's texts; resumable after an interruption",
+    )
+    p.add_argument(
         "--sync",
         action="store_true",
         help="also remove documents whose files are gone from the given folders",
@@ -200,15 +206,21 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from ragmix.console import IngestProgress, print_summary
 
-    if not args.paths and not args.repair:
-        raise ConfigError("give the files or folders to ingest (or --repair)")
+    if not args.paths and not args.repair and not args.reembed:
+        raise ConfigError("give the files or folders to ingest (or --repair, --reembed)")
     rm = _ragmix(args)
     if args.json:
-        summary = rm.ingest(*args.paths, sync=args.sync, repair=args.repair)
+        summary = rm.ingest(*args.paths, sync=args.sync, repair=args.repair, reembed=args.reembed)
         print(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:
         with IngestProgress() as progress:
-            summary = rm.ingest(*args.paths, sync=args.sync, repair=args.repair, progress=progress)
+            summary = rm.ingest(
+                *args.paths,
+                sync=args.sync,
+                repair=args.repair,
+                reembed=args.reembed,
+                progress=progress,
+            )
         print_summary(summary, rm.location)
     return 0 if summary.ok else 1
 

@@ -49,6 +49,8 @@ class IngestProgress:
             self._bar.update(self._chunks, total=(task.total or 0) + data["n"])
         elif event == "embedded":
             self._bar.advance(self._chunks, data["n"])
+        elif event == "reembed":  # re-embedding the whole store: resumed work counts as done
+            self._bar.update(self._chunks, total=data["total"], completed=data["done"])
 
 
 def print_summary(summary: Any, store: Path | str) -> None:
@@ -64,6 +66,7 @@ def print_summary(summary: Any, store: Path | str) -> None:
         ("unsupported", len(summary.unsupported)),
         ("chunks added", summary.chunks_added),
         ("chunks removed", summary.chunks_removed),
+        *([("re-embedded", summary.reembedded)] if summary.reembedded else []),
         ("seconds", f"{summary.seconds:.1f}"),
     ]:
         table.add_row(label, str(value))

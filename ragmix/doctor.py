@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ragmix.errors import RagmixError
+from ragmix.errors import EmbedderMismatchError, RagmixError
 
 
 @dataclass
@@ -104,31 +104,39 @@ def _catalog(rm: Any) -> tuple[str, str, str]:
 
 
 def _embedder(rm: Any) -> tuple[str, str, str]:
-    e = rm.settings.embeddings
-    vec = rm.embeddings.embed_query("probe 探针")
-    dim = len(vec)
-    got = rm.vectors._collection.get(limit=1, include=["embeddings"])
-    stored = got.get("embeddings")
-    if stored is not None and len(stored):
-        have = len(stored[0])
-        if have != dim:
-            return (
-                "fail",
-                f"{e.model} gives {dim}-dimensional vectors but the store holds {have}-"
-                "dimensional ones (ingested with another embedder)",
-                "use the embedder the store was built with, or a new store.path / "
-                "store.collection and ingest again",
-            )
-    langs = ", ".join(e.languages)
-    fix = ""
-    status = "ok"
-    if "zh" not in e.languages and "multi" not in e.languages:
-        status = "warn"
-        fix = (
-            "English-only embedder: Chinese questions use BM25 alone; for Chinese set "
-            "embeddings.model to a Chinese model (e.g. BAAI/bge-m3; configs/chinese-mixtral.yaml)"
+    emb = rm.embeddings
+    spec = emb.spec
+    t0 = time.perf_counter()
+    fp = emb.fingerprint  # loads the model and embeds a probe
+    secs = time.perf_counter() - t0
+    langs = ", ".join(spec.languages)
+    detail = (
+        f"{spec.model}: {fp['dim']} dimensions, languages: [{langs}]"
+        + (f", {fp['version']}" if fp["version"] else "")
+        + f"; loaded in {secs:.1f} s"
+    )
+    try:
+        rm.vectors.check_embedder()
+    except EmbedderMismatchError as exc:
+        return "fail", str(exc).split("; vectors of two")[0], "run `ragmix ingest --reembed`"
+    staging = rm.vectors.pending_staging()
+    if staging is not None:
+        return (
+            "warn",
+            f"{detail}; a re-embedding into {staging[0]!r} was interrupted",
+            "run `ragmix ingest --reembed` to finish it",
         )
-    return status, f"{e.model}: {dim} dimensions, languages {langs}", fix
+    if spec.fallback:
+        return "warn", detail, spec.fallback
+    if not spec.understands("zh"):
+        return (
+            "warn",
+            detail,
+            "English-only embedder: Chinese questions use BM25 alone; for Chinese set "
+            "embeddings.model to packaged:multilingual-e5-small or a Chinese model (e.g. "
+            "BAAI/bge-m3; configs/chinese-mixtral.yaml)",
+        )
+    return "ok", detail, ""
 
 
 def _model(rm: Any) -> tuple[str, str, str]:

