@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from ragmix.catalog import Catalog, chunk_id, page_of
 from ragmix.errors import LoadError, StoreLockedError
+from ragmix.events import Embedding, FileDone, FileFailed, FilesFound, FileStarted, IngestEvent
 from ragmix.ingest.guard import load_guarded
 from ragmix.ingest.loaders import SUPPORTED
 from ragmix.ingest.manifest import Manifest, SourceRow, content_id
@@ -40,9 +41,10 @@ from ragmix.schema import Chunk
 from ragmix.settings import Settings
 from ragmix.text import detect_language, lexical_tokens, printable_name
 
-ProgressFn = Callable[..., None]
-"""Called as ``progress(event, **data)``; events: 'files' (total), 'file' (name), 'file_done'
-(name, status), 'chunks' (n: chunks of the current file), 'embedded' (n: increment)."""
+ProgressFn = Callable[[IngestEvent], None]
+"""Called with each ``ragmix.events.IngestEvent``: ``FilesFound``, then per file
+``FileStarted``, ``Embedding`` (chunks with vectors of the file's total) and ``FileDone`` or
+``FileFailed``; ``--repair`` re-embeds under the name "repair"."""
 
 
 class SimulatedCrash(BaseException):
@@ -224,7 +226,7 @@ class Pipeline:
         token_counters: returns the tokenizers of answering models; each document's
             full-text token count is stored for each, so the router never re-reads a
             document to budget it. Called when the first file needs counting.
-        progress: optional progress callback.
+        progress: optional progress callback (see ``ProgressFn``).
         registry: the server's document list (``store.mode: http``); None for an embedded
             store. With a registry the server is the source of truth and the catalog a cache
             of it (see ``ragmix/sharedstore.py``): documents are published to the server
@@ -253,7 +255,7 @@ class Pipeline:
         self.encoder = encoder
         self._chunk_tokenizer = chunk_tokenizer
         self._token_counters = token_counters
-        self.progress = progress or (lambda event, **data: None)
+        self.progress: ProgressFn = progress or (lambda event: None)
 
     @cached_property
     def _chunking(self) -> tuple[Callable[[str], int], int]:
@@ -325,26 +327,25 @@ class Pipeline:
         summary.failed += [
             {"path": m, "error": "no such file or folder; check the path"} for m in missing
         ]
-        self.progress("files", total=len(files))
+        self.progress(FilesFound(len(files)))
         seen: set[str] = set()
         for file, root in files:
             name = _display(file, root)
             summary.files_seen += 1
-            self.progress("file", name=name)
+            self.progress(FileStarted(name))
             if file.suffix.lower() not in SUPPORTED:
                 summary.unsupported.append(name)
-                self.progress("file_done", name=name, status="unsupported")
+                self.progress(FileDone(name, "unsupported"))
                 continue
             seen.add(str(file.resolve()))
             try:
                 status = self._ingest_file(file, name, summary)
-            except LoadError as exc:
-                summary.failed.append({"path": name, "error": exc.reason})
-                status = "failed"
-            except OSError as exc:
-                summary.failed.append({"path": name, "error": f"cannot read: {exc.strerror}"})
-                status = "failed"
-            self.progress("file_done", name=name, status=status)
+            except (LoadError, OSError) as exc:
+                error = exc.reason if isinstance(exc, LoadError) else f"cannot read: {exc.strerror}"
+                summary.failed.append({"path": name, "error": error})
+                self.progress(FileFailed(name, error))
+                continue
+            self.progress(FileDone(name, status))
 
         if sync:
             summary.chunks_removed += self._sync(paths, seen)
@@ -408,7 +409,7 @@ class Pipeline:
         # dense scores for other languages anyway, so embedding them is wasted time (with the
         # English default embedder, about half of a Chinese corpus). BM25 covers every chunk.
         dense = [self.encoder.understands(detect_language(c.text)) for c in chunks]
-        self.progress("chunks", n=sum(dense))
+        self.progress(Embedding(name, 0, sum(dense)))
         lexical = [lexical_tokens(c.text) for c in chunks]
         tokens = {tc.name: tc.count(doc.text) for tc in self.token_counters}
         if self.registry is not None:
@@ -458,7 +459,7 @@ class Pipeline:
             self.vectors.upsert_vectors(
                 ids[i : i + step], vectors, texts[i : i + step], metas[i : i + step]
             )
-            self.progress("embedded", n=len(vectors))
+            self.progress(Embedding(name, i + len(vectors), len(dense_chunks)))
             _checkpoint()
 
     def _publish(
@@ -643,7 +644,7 @@ class Pipeline:
             self.vectors.upsert_vectors(
                 [r[0] for r in batch], self.encoder.embed_documents(texts), texts, metas
             )
-            self.progress("embedded", n=len(batch))
+            self.progress(Embedding("repair", i + len(batch), len(rows)))
 
     def delete(self, doc_id: str) -> int:
         """Remove one document and its sources from every index."""

@@ -10,12 +10,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ragmix.events import IngestEvent, IngestState
+
 _err = Console(stderr=True)
 _out = Console()
 
 
 class IngestProgress:
     """Two bars, files and embedded chunks, fed by the pipeline's progress events."""
+
+    state: IngestState
 
     def __init__(self) -> None:
         self._bar = Progress(
@@ -29,6 +33,7 @@ class IngestProgress:
         )
         self._files = self._bar.add_task("files", total=None, detail="")
         self._chunks = self._bar.add_task("embedding", total=0, detail="")
+        self.state = IngestState()
 
     def __enter__(self) -> IngestProgress:
         self._bar.__enter__()
@@ -37,18 +42,12 @@ class IngestProgress:
     def __exit__(self, *exc: Any) -> None:
         self._bar.__exit__(*exc)
 
-    def __call__(self, event: str, **data: Any) -> None:
-        if event == "files":
-            self._bar.update(self._files, total=data["total"])
-        elif event == "file":
-            self._bar.update(self._files, detail=data["name"][-50:])
-        elif event == "file_done":
-            self._bar.advance(self._files)
-        elif event == "chunks":
-            task = self._bar.tasks[self._chunks]
-            self._bar.update(self._chunks, total=(task.total or 0) + data["n"])
-        elif event == "embedded":
-            self._bar.advance(self._chunks, data["n"])
+    def __call__(self, event: IngestEvent) -> None:
+        s = self.state = self.state.apply(event)
+        self._bar.update(
+            self._files, total=s.files_total, completed=s.files_done, detail=s.name[-50:]
+        )
+        self._bar.update(self._chunks, total=s.chunks_total, completed=s.chunks_embedded)
 
 
 def print_summary(summary: Any, store: Path | str) -> None:

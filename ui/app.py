@@ -31,6 +31,7 @@ import gradio as gr
 
 from ragmix.api import RagMix
 from ragmix.errors import ConfigError, RagmixError
+from ragmix.events import Embedding, FileStarted, IngestEvent, IngestState
 from ragmix.router import question_limit
 from ragmix.ui import render
 from ragmix.ui.gate import Gate
@@ -107,34 +108,22 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
 
 
 class _Ingest:
-    """Feeds the pipeline's progress events to a ``gr.Progress`` and keeps file statuses."""
+    """Folds the pipeline's progress events (``IngestState``) and shows them on a
+    ``gr.Progress``."""
 
-    def __init__(self, progress: Any, lang: Lang) -> None:
+    def __init__(self, progress: gr.Progress, lang: Lang) -> None:
         self.progress, self.lang = progress, lang
-        self.total, self.done, self.chunks, self.embedded = 1, 0, 0, 0
-        self.name = ""
-        self.statuses: dict[str, str] = {}
+        self.state = IngestState()
 
-    def __call__(self, event: str, **data: Any) -> None:
-        if event == "files":
-            self.total = max(int(data["total"]), 1)
-        elif event == "file":
-            self.name, self.chunks, self.embedded = data["name"], 0, 0
-            self._show(0.0, tr("ingest_file", self.lang, name=self.name))
-        elif event == "chunks":
-            self.chunks += int(data["n"])
-        elif event == "embedded":
-            self.embedded += int(data["n"])
+    def __call__(self, event: IngestEvent) -> None:
+        s = self.state = self.state.apply(event)
+        if isinstance(event, FileStarted):
+            self.progress(s.fraction, desc=tr("ingest_file", self.lang, name=s.name))
+        elif isinstance(event, Embedding):
             text = tr(
-                "ingest_embed", self.lang, name=self.name, done=self.embedded, total=self.chunks
+                "ingest_embed", self.lang, name=s.name, done=s.file_embedded, total=s.file_chunks
             )
-            self._show(self.embedded / max(self.chunks, 1), text)
-        elif event == "file_done":
-            self.done += 1
-            self.statuses[data["name"]] = data["status"]
-
-    def _show(self, within: float, desc: str) -> None:
-        self.progress(min((self.done + within) / self.total, 1.0), desc=desc)
+            self.progress(s.fraction, desc=text)
 
 
 def build_app(rm: RagMix) -> gr.Blocks:
@@ -190,7 +179,7 @@ def build_app(rm: RagMix) -> gr.Blocks:
                 failed = {f["path"]: f["error"] for f in summary.failed}
             except RagmixError as exc:
                 failed = {u.name: str(exc) for u in uploads if u.stored}
-        report = render.upload_report(uploads, track.statuses, failed, lang)
+        report = render.upload_report(uploads, track.state.statuses, failed, lang)
         return (report, *doc_views(lang, scope), None)
 
     def delete(name: str | None, scope: list[str], request: gr.Request) -> tuple[Any, ...]:

@@ -8,6 +8,7 @@ imports gradio. Mirrors ``ragmix.console`` (the CLI's rendering).
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import Any
 
 from ragmix.ui.i18n import Lang, tr
@@ -110,7 +111,7 @@ def answer_html(
 
 
 def upload_report(
-    uploads: list[Upload], statuses: dict[str, str], failed: dict[str, str], lang: Lang
+    uploads: list[Upload], statuses: Mapping[str, str], failed: Mapping[str, str], lang: Lang
 ) -> str:
     """One line per uploaded file: added, duplicate, unchanged, refused or failed (why)."""
     lines = []
