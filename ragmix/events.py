@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, TypedDict, assert_never
 
 from ragmix.errors import RagmixError
 from ragmix.router import Route
@@ -206,7 +206,9 @@ class AnswerState:
                 status="",
                 answer=a,
             )
-        return replace(self, status="", error=event.message)
+        if isinstance(event, Failed):
+            return replace(self, status="", error=event.message)
+        assert_never(event)  # mypy checks that every event is handled above
 
     @classmethod
     def fold(cls, events: Iterable[AnswerEvent]) -> AnswerState:
@@ -343,11 +345,13 @@ class IngestState:
                 file_embedded=0,
                 statuses={**self.statuses, event.name: event.status},
             )
-        return replace(
-            self,
-            files_done=self.files_done + 1,
-            file_chunks=0,
-            file_embedded=0,
-            statuses={**self.statuses, event.name: "failed"},
-            failed={**self.failed, event.name: event.error},
-        )
+        if isinstance(event, FileFailed):
+            return replace(
+                self,
+                files_done=self.files_done + 1,
+                file_chunks=0,
+                file_embedded=0,
+                statuses={**self.statuses, event.name: "failed"},
+                failed={**self.failed, event.name: event.error},
+            )
+        assert_never(event)
