@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 #: Tokens a chat template adds per message when the model cannot render it exactly.
 _PER_MESSAGE = 8
+#: Longest rewritten follow-up (``router.rewrite: model``): a standalone question is one
+#: sentence, so a reply is cut here rather than let a rambling model hold up the answer.
+_REWRITE_TOKENS = 64
 
 __all__ = ["QA", "Answer", "AnswerRunnable", "Plan"]
 
@@ -308,7 +311,7 @@ class QA:
         try:
             text = str(
                 self.model.invoke(
-                    prompts.rewrite_messages(hist, question, lang), max_tokens=64
+                    prompts.rewrite_messages(hist, question, lang), max_tokens=_REWRITE_TOKENS
                 ).content
             ).strip()
         except Exception:
