@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from ragmix.catalog import Catalog, chunk_id, page_of
 from ragmix.errors import LoadError, StoreLockedError
+from ragmix.events import Embedding, FileDone, FileFailed, FilesFound, FileStarted, IngestEvent
 from ragmix.ingest.guard import load_guarded
 from ragmix.ingest.loaders import SUPPORTED
 from ragmix.ingest.manifest import Manifest, SourceRow, content_id
@@ -40,9 +41,10 @@ from ragmix.schema import Chunk
 from ragmix.settings import Settings
 from ragmix.text import detect_language, lexical_tokens, printable_name
 
-ProgressFn = Callable[..., None]
-"""Called as ``progress(event, **data)``; events: 'files' (total), 'file' (name), 'file_done'
-(name, status), 'chunks' (n: chunks of the current file), 'embedded' (n: increment)."""
+ProgressFn = Callable[[IngestEvent], None]
+"""Called with each ``ragmix.events.IngestEvent``: ``FilesFound``, then per file
+``FileStarted``, ``Embedding`` (chunks with vectors of the file's total) and ``FileDone`` or
+``FileFailed``; ``--repair`` re-embeds under the name "repair"."""
 
 
 class SimulatedCrash(BaseException):
@@ -233,7 +235,7 @@ class Pipeline:
         token_counters: returns the tokenizers of answering models; each document's
             full-text token count is stored for each, so the router never re-reads a
             document to budget it. Called when the first file needs counting.
-        progress: optional progress callback.
+        progress: optional progress callback (see ``ProgressFn``).
         registry: the server's document list (``store.mode: http``); None for an embedded
             store. With a registry the server is the source of truth and the catalog a cache
             of it (see ``ragmix/sharedstore.py``): documents are published to the server
@@ -262,7 +264,7 @@ class Pipeline:
         self.encoder = encoder
         self._chunk_tokenizer = chunk_tokenizer
         self._token_counters = token_counters
-        self.progress = progress or (lambda event, **data: None)
+        self.progress: ProgressFn = progress or (lambda event: None)
 
     @cached_property
     def _chunking(self) -> tuple[Callable[[str], int], int]:
@@ -335,26 +337,25 @@ class Pipeline:
         summary.failed += [
             {"path": m, "error": "no such file or folder; check the path"} for m in missing
         ]
-        self.progress("files", total=len(files))
+        self.progress(FilesFound(len(files)))
         seen: set[str] = set()
         for file, root in files:
             name = _display(file, root)
             summary.files_seen += 1
-            self.progress("file", name=name)
+            self.progress(FileStarted(name))
             if file.suffix.lower() not in SUPPORTED:
                 summary.unsupported.append(name)
-                self.progress("file_done", name=name, status="unsupported")
+                self.progress(FileDone(name, "unsupported"))
                 continue
             seen.add(str(file.resolve()))
             try:
                 status = self._ingest_file(file, name, summary)
-            except LoadError as exc:
-                summary.failed.append({"path": name, "error": exc.reason})
-                status = "failed"
-            except OSError as exc:
-                summary.failed.append({"path": name, "error": f"cannot read: {exc.strerror}"})
-                status = "failed"
-            self.progress("file_done", name=name, status=status)
+            except (LoadError, OSError) as exc:
+                error = exc.reason if isinstance(exc, LoadError) else f"cannot read: {exc.strerror}"
+                summary.failed.append({"path": name, "error": error})
+                self.progress(FileFailed(name, error))
+                continue
+            self.progress(FileDone(name, status))
 
         if sync:
             summary.chunks_removed += self._sync(paths, seen)
@@ -418,7 +419,7 @@ class Pipeline:
         # dense scores for other languages anyway, so embedding them is wasted time (with the
         # English default embedder, about half of a Chinese corpus). BM25 covers every chunk.
         dense = [self.encoder.understands(detect_language(c.text)) for c in chunks]
-        self.progress("chunks", n=sum(dense))
+        self.progress(Embedding(name, 0, sum(dense)))
         lexical = [lexical_tokens(c.text) for c in chunks]
         tokens = {tc.name: tc.count(doc.text) for tc in self.token_counters}
         if self.registry is not None:
@@ -468,7 +469,7 @@ class Pipeline:
             self.vectors.upsert_vectors(
                 ids[i : i + step], vectors, texts[i : i + step], metas[i : i + step]
             )
-            self.progress("embedded", n=len(vectors))
+            self.progress(Embedding(name, i + len(vectors), len(dense_chunks)))
             _checkpoint()
 
     def _publish(
@@ -632,9 +633,15 @@ class Pipeline:
             )
         return done
 
-    def _reembed(self, chunk_ids: Sequence[str], into: VectorWriter | None = None) -> None:
+    def _reembed(
+        self,
+        chunk_ids: Sequence[str],
+        into: VectorWriter | None = None,
+        label: str = "repair",
+        done: int = 0,
+    ) -> None:
         """Embed chunks again from the catalog's texts and write them to ``into`` (default:
-        the live collection)."""
+        the live collection); progress under ``label``, counting ``done`` as already done."""
         target = into or self.vectors
         step = max(self.settings.ingest.store_batch, 1)
         now = time.time()
@@ -649,7 +656,7 @@ class Pipeline:
             target.upsert_vectors(
                 [r.chunk_id for r in batch], self.encoder.embed_documents(texts), texts, metas
             )
-            self.progress("embedded", n=len(batch))
+            self.progress(Embedding(label, done + i + len(batch), done + len(chunk_ids)))
             _checkpoint()
 
     # -- re-embedding with another embedder -------------------------------------------------
@@ -678,8 +685,7 @@ class Pipeline:
         if stale:
             stage.delete(stale)
         todo = [cid for cid in want if cid not in have]
-        self.progress("reembed", total=len(want), done=len(want) - len(todo))
-        self._reembed(todo, into=stage)
+        self._reembed(todo, into=stage, label="reembed", done=len(want) - len(todo))
         stage.mark_complete()
         _checkpoint()
         self.finish_reembed()

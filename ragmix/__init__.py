@@ -6,6 +6,11 @@ Public API (everything else is internal):
     Settings          the typed settings tree; load_settings() builds it in layers
     IngestSummary     what an ingest run did
     DocumentInfo      one stored document
+    Answer            one answer: text, route, reason, tokens, sources, timings
+    AnswerEvent       what RagMix.stream yields (the classes are in ragmix.events)
+    AnswerState       the answer so far: AnswerState.apply(event) folds the events
+    IngestEvent       what RagMix.ingest(progress=...) is called with
+    IngestState       ingest progress so far: IngestState.apply(event) folds the events
     RagmixError       root of every error ragmix raises (see ragmix.errors)
 """
 
@@ -22,6 +27,7 @@ from ragmix.errors import (
     StoreError,
     StoreLockedError,
 )
+from ragmix.events import Answer, AnswerEvent, AnswerState, IngestEvent, IngestState
 from ragmix.settings import Settings, load_settings
 
 if _t.TYPE_CHECKING:
@@ -32,9 +38,14 @@ if _t.TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Answer",
+    "AnswerEvent",
+    "AnswerState",
     "BudgetError",
     "ConfigError",
     "DocumentInfo",
+    "IngestEvent",
+    "IngestState",
     "IngestSummary",
     "LoadError",
     "ModelError",

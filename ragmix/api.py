@@ -17,26 +17,34 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragmix.catalog import Catalog, DocumentInfo
 from ragmix.errors import StoreError
+from ragmix.events import Answer, AnswerEvent, AnswerState
+from ragmix.router import Mode
 from ragmix.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from ragmix.chain import QA, AnswerRunnable
     from ragmix.embeddings import LazyEmbeddings
-    from ragmix.ingest.pipeline import IngestSummary, ProgressFn
+    from ragmix.ingest.pipeline import IngestSummary, Pipeline, ProgressFn
+    from ragmix.llm import TokenCounter
+    from ragmix.retrieval import HybridSearcher, RagmixRetriever
     from ragmix.vectorstore import DocRegistry, VectorIndex
 
 
 class _Deferred:
     """Builds the wrapped object on first attribute access."""
 
-    def __init__(self, factory: Any) -> None:
+    def __init__(self, factory: Callable[[], object]) -> None:
         self._factory = factory
-        self._obj: Any = None
+        self._obj: object = None
 
     def __getattr__(self, name: str) -> Any:
         if self._obj is None:
@@ -143,7 +151,7 @@ class RagMix:
                 self._vectors = VectorIndex(self.settings.store, self.embeddings)
             return self._vectors
 
-    def token_counters(self) -> list[Any]:
+    def token_counters(self) -> list[TokenCounter]:
         """Tokenizers whose whole-document counts are stored at ingest (the answering model's)."""
         from ragmix.llm import make_token_counter
 
@@ -164,6 +172,8 @@ class RagMix:
         """Load, chunk, embed and index files or folders; incremental and crash-safe.
 
         Args:
+            progress: called with each ``ragmix.events.IngestEvent`` (fold them with
+                ``IngestState.apply`` for a progress bar).
             sync: also remove documents whose files are gone from the given folders.
             repair: first move a damaged catalog aside (it is rebuilt from the given files
                 and the vector store), then rebuild the BM25 index if it is inconsistent,
@@ -225,7 +235,7 @@ class RagMix:
             return [f"damaged cache {path} moved aside; re-synced from the server"]
         return [f"damaged catalog moved aside to {aside}; rebuilt from the given files"]
 
-    def _pipeline(self, progress: ProgressFn | None = None) -> Any:
+    def _pipeline(self, progress: ProgressFn | None = None) -> Pipeline:
         from ragmix.embeddings import chunk_token_counter
         from ragmix.ingest.pipeline import Pipeline
 
@@ -241,7 +251,7 @@ class RagMix:
             registry=_Deferred(lambda: self.registry) if self.shared else None,
         )
 
-    def _writer(self) -> Any:
+    def _writer(self) -> AbstractContextManager[None]:
         from contextlib import nullcontext
 
         from ragmix.ingest.pipeline import writer_lock
@@ -286,7 +296,7 @@ class RagMix:
         return [self.find(n).doc_id for n in names]
 
     # -- questions ------------------------------------------------------------------------
-    def searcher(self) -> Any:
+    def searcher(self) -> HybridSearcher:
         from ragmix.retrieval import HybridSearcher
 
         with self._lock:
@@ -308,7 +318,7 @@ class RagMix:
                 )
             return self._searcher
 
-    def chat_model(self) -> Any:
+    def chat_model(self) -> BaseChatModel:
         """The answering model (loaded on first use; one per process and configuration)."""
         from ragmix.llm import make_chat_model
 
@@ -317,12 +327,12 @@ class RagMix:
                 self._chat = make_chat_model(self.settings.llm)
             return self._chat
 
-    def _counter(self) -> Any:
+    def _counter(self) -> TokenCounter:
         from ragmix.llm import make_token_counter
 
         return make_token_counter(self.settings.llm)
 
-    def qa(self) -> Any:
+    def qa(self) -> QA:
         from ragmix.chain import QA
 
         with self._lock:
@@ -332,7 +342,7 @@ class RagMix:
                 )
             return self._qa
 
-    def chain(self) -> Any:
+    def chain(self) -> AnswerRunnable:
         """The QA chain as a LangChain Runnable over ``{"question", "docs", "history"}``.
 
         Example:
@@ -349,28 +359,35 @@ class RagMix:
         self,
         question: str,
         docs: Sequence[str] | None = None,
-        mode: str | None = None,
+        mode: Mode | str | None = None,
         history: Sequence[tuple[str, str]] = (),
-    ) -> Any:
+    ) -> Answer:
         """Answer one question; returns an ``Answer`` (answer, route, reason, tokens, sources,
-        timings). ``mode``: 'auto', 'stuff', 'retrieve' or 'search' (passages, no model)."""
-        from ragmix.chain import Answer
+        timings). ``mode``: 'auto', 'stuff', 'retrieve' or 'search' (passages, no model).
 
-        inp = {"question": question, "docs": docs, "mode": mode, "history": list(history)}
-        return Answer(**self.chain().invoke(inp))
+        Raises:
+            RagmixError: e.g. ``BudgetError`` (the question leaves no room for document
+                text), ``StoreError`` (no such document), ``ModelError``.
+        """
+        return AnswerState.fold(self.stream(question, docs, mode, history)).result()
 
     def stream(
         self,
         question: str,
         docs: Sequence[str] | None = None,
-        mode: str | None = None,
+        mode: Mode | str | None = None,
         history: Sequence[tuple[str, str]] = (),
-    ) -> Any:
-        """Yield answer events: the plan, token deltas (``{"answer": ...}``), then
-        ``{"final": {...}}``; see ``ragmix.chain``."""
-        return self.qa().events(question, self.resolve_docs(docs), history, mode)
+    ) -> Iterator[AnswerEvent]:
+        """Yield the answer's events (``ragmix.events``): ``RouteDecided``, ``Sources``,
+        ``Token`` deltas, then ``Done`` with the ``Answer``. Fold them with
+        ``AnswerState.apply`` to get what a person sees so far.
 
-    def retriever(self, docs: Sequence[str] | None = None, k: int = 8) -> Any:
+        Raises:
+            RagmixError: as ``ask``, while iterating (also an unknown document name).
+        """
+        yield from self.qa().events(question, self.resolve_docs(docs), history, mode)
+
+    def retriever(self, docs: Sequence[str] | None = None, k: int = 8) -> RagmixRetriever:
         """A LangChain ``BaseRetriever`` over this store (hybrid BM25 + dense)."""
         from ragmix.retrieval import RagmixRetriever
 

@@ -1,55 +1,57 @@
 """Question answering: plan (route, prompt, sources), then generate; as a LangChain Runnable.
 
-``QA.plan`` is where the pure router meets the store: it counts tokens with the answering
-model's own tokenizer, asks ``router.decide``, and builds the exact messages. ``QA.events``
-streams the answer as a sequence of dict events:
+``QA.plan`` is where the router meets the store: it counts tokens with the answering model's
+own tokenizer, asks ``ragmix.router`` for each decision (route, fallback, Self-Route,
+map-reduce parts) and builds the exact messages. It decides nothing itself. ``QA.events``
+streams the answer as typed events (``ragmix.events``): ``RouteDecided``, ``Sources``,
+``Token`` deltas and a last ``Done`` with the complete ``Answer``.
 
-    {"route", "reason", "tokens", "sources"}   the plan, before any token
-    {"answer": "..."}                          token deltas
-    {"restart": True, "route", ...}            self-routing switched to the whole document
-    {"final": Answer.as_dict()}                the complete answer with counts and timings
-
-``AnswerRunnable`` wraps it: ``invoke`` returns the final answer dict, ``stream`` yields the
-events, ``batch`` comes with ``Runnable``.
+``AnswerRunnable`` wraps it: ``invoke`` returns the final answer dict (``Answer.as_dict()``),
+``stream`` yields each event's ``as_dict()``, ``batch`` comes with ``Runnable``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from ragmix import prompts
+from ragmix import prompts, router
 from ragmix.catalog import Catalog
 from ragmix.errors import BudgetError, StoreError
+from ragmix.events import (
+    Answer,
+    AnswerEvent,
+    AnswerState,
+    Done,
+    PartStarted,
+    RouteDecided,
+    Source,
+    Sources,
+    Token,
+    Tokens,
+)
 from ragmix.retrieval import HybridSearcher, pack
-from ragmix.router import RouteDecision, RouteRequest, decide, is_global_question
+from ragmix.router import Mode, RouteDecision, RouteRequest, Window
 from ragmix.schema import Passage
 from ragmix.settings import Settings
 from ragmix.text import detect_language
 
+if TYPE_CHECKING:
+    from ragmix.llm import TokenCounter
+
 #: Tokens a chat template adds per message when the model cannot render it exactly.
 _PER_MESSAGE = 8
+#: Longest rewritten follow-up (``router.rewrite: model``): a standalone question is one
+#: sentence, so a reply is cut here rather than let a rambling model hold up the answer.
+_REWRITE_TOKENS = 64
 
-
-@dataclass
-class Answer:
-    """One answer, with how it was made. ``--json`` prints ``as_dict()``."""
-
-    answer: str
-    route: str
-    reason: str
-    tokens: dict[str, int]
-    sources: list[dict[str, Any]]
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["QA", "Answer", "AnswerRunnable", "Plan"]
 
 
 @dataclass
@@ -58,7 +60,7 @@ class Plan:
     lang: prompts.Lang
     decision: RouteDecision
     messages: list[BaseMessage] | None
-    sources: list[dict[str, Any]]
+    sources: list[Source]
     prompt_tokens: int = 0
     passages: list[Passage] = field(default_factory=list)
     doc_ids: list[str] = field(default_factory=list)
@@ -67,7 +69,7 @@ class Plan:
     canned: str | None = None  # an answer given without calling the model
 
 
-def _source(p: Passage) -> dict[str, Any]:
+def _source(p: Passage) -> Source:
     return {
         "source": p.source,
         "page": p.page,
@@ -79,7 +81,7 @@ def _source(p: Passage) -> dict[str, Any]:
     }
 
 
-def _text_source(name: str, text: str) -> dict[str, Any]:
+def _text_source(name: str, text: str) -> Source:
     """A source that is a whole text (a stuffed document), not one chunk."""
     return {"source": name, "page": None, "chunk": None, "start": 0, "end": len(text),
             "score": 1.0, "text": text[:300]}  # fmt: skip
@@ -101,8 +103,8 @@ class QA:
         settings: Settings,
         catalog: Catalog,
         searcher: HybridSearcher,
-        model: Any,
-        counter: Any,
+        model: Callable[[], BaseChatModel],
+        counter: Callable[[], TokenCounter],
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -115,7 +117,7 @@ class QA:
         return self._model_factory()
 
     @property
-    def counter(self) -> Any:
+    def counter(self) -> TokenCounter:
         return self._counter_factory()
 
     @property
@@ -125,6 +127,11 @@ class QA:
             if self.settings.llm.backend == "llama-cpp"
             else self.settings.llm.n_ctx
         )
+
+    @property
+    def window(self) -> Window:
+        """The answering model's window, split by the router (answer, overhead, usable)."""
+        return Window.of(self.settings, self.n_ctx)
 
     # -- counting -------------------------------------------------------------------------
     def count(self, text: str) -> int:
@@ -145,12 +152,15 @@ class QA:
             self.catalog.set_tokens(doc_id, name, n)
         return n
 
+    def _history_tokens(self, history: Sequence[tuple[str, str]]) -> int:
+        return sum(self.count(q) + self.count(a) + 2 * _PER_MESSAGE for q, a in history)
+
     def _trim_history(self, history: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         """Newest turns first, as many as fit ``router.history_tokens``."""
         kept: list[tuple[str, str]] = []
         used = 0
         for q, a in reversed(list(history)):
-            cost = self.count(q) + self.count(a) + 2 * _PER_MESSAGE
+            cost = self._history_tokens([(q, a)])
             if used + cost > self.settings.router.history_tokens:
                 break
             kept.insert(0, (q, a))
@@ -159,22 +169,26 @@ class QA:
 
     # -- planning -------------------------------------------------------------------------
     def plan(
-        self, question: str, doc_ids: Sequence[str], history: Sequence[tuple[str, str]], mode: str
+        self,
+        question: str,
+        doc_ids: Sequence[str],
+        history: Sequence[tuple[str, str]],
+        mode: Mode | str,
     ) -> Plan:
         question = question.strip()
         if not question:
             raise BudgetError("the question is empty; ask something about the documents")
         if not doc_ids:
             raise StoreError("no documents in the store yet; add some with `ragmix ingest PATH`")
+        mode = router.parse_mode(mode)
         lang = prompts.lang_for(detect_language(question))
         t0 = time.perf_counter()
         if mode == "search":
-            decision = decide(RouteRequest("search", 0, 1 << 30, 0, 0, 0))
             result = self.searcher.search(question, doc_ids, k=self.settings.retrieval.max_passages)
             return Plan(
                 question,
                 lang,
-                decision,
+                router.search_decision(),
                 None,
                 [_source(p) for p in result.passages],
                 passages=result.passages,
@@ -184,17 +198,15 @@ class QA:
             )
         hist = self._trim_history(history)
         req = RouteRequest(
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             scope_tokens=sum(self.doc_tokens(d) for d in doc_ids),
-            n_ctx=self.n_ctx,
-            answer_tokens=self.settings.llm.max_tokens,
-            overhead_tokens=self.settings.router.overhead_tokens,
+            window=self.window,
             question_tokens=self.count(question),
-            history_tokens=sum(self.count(q) + self.count(a) + 2 * _PER_MESSAGE for q, a in hist),
-            is_global=is_global_question(question),
+            history_tokens=self._history_tokens(hist),
+            is_global=router.is_global_question(question),
             n_docs=len(doc_ids),
         )
-        decision = decide(req)
+        decision = router.decide(req)
         if decision.route == "stuff":
             return self._plan_stuff(question, lang, decision, doc_ids, hist, t0)
         if decision.route == "map_reduce":
@@ -213,15 +225,8 @@ class QA:
         docs = [(self._name(d), self.catalog.text(d)) for d in doc_ids]
         messages = prompts.stuff_messages(docs, question, hist, lang)
         n = self.count_prompt(messages)
-        limit = self.n_ctx - self.settings.llm.max_tokens
-        if n > limit:  # overhead under-estimated: never overflow, retrieve instead
-            decision = RouteDecision(
-                "retrieve",
-                f"whole document prompt is {n:,} tokens, over the {limit:,} limit: "
-                "retrieving passages",
-                decision.scope,
-                decision.budget - (n - limit),
-            )
+        decision = router.confirm_stuff(decision, n, self.window)
+        if decision.route != "stuff":
             return self._plan_retrieve(question, lang, decision, doc_ids, hist, t0)
         sources = [_text_source(name, text) for name, text in docs]
         return Plan(
@@ -245,6 +250,7 @@ class QA:
         hist: list[tuple[str, str]],
         t0: float,
     ) -> Plan:
+        assert decision.budget is not None  # only search has none
         query = self.standalone(question, hist, lang) if hist else question
         result = self.searcher.search(query, doc_ids)
         t1 = time.perf_counter()
@@ -269,22 +275,17 @@ class QA:
         )
         messages = prompts.retrieve_messages(passages, question, hist, lang)
         n = self.count_prompt(messages)
-        limit = self.n_ctx - self.settings.llm.max_tokens
-        while n > limit and passages:  # the budget is exact up to template overhead
+        window = self.window
+        while not window.fits(n) and passages:  # the budget is exact up to template overhead
             passages = passages[:-1]
             messages = prompts.retrieve_messages(passages, question, hist, lang)
             n = self.count_prompt(messages)
-        if n > limit:
-            raise BudgetError(
-                f"the prompt needs {n:,} tokens with no passage at all, over the "
-                f"{limit:,}-token limit; shorten the question or history"
-            )
-        reason = f"{decision.reason}; {len(passages)} passages ({result.note})"
-        decision = RouteDecision("retrieve", reason, decision.scope, decision.budget)
+        if not window.fits(n):
+            raise router.no_room_for_passages(n, window)
         return Plan(
             question,
             lang,
-            decision,
+            router.with_passages(decision, len(passages), result.note),
             messages,
             [_source(p) for p in passages],
             n,
@@ -310,7 +311,7 @@ class QA:
         try:
             text = str(
                 self.model.invoke(
-                    prompts.rewrite_messages(hist, question, lang), max_tokens=64
+                    prompts.rewrite_messages(hist, question, lang), max_tokens=_REWRITE_TOKENS
                 ).content
             ).strip()
         except Exception:
@@ -325,73 +326,71 @@ class QA:
         question: str,
         doc_ids: Sequence[str],
         history: Sequence[tuple[str, str]] = (),
-        mode: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
+        mode: Mode | str | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """Answer one question as a stream of events (see ``ragmix.events``).
+
+        Raises:
+            RagmixError: e.g. ``BudgetError`` for a question that leaves no room for any
+                document text, ``ModelError`` when the model does not answer.
+        """
         t_start = time.perf_counter()
-        mode = mode or self.settings.router.mode
+        mode = router.parse_mode(mode or self.settings.router.mode)
         plan = self.plan(question, doc_ids, history, mode)
         if plan.decision.route == "map_reduce":
             yield from self._map_reduce(plan, t_start)
             return
-        yield self._head(plan)
+        yield from self._head(plan)
         if plan.canned is not None:
-            yield {"answer": plan.canned} if plan.canned else {}
-            yield {"final": self._answer(plan, plan.canned, 0, t_start, None).as_dict()}
+            if plan.canned:
+                yield Token(plan.canned)
+            yield Done(self._answer(plan, plan.canned, 0, t_start, None))
             return
         text, completion, ttft = yield from self._generate(plan.messages or [])
-        if (
-            plan.decision.route == "retrieve"
-            and mode == "auto"
-            and self.settings.router.self_route
-            and prompts.says_unanswerable(text)
-            and plan.passages
+        if router.wants_self_route(
+            mode,
+            plan.decision.route,
+            enabled=self.settings.router.self_route,
+            unanswerable=prompts.says_unanswerable(text),
+            has_passages=bool(plan.passages),
         ):
             retry = self._self_route(plan)
             if retry is not None:
-                yield {"restart": True, **self._head(retry)}
+                yield from self._head(retry, restart=True)
                 text, completion, ttft = yield from self._generate(retry.messages or [])
                 plan = retry
-        yield {"final": self._answer(plan, text, completion, t_start, ttft).as_dict()}
+        yield Done(self._answer(plan, text, completion, t_start, ttft))
 
     def _self_route(self, plan: Plan) -> Plan | None:
         best = max(plan.passages, key=lambda p: p.score).doc_id
-        n = self.doc_tokens(best)
-        if n > plan.decision.budget:
+        decision = router.self_route(plan.decision, self.doc_tokens(best))
+        if decision is None:
             return None
-        decision = RouteDecision(
-            "stuff",
-            f"self-route: the passages did not hold the answer, so the whole most "
-            f"relevant document ({n:,} of {plan.decision.budget:,} tokens) was read",
-            n,
-            plan.decision.budget,
-        )
         return self._plan_stuff(
             plan.question, plan.lang, decision, [best], plan.history, time.perf_counter()
         )
 
-    def _head(self, plan: Plan) -> dict[str, Any]:
-        return {
-            "route": plan.decision.route,
-            "reason": plan.decision.reason,
-            "tokens": self._tokens(plan, 0),
-            "sources": plan.sources,
-        }
+    def _head(self, plan: Plan, restart: bool = False) -> Iterator[AnswerEvent]:
+        d = plan.decision
+        yield RouteDecided(d.route, d.reason, self._tokens(plan, 0), restart)
+        yield Sources(tuple(plan.sources))
 
-    def _tokens(self, plan: Plan, completion: int) -> dict[str, int]:
+    def _tokens(self, plan: Plan, completion: int) -> Tokens:
+        budget = plan.decision.budget
         return {
             "scope": plan.decision.scope,
-            "budget": max(plan.decision.budget, 0),
+            "budget": None if budget is None else max(budget, 0),
             "prompt": plan.prompt_tokens,
             "completion": completion,
         }
 
     def _generate(
         self, messages: list[BaseMessage]
-    ) -> Generator[dict[str, Any], None, tuple[str, int, float | None]]:
+    ) -> Generator[AnswerEvent, None, tuple[str, int, float | None]]:
         """Stream token events; the generator's return value is (text, completion, ttft)."""
         t0 = time.perf_counter()
         parts: list[str] = []
-        usage: dict[str, Any] | None = None
+        usage: Any = None  # LangChain's UsageMetadata
         ttft: float | None = None
         for chunk in self.model.stream(messages, max_tokens=self.settings.llm.max_tokens):
             piece = str(chunk.content)
@@ -399,9 +398,9 @@ class QA:
                 if ttft is None:
                     ttft = time.perf_counter() - t0
                 parts.append(piece)
-                yield {"answer": piece}
+                yield Token(piece)
             if getattr(chunk, "usage_metadata", None):
-                usage = chunk.usage_metadata  # type: ignore[assignment]
+                usage = chunk.usage_metadata
         text = "".join(parts).strip()
         completion = int(usage["output_tokens"]) if usage else self.count(text)
         return text, completion, ttft
@@ -422,71 +421,75 @@ class QA:
             timings,
         )
 
-    def _map_reduce(self, plan: Plan, t_start: float) -> Iterator[dict[str, Any]]:
+    def _map_reduce(self, plan: Plan, t_start: float) -> Iterator[AnswerEvent]:
         """Summarise each part within the context, then answer from the part notes."""
-        lang, s = plan.lang, self.settings
-        part_budget = self.n_ctx - 256 - s.router.overhead_tokens - 160
+        lang, window = plan.lang, self.window
+        budget = router.map_reduce_budget(window)
         parts: list[tuple[str, str, str]] = []  # (doc id, name, text)
         for doc_id in plan.doc_ids:
-            name, used = self._name(doc_id), 0
-            cur: list[str] = []
-            for p in self.catalog.neighbours(doc_id, 0, 1 << 30):
-                cost = self.count(p.text)
-                if cur and used + cost > part_budget:
-                    parts.append((doc_id, name, "\n".join(cur)))
-                    cur, used = [], 0
-                cur.append(p.text)
-                used += cost
-            if cur:
-                parts.append((doc_id, name, "\n".join(cur)))
-        yield self._head(plan)
+            name = self._name(doc_id)
+            texts = [p.text for p in self.catalog.neighbours(doc_id, 0, 1 << 30)]
+            first = 0
+            for size in router.split_parts([self.count(t) for t in texts], budget.part_tokens):
+                parts.append((doc_id, name, "\n".join(texts[first : first + size])))
+                first += size
+        yield from self._head(plan)
         notes: list[str] = []
         for i, (_doc_id, name, text) in enumerate(parts, 1):
-            yield {"status": f"part {i}/{len(parts)}"}
+            yield PartStarted(i, len(parts))
             msg = prompts.map_messages(name, text, i, len(parts), lang)
-            notes.append(str(self.model.invoke(msg, max_tokens=256).content).strip())
+            notes.append(str(self.model.invoke(msg, max_tokens=budget.note_tokens).content).strip())
         messages = prompts.reduce_messages(notes, plan.question, lang)
-        while self.count_prompt(messages) > self.n_ctx - s.llm.max_tokens and len(notes) > 1:
+        while not window.fits(self.count_prompt(messages)) and len(notes) > 1:
             notes = notes[:-1]
             messages = prompts.reduce_messages(notes, plan.question, lang)
         plan.prompt_tokens = self.count_prompt(messages)
         # The sources are the whole documents whose notes the answer was written from.
         read = dict.fromkeys((d, n) for d, n, _ in parts[: len(notes)])
         plan.sources = [_text_source(n, self.catalog.text(d)) for d, n in read]
+        yield Sources(tuple(plan.sources))
         text, completion, ttft = yield from self._generate(messages)
-        yield {"final": self._answer(plan, text, completion, t_start, ttft).as_dict()}
+        yield Done(self._answer(plan, text, completion, t_start, ttft))
 
 
-class AnswerRunnable(Runnable[dict[str, Any], dict[str, Any]]):
+class AnswerInput(TypedDict, total=False):
+    """What ``AnswerRunnable`` takes: ``question`` (required), ``docs`` (document names;
+    default all), ``history`` (``(question, answer)`` pairs), ``mode``."""
+
+    question: str
+    docs: Sequence[str] | None
+    history: Sequence[Sequence[str]]
+    mode: str | None
+
+
+class AnswerRunnable(Runnable[AnswerInput | str, dict[str, Any]]):
     """The QA chain as a LangChain Runnable over ``{"question", "docs", "history", "mode"}``.
 
-    ``invoke`` returns the final answer dict (``Answer.as_dict()``); ``stream`` yields the
-    events described in the module docstring; ``batch`` and ``|`` composition come with
-    ``Runnable``. ``docs`` are document names (default: all), ``history`` a list of
-    ``(question, answer)`` pairs.
+    ``invoke`` returns the final answer dict (``Answer.as_dict()``, the ``--json`` shape);
+    ``stream`` yields each event's ``as_dict()`` (``{"type": "route" | "sources" | "part" |
+    "token" | "done", ...}``, see ``ragmix.events``); ``batch`` and ``|`` composition come
+    with ``Runnable``. A bare string is a question over all documents.
     """
 
-    def __init__(self, qa: QA, resolve: Any) -> None:
+    def __init__(self, qa: QA, resolve: Callable[[Sequence[str] | None], list[str]]) -> None:
         self.qa = qa
         self.resolve = resolve
 
-    def _events(self, inp: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _events(self, inp: AnswerInput | str) -> Iterator[AnswerEvent]:
         if isinstance(inp, str):
             inp = {"question": inp}
-        history = [tuple(h) for h in inp.get("history") or []]
+        history = [(str(h[0]), str(h[1])) for h in inp.get("history") or []]
         return self.qa.events(
             inp["question"], self.resolve(inp.get("docs")), history, inp.get("mode")
         )
 
     def invoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+        self, input: AnswerInput | str, config: RunnableConfig | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        final: dict[str, Any] = {}
-        for event in self._events(input):
-            final = event.get("final", final)
-        return final
+        return AnswerState.fold(self._events(input)).result().as_dict()
 
     def stream(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+        self, input: AnswerInput | str, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[dict[str, Any]]:
-        yield from self._events(input)
+        for event in self._events(input):
+            yield event.as_dict()

@@ -255,13 +255,13 @@ def _chat(args: argparse.Namespace) -> int:
             history.clear()
             continue
         try:
-            final = render_stream(
+            state = render_stream(
                 rm.stream(question, docs=args.doc, mode=args.mode, history=history)
             )
         except RagmixError as exc:
             _error(str(exc))
             continue
-        history.append((question, final.get("answer", "")))
+        history.append((question, state.text))
 
 
 def _ui(args: argparse.Namespace) -> int:

@@ -1,7 +1,12 @@
-"""Terminal rendering for the CLI (rich): progress bars, summary tables."""
+"""Terminal rendering for the CLI (rich): progress bars, summary tables, streamed answers.
+
+Events are folded with the reducers of ``ragmix.events`` (as the web page folds them); this
+module only decides how the state looks in a terminal.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +15,24 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ragmix.events import (
+    AnswerEvent,
+    AnswerState,
+    IngestEvent,
+    IngestState,
+    PartStarted,
+    RouteDecided,
+    Token,
+)
+
 _err = Console(stderr=True)
 _out = Console()
 
 
 class IngestProgress:
     """Two bars, files and embedded chunks, fed by the pipeline's progress events."""
+
+    state: IngestState
 
     def __init__(self) -> None:
         self._bar = Progress(
@@ -29,6 +46,7 @@ class IngestProgress:
         )
         self._files = self._bar.add_task("files", total=None, detail="")
         self._chunks = self._bar.add_task("embedding", total=0, detail="")
+        self.state = IngestState()
 
     def __enter__(self) -> IngestProgress:
         self._bar.__enter__()
@@ -37,20 +55,12 @@ class IngestProgress:
     def __exit__(self, *exc: Any) -> None:
         self._bar.__exit__(*exc)
 
-    def __call__(self, event: str, **data: Any) -> None:
-        if event == "files":
-            self._bar.update(self._files, total=data["total"])
-        elif event == "file":
-            self._bar.update(self._files, detail=data["name"][-50:])
-        elif event == "file_done":
-            self._bar.advance(self._files)
-        elif event == "chunks":
-            task = self._bar.tasks[self._chunks]
-            self._bar.update(self._chunks, total=(task.total or 0) + data["n"])
-        elif event == "embedded":
-            self._bar.advance(self._chunks, data["n"])
-        elif event == "reembed":  # re-embedding the whole store: resumed work counts as done
-            self._bar.update(self._chunks, total=data["total"], completed=data["done"])
+    def __call__(self, event: IngestEvent) -> None:
+        s = self.state = self.state.apply(event)
+        self._bar.update(
+            self._files, total=s.files_total, completed=s.files_done, detail=s.name[-50:]
+        )
+        self._bar.update(self._chunks, total=s.chunks_total, completed=s.chunks_embedded)
 
 
 def print_summary(summary: Any, store: Path | str) -> None:
@@ -114,42 +124,45 @@ _ROUTE_LABEL = {
 }
 
 
-def route_line(event: dict[str, Any]) -> str:
-    t = event["tokens"]
-    return (
-        f"[bold cyan]{_ROUTE_LABEL.get(event['route'], event['route'])}[/] · "
-        f"{escape(event['reason'])} · scope {t['scope']:,} / budget {t['budget']:,} tokens"
-    )
+def route_line(state: AnswerState) -> str:
+    """'whole document · <reason> · scope 645 / budget 7,418 tokens'; a search has no
+    budget, so it shows none."""
+    route = state.route or ""
+    line = f"[bold cyan]{_ROUTE_LABEL.get(route, route)}[/] · {escape(state.reason)}"
+    t = state.tokens
+    if t is not None and t["budget"] is not None:
+        line += f" · scope {t['scope']:,} / budget {t['budget']:,} tokens"
+    return line
 
 
-def render_stream(events: Any) -> dict[str, Any]:
-    """Print a streamed answer: route line, tokens as they come, then sources and counts."""
-    final: dict[str, Any] = {}
+def render_stream(events: Iterable[AnswerEvent]) -> AnswerState:
+    """Print a streamed answer: route line, tokens as they come, then sources and counts.
+    Returns the final state (``state.text`` is the answer)."""
+    state = AnswerState()
     for event in events:
-        if "route" in event:
-            if event.get("restart"):
+        state = state.apply(event)
+        if isinstance(event, RouteDecided):
+            if event.restart:
                 _out.print()
-            _err.print(route_line(event), highlight=False)
-        if "status" in event:
-            _err.print(f"[dim]{escape(event['status'])}[/]")
-        if event.get("answer"):
-            _out.print(event["answer"], end="", markup=False, highlight=False, soft_wrap=True)
-        if "final" in event:
-            final = event["final"]
+            _err.print(route_line(state), highlight=False)
+        elif isinstance(event, PartStarted):
+            _err.print(f"[dim]{escape(state.status)}[/]")
+        elif isinstance(event, Token):
+            _out.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
     _out.print()
-    if final:
-        for i, s in enumerate(final["sources"], 1):
-            page = f" p.{s['page']}" if s.get("page") else ""
+    if state.answer is not None:
+        for i, s in enumerate(state.answer.sources, 1):
+            page = f" p.{s['page']}" if s["page"] else ""
             snippet = " ".join(s["text"].split())[:90]
             _err.print(
                 f"[dim][{i}] {escape(s['source'])}{page} · {escape(snippet)}[/]", highlight=False
             )
-        t, tm = final["tokens"], final["timings"]
+        t, tm = state.answer.tokens, state.answer.timings
         _err.print(
             f"[dim]prompt {t['prompt']:,} · completion {t['completion']:,} tokens · "
             f"{tm.get('total_s', 0):.1f} s[/]"
         )
-    return final
+    return state
 
 
 class EvalProgress:

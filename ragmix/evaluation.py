@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ragmix.errors import RagmixError
+from ragmix.events import FileDone, FileFailed, FilesFound, IngestEvent
 from ragmix.settings import Settings
 from ragmix.text import detect_language
 
@@ -157,12 +158,12 @@ def build_store(
     store = settings.store.model_copy(update=update)
     rm = RagMix(settings.model_copy(update={"store": store}))
 
-    def on_ingest(event: str, **data: Any) -> None:
+    def on_ingest(event: IngestEvent) -> None:
         if progress is None:
             return
-        if event == "files":
-            progress("ingest", stage="ingest", total=data.get("total"))
-        elif event == "file_done":
+        if isinstance(event, FilesFound):
+            progress("ingest", stage="ingest", total=event.total)
+        elif isinstance(event, FileDone | FileFailed):
             progress("ingest", stage="ingest", advance=1)
 
     t0 = time.perf_counter()

@@ -1,32 +1,56 @@
-"""The retrieve-or-stuff decision: a pure function of token counts and settings.
+"""Every routing decision, as pure functions of token counts and settings.
 
 A long-context model reads a whole report better than it reads retrieved fragments, above all
 for global questions ("summarise", "总结"), but only if the report fits. So, for ``auto``:
 
 * the scope (the chosen documents, or all of them) fits the budget  -> ``stuff``
 * it does not, and the question is global                           -> ``map_reduce``
-  (each part of the document is summarised within the budget, then the parts are combined)
+  (each part of the document is summarised within the window, then the parts are combined)
 * it does not                                                        -> ``retrieve``
 
-where ``budget = n_ctx - answer - overhead - question - history``: the tokens left for
-document text. ``stuff`` that does not fit falls back to ``retrieve`` with the reason said;
-``search`` never calls a model. A question that leaves no budget at all is an error, never a
-truncated prompt. The LangChain wiring around this lives in ``ragmix.chain``.
+The window is split once, in ``Window``::
+
+    n_ctx = answer (llm.max_tokens) + overhead (router.overhead_tokens) + usable
+    budget = usable - question - history            (the tokens left for document text)
+
+Decisions made later, once a prompt has been built and counted exactly, live here too:
+
+* ``confirm_stuff``: a whole-document prompt over the window falls back to ``retrieve``;
+* ``wants_self_route`` / ``self_route``: a retrieval answer that says 无法回答 is asked again
+  over the whole most relevant document, if it fits the same budget;
+* ``map_reduce_budget`` / ``split_parts``: how much of a document one map step reads.
+
+``search`` never calls a model and has no budget. A question that leaves no budget at all is
+an error, never a truncated prompt. The chain (``ragmix.chain``) only carries decisions out.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
-from ragmix.errors import BudgetError
+from ragmix.errors import BudgetError, ConfigError
+
+if TYPE_CHECKING:
+    from ragmix.settings import Settings
 
 Mode = Literal["auto", "stuff", "retrieve", "search"]
 Route = Literal["stuff", "retrieve", "search", "map_reduce"]
+#: The modes a user may ask for, in the order menus show them.
+MODES: tuple[Mode, ...] = ("auto", "stuff", "retrieve", "search")
 
 #: Smallest useful room for document text; below it a prompt would be all question.
 MIN_BUDGET = 64
+#: The longest note a map step may write about one part (its ``max_tokens``). The map prompt
+#: asks for at most 200 characters: ~200 Chinese tokens with a Qwen-style tokenizer, less in
+#: English, so 256 leaves the note room to finish.
+MAP_NOTE_TOKENS = 256
+#: Tokens a map prompt adds around its part beyond ``router.overhead_tokens``: its
+#: instruction (naming the document and "part i/n") is written twice, before and after the
+#: text, each in a chat message of its own.
+MAP_PROMPT_TOKENS = 160
 
 _GLOBAL = re.compile(
     r"(总结|概括|概述|摘要|归纳|全文|通篇|整篇|整份|主要内容|讲了什么|说了什么|写了什么|要点|大意"
@@ -36,20 +60,76 @@ _GLOBAL = re.compile(
 )
 
 
+def parse_mode(mode: str) -> Mode:
+    """``mode`` as a ``Mode``.
+
+    Raises:
+        ConfigError: not one of ``MODES``.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    return cast(Mode, mode)
+
+
 def is_global_question(question: str) -> bool:
     """Whether a question asks about the document as a whole rather than a fact in it."""
     return bool(_GLOBAL.search(question))
 
 
 @dataclass(frozen=True)
-class RouteRequest:
-    """Everything the decision depends on, in tokens of the answering model."""
+class Window:
+    """The answering model's context window and what every prompt must leave free in it.
 
-    mode: Mode
-    scope_tokens: int
+    Example:
+        >>> w = Window(n_ctx=8192, answer_tokens=512, overhead_tokens=256)
+        >>> w.prompt_limit, w.usable, w.question_limit, w.budget(20, 0)
+        (7680, 7424, 7360, 7404)
+    """
+
     n_ctx: int
     answer_tokens: int
     overhead_tokens: int
+
+    @classmethod
+    def of(cls, settings: Settings, n_ctx: int | None = None) -> Window:
+        """The window of ``settings.llm`` (``n_ctx``: the loaded model's, when it says)."""
+        return cls(
+            n_ctx or settings.llm.n_ctx, settings.llm.max_tokens, settings.router.overhead_tokens
+        )
+
+    @property
+    def prompt_limit(self) -> int:
+        """The most tokens a whole prompt may take: the rest is the answer's."""
+        return self.n_ctx - self.answer_tokens
+
+    @property
+    def usable(self) -> int:
+        """Tokens for document text, question and history: the prompt limit less the
+        instructions, template and markup (``router.overhead_tokens``)."""
+        return self.prompt_limit - self.overhead_tokens
+
+    @property
+    def question_limit(self) -> int:
+        """The most tokens a question (with its history) may take: what still leaves
+        ``MIN_BUDGET`` tokens of document text."""
+        return max(self.usable - MIN_BUDGET, 0)
+
+    def budget(self, question_tokens: int, history_tokens: int = 0) -> int:
+        """Tokens left for document text after the question and the history."""
+        return self.usable - question_tokens - history_tokens
+
+    def fits(self, prompt_tokens: int) -> bool:
+        """Whether a prompt, counted exactly, leaves the answer its tokens."""
+        return prompt_tokens <= self.prompt_limit
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    """Everything the first decision depends on, in tokens of the answering model."""
+
+    mode: Mode
+    scope_tokens: int
+    window: Window
     question_tokens: int
     history_tokens: int = 0
     is_global: bool = False
@@ -57,42 +137,44 @@ class RouteRequest:
 
     @property
     def budget(self) -> int:
-        return (
-            self.n_ctx
-            - self.answer_tokens
-            - self.overhead_tokens
-            - self.question_tokens
-            - self.history_tokens
-        )
+        return self.window.budget(self.question_tokens, self.history_tokens)
 
 
-def question_limit(n_ctx: int, answer_tokens: int, overhead_tokens: int) -> int:
-    """The most tokens a question (with its history) may take: what still leaves
-    ``MIN_BUDGET`` tokens of document text after the answer and the instructions."""
-    return max(n_ctx - answer_tokens - overhead_tokens - MIN_BUDGET, 0)
+@dataclass(frozen=True)
+class RouteDecision:
+    """A route with its reason in words.
+
+    Attributes:
+        route: how the question is answered.
+        reason: why, for people (shown by the CLI, the page and ``--json``).
+        scope: tokens of document text in scope (0 for ``search``: nothing is counted).
+        budget: tokens of document text a prompt may hold; None for ``search``, which
+            builds no prompt.
+    """
+
+    route: Route
+    reason: str
+    scope: int
+    budget: int | None
 
 
 def _too_long(req: RouteRequest) -> str:
-    q, h = req.question_tokens, req.history_tokens
-    limit = question_limit(req.n_ctx, req.answer_tokens, req.overhead_tokens)
+    q, h, w = req.question_tokens, req.history_tokens, req.window
     if h:
         asked = f"the question ({q:,} tokens) and the chat history ({h:,}) take {q + h:,} tokens"
     else:
         asked = f"the question is {q:,} tokens long"
     return (
-        f"{asked}, over the {limit:,}-token limit of this model: its {req.n_ctx:,}-token "
-        f"context keeps {req.answer_tokens:,} for the answer, {req.overhead_tokens:,} for the "
+        f"{asked}, over the {w.question_limit:,}-token limit of this model: its {w.n_ctx:,}-token "
+        f"context keeps {w.answer_tokens:,} for the answer, {w.overhead_tokens:,} for the "
         f"instructions and at least {MIN_BUDGET} for document text; shorten the question"
         f"{', clear the history' if h else ''} or use a model with a larger llm.n_ctx"
     )
 
 
-@dataclass(frozen=True)
-class RouteDecision:
-    route: Route
-    reason: str
-    scope: int
-    budget: int
+def search_decision() -> RouteDecision:
+    """``search``: passages only; no model, no prompt, so no budget."""
+    return RouteDecision("search", "search only: passages, no model", 0, None)
 
 
 def decide(req: RouteRequest) -> RouteDecision:
@@ -101,49 +183,165 @@ def decide(req: RouteRequest) -> RouteDecision:
     Raises:
         BudgetError: the question (with history) leaves no room for any document text.
     """
+    if req.mode == "search":
+        return search_decision()
     budget = req.budget
+    if budget < MIN_BUDGET:
+        raise BudgetError(_too_long(req))
     fits = req.scope_tokens <= budget
     scope = f"{req.scope_tokens:,}"
     room = f"{budget:,}"
     docs = "document" if req.n_docs == 1 else f"{req.n_docs} documents"
-    if req.mode == "search":
-        return RouteDecision("search", "search only: passages, no model", req.scope_tokens, budget)
-    if budget < MIN_BUDGET:
-        raise BudgetError(_too_long(req))
+
+    def route(r: Route, reason: str) -> RouteDecision:
+        return RouteDecision(r, reason, req.scope_tokens, budget)
+
     if req.scope_tokens == 0:
-        return RouteDecision("retrieve", "no document text in scope", 0, budget)
+        return route("retrieve", "no document text in scope")
     if req.mode == "retrieve":
-        return RouteDecision("retrieve", "retrieval chosen", req.scope_tokens, budget)
+        return route("retrieve", "retrieval chosen")
     if req.mode == "stuff":
         if fits:
-            return RouteDecision(
-                "stuff", f"whole {docs} chosen: {scope} of {room} tokens", req.scope_tokens, budget
-            )
-        return RouteDecision(
+            return route("stuff", f"whole {docs} chosen: {scope} of {room} tokens")
+        return route(
             "retrieve",
             f"whole {docs} asked for, but {scope} tokens exceed the {room}-token budget: "
             "retrieving passages instead",
-            req.scope_tokens,
-            budget,
         )
     if fits:
-        return RouteDecision(
-            "stuff",
-            f"whole {docs} fits: {scope} of {room} tokens",
-            req.scope_tokens,
-            budget,
-        )
+        return route("stuff", f"whole {docs} fits: {scope} of {room} tokens")
     if req.is_global:
-        return RouteDecision(
-            "map_reduce",
-            f"global question and {scope} tokens exceed the {room}-token budget: summarising "
-            "the document part by part, then combining",
-            req.scope_tokens,
-            budget,
+        parts = map_reduce_budget(req.window)
+        if parts.part_tokens >= MIN_BUDGET:
+            return route(
+                "map_reduce",
+                f"global question and {scope} tokens exceed the {room}-token budget: "
+                "summarising the document part by part, then combining",
+            )
+        return route(
+            "retrieve",
+            f"global question and {scope} tokens exceed the {room}-token budget, but the "
+            f"{req.window.n_ctx:,}-token context is too small to summarise part by part: "
+            "retrieving passages",
         )
+    return route("retrieve", f"{scope} tokens exceed the {room}-token budget: retrieving passages")
+
+
+# -- after the prompt is built ------------------------------------------------------------
+def confirm_stuff(decision: RouteDecision, prompt_tokens: int, window: Window) -> RouteDecision:
+    """The whole-document prompt, counted exactly, against the window.
+
+    ``router.overhead_tokens`` is an estimate of the template and instructions; when it is
+    too low the real prompt can overflow. Then the route falls back to ``retrieve``, with a
+    budget smaller by the overshoot so the passages fit where the whole text did not.
+
+    Returns:
+        ``decision`` itself when the prompt fits, else the ``retrieve`` decision.
+    """
+    if window.fits(prompt_tokens) or decision.budget is None:
+        return decision
+    limit = window.prompt_limit
     return RouteDecision(
         "retrieve",
-        f"{scope} tokens exceed the {room}-token budget: retrieving passages",
-        req.scope_tokens,
-        budget,
+        f"whole document prompt is {prompt_tokens:,} tokens, over the {limit:,} limit: "
+        "retrieving passages",
+        decision.scope,
+        decision.budget - (prompt_tokens - limit),
     )
+
+
+def with_passages(decision: RouteDecision, n_passages: int, note: str) -> RouteDecision:
+    """A ``retrieve`` decision, its reason completed with what retrieval found."""
+    return RouteDecision(
+        "retrieve",
+        f"{decision.reason}; {n_passages} passages ({note})",
+        decision.scope,
+        decision.budget,
+    )
+
+
+def no_room_for_passages(prompt_tokens: int, window: Window) -> BudgetError:
+    """The error for a retrieval prompt that overflows with no passage left in it."""
+    return BudgetError(
+        f"the prompt needs {prompt_tokens:,} tokens with no passage at all, over the "
+        f"{window.prompt_limit:,}-token limit; shorten the question or history"
+    )
+
+
+# -- Self-Route ---------------------------------------------------------------------------
+def wants_self_route(
+    mode: Mode, route: Route, *, enabled: bool, unanswerable: bool, has_passages: bool
+) -> bool:
+    """Whether an answer should be asked again over a whole document (Self-Route).
+
+    Only when the router chose retrieval itself (``auto``; a user who asked for
+    ``retrieve`` gets retrieval), ``router.self_route`` is on, passages were read and the
+    answer says they did not hold the answer (无法回答 / cannot answer).
+    """
+    return mode == "auto" and route == "retrieve" and enabled and unanswerable and has_passages
+
+
+def self_route(decision: RouteDecision, doc_tokens: int) -> RouteDecision | None:
+    """Re-read the most relevant document (``doc_tokens`` long) whole, if it fits the budget
+    the retrieval had; None when it does not (the retrieval answer stands)."""
+    if decision.budget is None or doc_tokens > decision.budget:
+        return None
+    return RouteDecision(
+        "stuff",
+        f"self-route: the passages did not hold the answer, so the whole most "
+        f"relevant document ({doc_tokens:,} of {decision.budget:,} tokens) was read",
+        doc_tokens,
+        decision.budget,
+    )
+
+
+# -- map-reduce ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MapReduceBudget:
+    """How one map step is sized.
+
+    Attributes:
+        part_tokens: the most document tokens one part may hold.
+        note_tokens: the most tokens a part's note may take (the map step's ``max_tokens``).
+    """
+
+    part_tokens: int
+    note_tokens: int
+
+
+def map_reduce_budget(window: Window) -> MapReduceBudget:
+    """A part is what fits beside the map prompt's instructions and its note.
+
+    Example:
+        >>> map_reduce_budget(Window(1024, 96, 256))
+        MapReduceBudget(part_tokens=352, note_tokens=256)
+    """
+    part = window.n_ctx - MAP_NOTE_TOKENS - window.overhead_tokens - MAP_PROMPT_TOKENS
+    return MapReduceBudget(part, MAP_NOTE_TOKENS)
+
+
+def split_parts(costs: Sequence[int], part_tokens: int) -> list[int]:
+    """Cut a document's chunks, in order, into parts of at most ``part_tokens``.
+
+    Args:
+        costs: each chunk's tokens.
+        part_tokens: the part budget (``map_reduce_budget(...).part_tokens``).
+
+    Returns:
+        How many chunks each part takes. A chunk larger than the budget is a part of its own.
+
+    Example:
+        >>> split_parts([100, 100, 100, 400, 50], 250)
+        [2, 1, 1, 1]
+    """
+    sizes: list[int] = []
+    n = used = 0
+    for cost in costs:
+        if n and used + cost > part_tokens:
+            sizes.append(n)
+            n = used = 0
+        n += 1
+        used += cost
+    if n:
+        sizes.append(n)
+    return sizes

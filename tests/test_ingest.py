@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ragmix.events import Embedding, FilesFound, IngestEvent, IngestState
 from tests.fixtures import (
     SIMPLIFIED,
     make_binary_junk_txt,
@@ -174,7 +175,8 @@ def test_broken_files_are_reported_and_the_rest_ingested(rm, tmp_path: Path) -> 
     make_empty(docs / "empty.txt")
     make_binary_junk_txt(docs / "junk.txt")
     (docs / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    summary = rm.ingest(docs)
+    events: list[IngestEvent] = []
+    summary = rm.ingest(docs, progress=events.append)
     assert summary.ingested == 1
     failed = {f["path"]: f["error"] for f in summary.failed}
     assert set(failed) == {"scan.pdf", "locked.pdf", "cut.pdf", "empty.txt", "junk.txt"}
@@ -182,6 +184,23 @@ def test_broken_files_are_reported_and_the_rest_ingested(rm, tmp_path: Path) -> 
     assert "empty" in failed["empty.txt"].lower()
     assert summary.unsupported == ["image.png"]
     assert [d.name for d in rm.documents()] == ["good.md"]
+    # The progress events tell the same story as the summary, file by file.
+    assert events[0] == FilesFound(7)
+    state = IngestState.fold(events)
+    assert (state.files_total, state.files_done, state.fraction) == (7, 7, 1.0)
+    assert dict(state.failed) == failed
+    assert dict(state.statuses) == {
+        "good.md": "ingested",
+        "image.png": "unsupported",
+        **{name: "failed" for name in failed},
+    }
+    good = rm.documents()[0].n_chunks
+    assert (state.chunks_total, state.chunks_embedded) == (good, good)  # English: all embedded
+    assert [e for e in events if isinstance(e, Embedding)][-1] == Embedding("good.md", good, good)
+    again: list[IngestEvent] = []
+    rm.ingest(docs, progress=again.append)
+    assert IngestState.fold(again).statuses["good.md"] == "unchanged"
+    assert not any(isinstance(e, Embedding) for e in again)
 
 
 def _cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ragmix import BudgetError, RagMix
+from ragmix import AnswerState, BudgetError, RagMix
+from ragmix.events import Done, PartStarted, RouteDecided, Sources, Token
 from tests.fixtures import make_chinese_pdf
 
 pytestmark = pytest.mark.slow
@@ -67,7 +68,8 @@ def test_search_finds_file_and_page_without_a_model(small: RagMix) -> None:
     top = ans.sources[0]
     assert (top["source"], top["page"]) == ("report.pdf", 2)
     assert "营业收入" in top["text"]
-    assert ans.tokens["completion"] == 0
+    # no model, no prompt: no budget either (it used to show as 1,073,741,824 tokens)
+    assert ans.tokens == {"scope": 0, "budget": None, "prompt": 0, "completion": 0}
 
 
 def test_retrieved_answer_cites_the_right_file(small: RagMix) -> None:
@@ -119,13 +121,19 @@ def test_question_longer_than_any_budget_is_refused_whole(big: RagMix) -> None:
 def test_stuffed_answer_streams_and_reports_counts(big: RagMix) -> None:
     q = "How often should the machine be descaled?"
     events = list(big.stream(q, docs=["manual.md"]))
-    head, final = events[0], events[-1]["final"]
-    assert head["route"] == "stuff" and head["sources"][0]["source"] == "manual.md"
-    tokens = [e["answer"] for e in events if e.get("answer")]
-    assert len(tokens) > 1 and "".join(tokens).strip() == final["answer"]
-    assert final["tokens"]["scope"] == big.qa().doc_tokens(big.find("manual.md").doc_id)
-    assert final["tokens"]["budget"] == 8192 - 96 - 256 - big.qa().count(q)
-    assert final["timings"]["first_token_s"] > 0
+    head, sources, last = events[0], events[1], events[-1]
+    assert isinstance(head, RouteDecided) and head.route == "stuff" and not head.restart
+    assert isinstance(sources, Sources) and sources.sources[0]["source"] == "manual.md"
+    assert isinstance(last, Done)
+    final = last.answer
+    tokens = [e.text for e in events if isinstance(e, Token)]
+    assert len(tokens) > 1 and "".join(tokens).strip() == final.answer
+    assert final.tokens["scope"] == big.qa().doc_tokens(big.find("manual.md").doc_id)
+    assert final.tokens["budget"] == 8192 - 96 - 256 - big.qa().count(q)
+    assert final.tokens["prompt"] == head.tokens["prompt"] > final.tokens["scope"]
+    assert final.timings["first_token_s"] > 0
+    state = AnswerState.fold(events)
+    assert state.result() is final and state.text == final.answer and state.route == "stuff"
 
 
 def test_nothing_found_means_no_model_call(tmp_path: Path) -> None:
@@ -205,6 +213,44 @@ def test_ask_json_contract(small: RagMix) -> None:
     assert bad.returncode == 1 and "no document named 'nope.pdf'" in bad.stderr
 
 
+def _ask_cli(store: Path, question: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ragmix.cli", "ask", question, "--store", str(store), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+
+
+def test_cli_shows_a_budget_only_for_routes_that_have_one(small: RagMix) -> None:
+    """A search builds no prompt: no budget in --json (null) nor on screen; a stuffed answer
+    shows its scope and budget."""
+    q = "公司的营业收入是多少？"
+    out = _ask_cli(small.store_path, q, "--mode", "search", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads(out.stdout)
+    assert data["route"] == "search" and data["reason"] == "search only: passages, no model"
+    assert data["tokens"] == {"scope": 0, "budget": None, "prompt": 0, "completion": 0}
+    assert data["sources"][0]["source"] == "report.pdf"
+    out = _ask_cli(small.store_path, q, "--mode", "search")
+    assert out.returncode == 0, out.stderr[-2000:]
+    route_line = out.stderr.splitlines()[0]
+    assert route_line == "search only · search only: passages, no model"
+    assert "budget" not in out.stderr and "report.pdf p.2" in out.stderr
+
+    q = "How often should the machine be descaled?"
+    out = _ask_cli(small.store_path, q, "--doc", "manual.md")
+    assert out.returncode == 0, out.stderr[-2000:]
+    scope = small.qa().doc_tokens(small.find("manual.md").doc_id)
+    budget = 8192 - 512 - 256 - small.qa().count(q)  # the CLI runs the default profile
+    assert out.stderr.splitlines()[0] == (
+        f"whole document · whole document fits: {scope:,} of {budget:,} tokens · "
+        f"scope {scope:,} / budget {budget:,} tokens"
+    )
+    assert out.stdout.strip()
+
+
 @pytest.fixture(scope="module")
 def small_concat(small: RagMix) -> RagMix:
     """The small-context store, follow-ups rewritten without a model call (the property
@@ -265,25 +311,31 @@ def _scripted(rm: RagMix, replies: list[str]):  # type: ignore[no-untyped-def]
 def test_self_route_rereads_the_whole_document(small: RagMix) -> None:
     qa, _ = _scripted(small, ["无法回答：段落中没有相关信息", "营业收入为十八亿元。"])
     events = list(qa.events("公司的营业收入是多少？", small.resolve_docs(None), [], "retrieve"))
-    assert events[0]["route"] == "retrieve"
-    assert not any(e.get("restart") for e in events)  # forced retrieve: no self-route
+    routes = [e for e in events if isinstance(e, RouteDecided)]
+    assert [(r.route, r.restart) for r in routes] == [("retrieve", False)]  # forced: no retry
+    assert AnswerState.fold(events).text == "无法回答：段落中没有相关信息"
     qa, _ = _scripted(small, ["无法回答：段落中没有相关信息", "营业收入为十八亿元。"])
     # auto on the whole store does not fit 1,024 tokens, so it retrieves first
     events = list(qa.events("公司的营业收入是多少？", small.resolve_docs(None), [], "auto"))
-    assert events[0]["route"] == "retrieve"
-    restart = next(e for e in events if e.get("restart"))
-    assert restart["route"] == "stuff" and "self-route" in restart["reason"]
-    assert restart["sources"][0]["source"] == "report.pdf"
-    final = events[-1]["final"]
-    assert final["route"] == "stuff" and final["answer"] == "营业收入为十八亿元。"
+    routes = [e for e in events if isinstance(e, RouteDecided)]
+    assert [(r.route, r.restart) for r in routes] == [("retrieve", False), ("stuff", True)]
+    assert "self-route" in routes[1].reason
+    restart_at = events.index(routes[1])
+    after = events[restart_at + 1]
+    assert isinstance(after, Sources) and after.sources[0]["source"] == "report.pdf"
+    state = AnswerState.fold(events)
+    assert state.restarted and state.route == "stuff"
+    assert state.text == "营业收入为十八亿元。"  # the first answer was replaced, not appended to
+    final = state.result()
+    assert final.route == "stuff" and final.answer == "营业收入为十八亿元。"
 
 
 def test_follow_up_is_rewritten_for_retrieval(small: RagMix) -> None:
     qa, _ = _scripted(small, ["How long does the Lumen X2 warranty last?", "Two years [1]."])
     history = [("Tell me about the Lumen X2 manual.", "It covers descaling and warranty.")]
     events = list(qa.events("And how long is it?", small.resolve_docs(None), history, "retrieve"))
-    assert events[0]["sources"][0]["source"] == "manual.md"
-    assert events[-1]["final"]["answer"] == "Two years [1]."
+    assert isinstance(events[1], Sources) and events[1].sources[0]["source"] == "manual.md"
+    assert AnswerState.fold(events).result().answer == "Two years [1]."
 
 
 def test_global_question_on_a_long_document_is_map_reduced(small: RagMix) -> None:
@@ -291,15 +343,15 @@ def test_global_question_on_a_long_document_is_map_reduced(small: RagMix) -> Non
     events = list(
         qa.events("Summarize the whole document", small.resolve_docs(["minutes.txt"]), [], "auto")
     )
-    assert events[0]["route"] == "map_reduce"
-    parts = [e["status"] for e in events if "status" in e]
+    assert isinstance(events[0], RouteDecided) and events[0].route == "map_reduce"
+    parts = [e.text for e in events if isinstance(e, PartStarted)]
     assert len(parts) >= 3 and parts[-1] == f"part {len(parts)}/{len(parts)}"
-    final = events[-1]["final"]
-    assert final["route"] == "map_reduce" and final["answer"] == "notes"
-    assert final["tokens"]["prompt"] + 96 <= 1024
+    final = AnswerState.fold(events).result()
+    assert final.route == "map_reduce" and final.answer == "notes"
+    assert final.tokens["prompt"] + 96 <= 1024
     # The source is the whole document the notes came from, not its first part.
     whole = small.catalog.text(small.find("minutes.txt").doc_id)
-    assert [(s["source"], s["start"], s["end"]) for s in final["sources"]] == [
+    assert [(s["source"], s["start"], s["end"]) for s in final.sources] == [
         ("minutes.txt", 0, len(whole))
     ]
 

@@ -333,7 +333,8 @@ def _llm(kind: str, request: pytest.FixtureRequest) -> dict[str, Any]:
 def test_model_contract(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Same question, same route, streamed deltas, prompt within the window, exact token
     counts, on the in-process model and on `python -m llama_cpp.server`."""
-    from ragmix import RagMix
+    from ragmix import AnswerState, RagMix
+    from ragmix.events import RouteDecided, Token
     from ragmix.llm import gguf_token_counter
 
     rm = RagMix.from_config(None, store={"path": str(tmp_path)}, llm=_llm(backend, request))
@@ -345,11 +346,12 @@ def test_model_contract(backend: str, request: pytest.FixtureRequest, tmp_path: 
     assert abs(counter.count(text) - want) <= 1  # a server may count a BOS token
     events = list(rm.stream("How long is the warranty?", docs=["lumen-x2-manual.md"]))
     head = events[0]
-    deltas = [e["answer"] for e in events if "answer" in e]
-    final = events[-1]["final"]
-    assert head["route"] == "stuff" and len(deltas) >= 2 and final["answer"].strip()
-    assert final["tokens"]["prompt"] + rm.settings.llm.max_tokens <= rm.settings.llm.n_ctx
-    assert final["sources"][0]["source"] == "lumen-x2-manual.md"
+    deltas = [e.text for e in events if isinstance(e, Token)]
+    final = AnswerState.fold(events).result()
+    assert isinstance(head, RouteDecided) and head.route == "stuff"
+    assert len(deltas) >= 2 and final.answer.strip()
+    assert final.tokens["prompt"] + rm.settings.llm.max_tokens <= rm.settings.llm.n_ctx
+    assert final.sources[0]["source"] == "lumen-x2-manual.md"
 
 
 def test_model_server_down_or_stuck_is_a_clear_error(llama_server: Server, tmp_path: Path) -> None:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ragmix.events import (
+    Answer,
+    AnswerState,
+    Done,
+    Failed,
+    PartStarted,
+    RouteDecided,
+    Source,
+    Sources,
+    Token,
+    Tokens,
+)
 from ragmix.ui.i18n import pick_language
 from ragmix.ui.render import answer_html, docs_table, upload_report
 from ragmix.ui.uploads import remove_upload, safe_name, save_uploads
@@ -92,20 +105,67 @@ def test_rendered_names_and_passages_are_escaped() -> None:
     doc = DocumentInfo("d1", HOSTILE, "txt", "ready", None, 10, 1, 0.0, 12)
     table = docs_table([doc], "en")
     assert "<img" not in table and "&lt;img src=x onerror=alert(1)&gt;.txt" in table
-    head = {
-        "route": "retrieve",
-        "reason": 'a "quoted" <reason>',
-        "tokens": {"scope": 12_345, "budget": 30_720, "prompt": 900, "completion": 20},
-        "sources": [{}] * 2,
+    tokens: Tokens = {"scope": 12_345, "budget": 30_720, "prompt": 900, "completion": 20}
+    src: Source = {
+        "source": HOSTILE,
+        "page": 3,
+        "chunk": 0,
+        "start": 0,
+        "end": 9,
+        "score": 0.5,
+        "text": "<script>x</script>",
     }
-    src = {"source": HOSTILE, "page": 3, "chunk": 0, "score": 0.5, "text": "<script>x</script>"}
-    final = {**head, "sources": [src, {**src, "page": None}], "timings": {"total_s": 1.25}}
-    out = answer_html("<b>answer</b>", head, "en", final=final)
+    srcs = (src, {**src, "page": None})
+    final = Answer("<b>answer</b>", "retrieve", 'a "quoted" <reason>', tokens, list(srcs), {})
+    state = AnswerState.fold(
+        [
+            RouteDecided("retrieve", 'a "quoted" <reason>', tokens),
+            Sources(srcs),
+            Token("<b>answer</b>"),
+            Done(replace(final, timings={"total_s": 1.25})),
+        ]
+    )
+    out = answer_html(state, "en")
     assert "<img" not in out and "<script>" not in out and "<b>answer" not in out
     assert "Retrieved · 2 passages" in out and 'title="a &quot;quoted&quot; &lt;reason&gt;"' in out
     assert "p. 3" in out and "score 0.5000" in out and "Sources (2)" in out
-    stuff = answer_html("ok", {**head, "route": "stuff"}, "zh")
+    assert "900 prompt · 20 answer tokens · 1.2 s" in out
+    stuff = answer_html(AnswerState().apply(RouteDecided("stuff", "fits", tokens)), "zh")
     assert "整篇文档 · 12,345 / 30,720 词元" in stuff
+
+
+def test_answer_bubble_follows_the_events() -> None:
+    """What the page shows at each step of a stream: its own status, map-reduce progress,
+    the text, a Self-Route restart, the final counts; search shows no budget."""
+    tokens: Tokens = {"scope": 9_000, "budget": 700, "prompt": 0, "completion": 0}
+    state = AnswerState()
+    assert answer_html(state, "en", "Reading…") == "<em>Reading…</em>"
+    state = state.apply(RouteDecided("map_reduce", "global question", tokens))
+    state = state.apply(PartStarted(2, 5))
+    assert answer_html(state, "en", "Reading…").startswith("<em>part 2/5</em>")
+    assert "Part by part · 9,000 tokens" in answer_html(state, "en")
+    state = AnswerState().apply(RouteDecided("retrieve", "over budget", tokens))
+    state = state.apply(Token("无法回答"))
+    state = state.apply(RouteDecided("stuff", "self-route: …", tokens, restart=True))
+    state = state.apply(Token("十八亿元"))
+    out = answer_html(state, "zh")
+    assert out.startswith("十八亿元") and "无法回答" not in out
+    assert "整篇文档 · 9,000 / 700 词元 · 改为阅读整篇文档" in out
+    searched: Tokens = {"scope": 0, "budget": None, "prompt": 0, "completion": 0}
+    done = AnswerState.fold(
+        [
+            RouteDecided("search", "search only: passages, no model", searched),
+            Sources(()),
+            Done(Answer("", "search", "search only: passages, no model", searched, [])),
+        ]
+    )
+    out = answer_html(done, "en", "Reading…")
+    assert out.startswith("No matching passages.") and "Search only · 0 passages" in out
+    assert "None" not in out and "prompt" not in out  # no budget, no counts for a search
+    failed = AnswerState().apply(Failed("the question is 9,000 tokens long"))
+    assert answer_html(failed, "en", "Reading…") == (
+        "Could not answer: the question is 9,000 tokens long"
+    )
 
 
 def test_upload_report_names_each_outcome(tmp_path: Path) -> None:

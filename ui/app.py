@@ -31,7 +31,16 @@ import gradio as gr
 
 from ragmix.api import RagMix
 from ragmix.errors import ConfigError, RagmixError
-from ragmix.router import question_limit
+from ragmix.events import (
+    AnswerState,
+    Embedding,
+    Failed,
+    FileStarted,
+    IngestEvent,
+    IngestState,
+    catch_errors,
+)
+from ragmix.router import MODES, Window
 from ragmix.ui import render
 from ragmix.ui.gate import Gate
 from ragmix.ui.i18n import Lang, pick_language, tr, translations
@@ -39,7 +48,6 @@ from ragmix.ui.uploads import remove_upload, save_uploads
 
 #: Seconds between streamed chat updates; tokens in between are sent together.
 STREAM_EVERY_S = 0.08
-MODES = ["auto", "stuff", "retrieve", "search"]
 #: No ordinary text averages more characters per token (English BPE: about 4), so a question
 #: this many times longer than the question limit in tokens is over every budget.
 CHARS_PER_TOKEN_MAX = 8
@@ -88,9 +96,7 @@ CSS = """
 
 def max_question_chars(rm: RagMix) -> int:
     """The longest question the page accepts, in characters (see ``CHARS_PER_TOKEN_MAX``)."""
-    llm = rm.settings.llm
-    limit = question_limit(llm.n_ctx, llm.max_tokens, rm.settings.router.overhead_tokens)
-    return CHARS_PER_TOKEN_MAX * max(limit, 1)
+    return CHARS_PER_TOKEN_MAX * max(Window.of(rm.settings).question_limit, 1)
 
 
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
@@ -107,34 +113,22 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
 
 
 class _Ingest:
-    """Feeds the pipeline's progress events to a ``gr.Progress`` and keeps file statuses."""
+    """Folds the pipeline's progress events (``IngestState``) and shows them on a
+    ``gr.Progress``."""
 
-    def __init__(self, progress: Any, lang: Lang) -> None:
+    def __init__(self, progress: gr.Progress, lang: Lang) -> None:
         self.progress, self.lang = progress, lang
-        self.total, self.done, self.chunks, self.embedded = 1, 0, 0, 0
-        self.name = ""
-        self.statuses: dict[str, str] = {}
+        self.state = IngestState()
 
-    def __call__(self, event: str, **data: Any) -> None:
-        if event == "files":
-            self.total = max(int(data["total"]), 1)
-        elif event == "file":
-            self.name, self.chunks, self.embedded = data["name"], 0, 0
-            self._show(0.0, tr("ingest_file", self.lang, name=self.name))
-        elif event == "chunks":
-            self.chunks += int(data["n"])
-        elif event == "embedded":
-            self.embedded += int(data["n"])
+    def __call__(self, event: IngestEvent) -> None:
+        s = self.state = self.state.apply(event)
+        if isinstance(event, FileStarted):
+            self.progress(s.fraction, desc=tr("ingest_file", self.lang, name=s.name))
+        elif isinstance(event, Embedding):
             text = tr(
-                "ingest_embed", self.lang, name=self.name, done=self.embedded, total=self.chunks
+                "ingest_embed", self.lang, name=s.name, done=s.file_embedded, total=s.file_chunks
             )
-            self._show(self.embedded / max(self.chunks, 1), text)
-        elif event == "file_done":
-            self.done += 1
-            self.statuses[data["name"]] = data["status"]
-
-    def _show(self, within: float, desc: str) -> None:
-        self.progress(min((self.done + within) / self.total, 1.0), desc=desc)
+            self.progress(s.fraction, desc=text)
 
 
 def build_app(rm: RagMix) -> gr.Blocks:
@@ -190,7 +184,7 @@ def build_app(rm: RagMix) -> gr.Blocks:
                 failed = {f["path"]: f["error"] for f in summary.failed}
             except RagmixError as exc:
                 failed = {u.name: str(exc) for u in uploads if u.stored}
-        report = render.upload_report(uploads, track.statuses, failed, lang)
+        report = render.upload_report(uploads, track.state.statuses, failed, lang)
         return (report, *doc_views(lang, scope), None)
 
     def delete(name: str | None, scope: list[str], request: gr.Request) -> tuple[Any, ...]:
@@ -210,7 +204,7 @@ def build_app(rm: RagMix) -> gr.Blocks:
         if not question:
             return gr.skip(), gr.skip(), ""
         lang = lang_of(request)
-        waiting = render.answer_html("", None, lang, status=tr("waiting", lang))
+        waiting = render.answer_html(AnswerState(), lang, status=tr("waiting", lang))
         chat = [
             *chat,
             {"role": "user", "content": question},
@@ -230,19 +224,15 @@ def build_app(rm: RagMix) -> gr.Blocks:
             return
         lang = lang_of(request)
         chat = [*chat]
-        head: dict[str, Any] | None = None
-        text, restarted, status = "", False, tr("thinking", lang)
-        final: dict[str, Any] | None = None
+        state = AnswerState()
+        status = tr("thinking", lang)  # the page's own: until the answer says more
 
         def bubble() -> list[dict[str, Any]]:
-            body = render.answer_html(
-                text, head, lang, final=final, restarted=restarted, status=status
-            )
-            chat[-1] = {"role": "assistant", "content": body}
+            chat[-1] = {"role": "assistant", "content": render.answer_html(state, lang, status)}
             return chat
 
         if len(question) > max_chars:  # only an API client gets past the box's max length
-            text = tr("error", lang, error=tr("too_long", lang, n=len(question), limit=max_chars))
+            state = state.apply(Failed(tr("too_long", lang, n=len(question), limit=max_chars)))
             yield bubble(), gr.skip()
             return
         # Search never touches the model: it does not queue behind someone else's answer.
@@ -256,33 +246,21 @@ def build_app(rm: RagMix) -> gr.Blocks:
                 status = tr("thinking", lang)
             yield bubble(), gr.skip()
             last = time.perf_counter()
-            try:
-                events = rm.stream(
-                    question, docs=scope or None, mode=mode, history=[(q, a) for q, a in history]
-                )
-                for event in events:
-                    if "route" in event:
-                        head, restarted = event, restarted or bool(event.get("restart"))
-                        if event.get("restart"):
-                            text = ""
-                    if "status" in event:
-                        status = event["status"]
-                    text += event.get("answer", "")
-                    if "final" in event:
-                        final, status = event["final"], ""
-                    if final is None and time.perf_counter() - last >= STREAM_EVERY_S:
-                        last = time.perf_counter()
-                        yield bubble(), gr.skip()
-            except RagmixError as exc:
-                text, final = tr("error", lang, error=exc), None
-                yield bubble(), gr.skip()
-                return
+            events = rm.stream(
+                question, docs=scope or None, mode=mode, history=[(q, a) for q, a in history]
+            )
+            for event in catch_errors(events):
+                state = state.apply(event)
+                if not state.done and time.perf_counter() - last >= STREAM_EVERY_S:
+                    last = time.perf_counter()
+                    yield bubble(), gr.skip()
         finally:
             if ticket is not None:
                 model_gate.leave(ticket)  # also when Gradio closes the generator (tab closed)
-        if final is not None:
-            text = final["answer"]
-        yield bubble(), [*history, [question, text]]
+        if state.error is not None:
+            yield bubble(), gr.skip()
+            return
+        yield bubble(), [*history, [question, state.text]]
 
     # -- layout ----------------------------------------------------------------------------
     # delete_cache: Gradio's copies of uploads that never reached ``ingest`` (a closed tab)

@@ -8,8 +8,10 @@ imports gradio. Mirrors ``ragmix.console`` (the CLI's rendering).
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ragmix.events import AnswerState, Source
 from ragmix.ui.i18n import Lang, tr
 from ragmix.ui.uploads import Upload
 
@@ -23,19 +25,21 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True).replace("\n", "<br>")
 
 
-def badge(head: dict[str, Any], lang: Lang, *, restarted: bool = False) -> str:
+def badge(state: AnswerState, lang: Lang) -> str:
     """The route badge, e.g. 'Whole document · 12,345 / 30,720 tokens'; the router's reason
-    is its tooltip."""
-    route, t = head["route"], head["tokens"]
-    n = len(head.get("sources") or [])
+    is its tooltip. Search has no budget and its badge shows none."""
+    route = state.route or "retrieve"
+    scope, budget = (state.tokens["scope"], state.tokens["budget"]) if state.tokens else (0, None)
+    n = len(state.sources)
     key = f"badge_{route}" if f"badge_{route}" in _BADGES else "badge_retrieve"
-    label = tr(key, lang, scope=f"{t['scope']:,}", budget=f"{t['budget']:,}", n=n)
+    room = "" if budget is None else f"{budget:,}"
+    label = tr(key, lang, scope=f"{scope:,}", budget=room, n=n)
     if n == 1 and lang == "en":
         label = label.replace("passages", "passage")
-    if restarted:
+    if state.restarted:
         label += " · " + tr("badge_restart", lang)
     return (
-        f'<span class="rm-badge rm-{esc(route)}" title="{esc(head.get("reason", ""))}">'
+        f'<span class="rm-badge rm-{esc(route)}" title="{esc(state.reason)}">'
         f"{esc(label)}</span>"
     )
 
@@ -43,7 +47,7 @@ def badge(head: dict[str, Any], lang: Lang, *, restarted: bool = False) -> str:
 _BADGES = {"badge_stuff", "badge_retrieve", "badge_search", "badge_map_reduce"}
 
 
-def sources(items: list[dict[str, Any]], lang: Lang, *, open_list: bool = False) -> str:
+def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> str:
     """A folded list of sources; each opens to the whole passage."""
     if not items:
         return ""
@@ -71,28 +75,23 @@ def sources(items: list[dict[str, Any]], lang: Lang, *, open_list: bool = False)
     )
 
 
-def answer_html(
-    text: str,
-    head: dict[str, Any] | None,
-    lang: Lang,
-    *,
-    final: dict[str, Any] | None = None,
-    restarted: bool = False,
-    status: str = "",
-) -> str:
-    """One assistant bubble: the answer (escaped), then badge, sources and counts."""
+def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
+    """One assistant bubble: the answer (escaped) or why it failed, then badge, sources and
+    counts. ``status``: the page's own note ("Reading…") until the answer says more."""
     parts = []
+    final = state.answer
+    text = state.text if state.error is None else tr("error", lang, error=state.error)
     if text:
         parts.append(html.escape(text))
-    elif status:
-        parts.append(f"<em>{esc(status)}</em>")
-    elif head and head["route"] == "search" and final is not None and not final["sources"]:
+    elif not state.done and (state.status or status):
+        parts.append(f"<em>{esc(state.status or status)}</em>")
+    elif final is not None and final.route == "search" and not final.sources:
         parts.append(esc(tr("no_passages", lang)))
     meta = []
-    if head:
-        meta.append(badge(head, lang, restarted=restarted))
-    if final is not None and final.get("route") != "search" and final.get("tokens"):
-        t, tm = final["tokens"], final.get("timings") or {}
+    if state.route is not None:
+        meta.append(badge(state, lang))
+    if final is not None and final.route != "search":
+        t, tm = final.tokens, final.timings
         timing = tr(
             "timing",
             lang,
@@ -105,12 +104,12 @@ def answer_html(
         # A blank line before the block keeps Markdown from treating it as inline text.
         parts.append('<div class="rm-meta">' + " ".join(meta) + "</div>")
     if final is not None:
-        parts.append(sources(final["sources"], lang, open_list=final.get("route") == "search"))
+        parts.append(sources(final.sources, lang, open_list=final.route == "search"))
     return "\n\n".join(p for p in parts if p)
 
 
 def upload_report(
-    uploads: list[Upload], statuses: dict[str, str], failed: dict[str, str], lang: Lang
+    uploads: list[Upload], statuses: Mapping[str, str], failed: Mapping[str, str], lang: Lang
 ) -> str:
     """One line per uploaded file: added, duplicate, unchanged, refused or failed (why)."""
     lines = []

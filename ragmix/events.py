@@ -1,0 +1,357 @@
+"""What crosses from the core to the CLI, the web page and (later) an HTTP API: typed events
+and the one reducer each consumer folds them with.
+
+An answer streams as::
+
+    RouteDecided            the route, its reason and token counts, before any token
+    Sources                 what the answer is read from (passages or whole documents)
+    PartStarted*            map-reduce only: part i of n is being summarised
+    Token*                  text deltas
+    [RouteDecided(restart=True), Sources, Token*]   Self-Route re-read a whole document
+    Done                    the complete ``Answer``, with counts and timings
+
+``QA.events`` raises a ``RagmixError`` where it fails; ``catch_errors`` turns that into a
+last ``Failed`` event for consumers that must keep streaming (the page, an HTTP API).
+``AnswerState.apply`` folds any of these into what a person sees so far.
+
+An ingest run reports ``FilesFound``, then per file ``FileStarted``, ``Embedding`` (chunks
+embedded of the file's total) and ``FileDone`` or ``FileFailed``; ``IngestState.apply`` folds
+them into counts and a fraction for a progress bar.
+
+Example:
+    >>> state = AnswerState()
+    >>> for event in [Token("Two "), Token("years.")]:
+    ...     state = state.apply(event)
+    >>> state.text
+    'Two years.'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, ClassVar, TypedDict, assert_never
+
+from ragmix.errors import RagmixError
+from ragmix.router import Route
+
+
+class Tokens(TypedDict):
+    """Token counts of one answer, in the answering model's tokens."""
+
+    scope: int  # document text in scope (0 for search: nothing is counted)
+    budget: int | None  # room for document text in the prompt; None for search (no prompt)
+    prompt: int
+    completion: int
+
+
+class Source(TypedDict):
+    """One source of an answer: a passage, or a whole document (``chunk`` None)."""
+
+    source: str
+    page: int | None
+    chunk: int | None
+    start: int
+    end: int
+    score: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer, with how it was made. ``--json`` prints ``as_dict()``:
+    ``{"answer", "route", "reason", "tokens", "sources", "timings"}``."""
+
+    answer: str
+    route: Route
+    reason: str
+    tokens: Tokens
+    sources: list[Source]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Event:
+    """Base of the events: ``as_dict()`` is the JSON form, tagged with ``type``."""
+
+    kind: ClassVar[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, **asdict(self)}  # type: ignore[call-overload]
+
+
+# -- answering -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RouteDecided(_Event):
+    """The router's decision. ``restart``: Self-Route switched to a whole document, so the
+    text so far is replaced."""
+
+    kind: ClassVar[str] = "route"
+    route: Route
+    reason: str
+    tokens: Tokens
+    restart: bool = False
+
+
+@dataclass(frozen=True)
+class Sources(_Event):
+    kind: ClassVar[str] = "sources"
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True)
+class PartStarted(_Event):
+    """Map-reduce: the model is summarising part ``part`` of ``parts``."""
+
+    kind: ClassVar[str] = "part"
+    part: int
+    parts: int
+
+    @property
+    def text(self) -> str:
+        return f"part {self.part}/{self.parts}"
+
+
+@dataclass(frozen=True)
+class Token(_Event):
+    """A piece of the answer's text, as the model wrote it."""
+
+    kind: ClassVar[str] = "token"
+    text: str
+
+
+@dataclass(frozen=True)
+class Done(_Event):
+    kind: ClassVar[str] = "done"
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class Failed(_Event):
+    """The answer failed; ``message`` is the ``RagmixError``'s (what failed, how to fix it)."""
+
+    kind: ClassVar[str] = "error"
+    message: str
+
+
+AnswerEvent = RouteDecided | Sources | PartStarted | Token | Done | Failed
+
+
+def catch_errors(events: Iterable[AnswerEvent]) -> Iterator[AnswerEvent]:
+    """``events``, with a ``RagmixError`` raised while producing them turned into a last
+    ``Failed`` event (other exceptions are bugs and propagate)."""
+    try:
+        yield from events
+    except RagmixError as exc:
+        yield Failed(str(exc))
+
+
+@dataclass(frozen=True)
+class AnswerState:
+    """What a person sees of an answer so far; ``apply`` is a pure fold over the events.
+
+    Attributes:
+        route, reason, tokens: the latest route decision (None/empty before the first).
+        sources: the latest sources (the final answer's once done).
+        text: the answer's text so far (the final, stripped text once done).
+        status: map-reduce progress, e.g. "part 2/5"; empty otherwise.
+        restarted: Self-Route re-read a whole document.
+        answer: the final ``Answer``, once done.
+        error: the failure's message, if the answer failed.
+    """
+
+    route: Route | None = None
+    reason: str = ""
+    tokens: Tokens | None = None
+    sources: tuple[Source, ...] = ()
+    text: str = ""
+    status: str = ""
+    restarted: bool = False
+    answer: Answer | None = None
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.answer is not None or self.error is not None
+
+    def apply(self, event: AnswerEvent) -> AnswerState:
+        """The state after ``event``."""
+        if isinstance(event, RouteDecided):
+            return replace(
+                self,
+                route=event.route,
+                reason=event.reason,
+                tokens=event.tokens,
+                sources=(),
+                text="" if event.restart else self.text,
+                restarted=self.restarted or event.restart,
+            )
+        if isinstance(event, Sources):
+            return replace(self, sources=event.sources)
+        if isinstance(event, PartStarted):
+            return replace(self, status=event.text)
+        if isinstance(event, Token):
+            return replace(self, text=self.text + event.text)
+        if isinstance(event, Done):
+            a = event.answer
+            return replace(
+                self,
+                route=a.route,
+                reason=a.reason,
+                tokens=a.tokens,
+                sources=tuple(a.sources),
+                text=a.answer,
+                status="",
+                answer=a,
+            )
+        if isinstance(event, Failed):
+            return replace(self, status="", error=event.message)
+        assert_never(event)  # mypy checks that every event is handled above
+
+    @classmethod
+    def fold(cls, events: Iterable[AnswerEvent]) -> AnswerState:
+        """The state after all of ``events``."""
+        state = cls()
+        for event in events:
+            state = state.apply(event)
+        return state
+
+    def result(self) -> Answer:
+        """The final answer.
+
+        Raises:
+            RagmixError: the answer failed (its message).
+        """
+        if self.error is not None:
+            raise RagmixError(self.error)
+        if self.answer is None:
+            raise RuntimeError("the answer stream ended before its Done event")
+        return self.answer
+
+
+# -- ingesting -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FilesFound(_Event):
+    kind: ClassVar[str] = "files"
+    total: int
+
+
+@dataclass(frozen=True)
+class FileStarted(_Event):
+    kind: ClassVar[str] = "file"
+    name: str
+
+
+@dataclass(frozen=True)
+class Embedding(_Event):
+    """``done`` of ``total`` chunks of ``name`` have vectors (``--repair`` re-embeds under
+    the name "repair")."""
+
+    kind: ClassVar[str] = "embedding"
+    name: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class FileDone(_Event):
+    """A file is finished: ``status`` is 'ingested', 'unchanged', 'duplicate', 'renamed' or
+    'unsupported'."""
+
+    kind: ClassVar[str] = "file_done"
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class FileFailed(_Event):
+    """A file could not be ingested; ``error`` says why and what to do (the batch goes on)."""
+
+    kind: ClassVar[str] = "file_failed"
+    name: str
+    error: str
+
+
+IngestEvent = FilesFound | FileStarted | Embedding | FileDone | FileFailed
+
+
+@dataclass(frozen=True)
+class IngestState:
+    """Progress of an ingest run; ``apply`` is a pure fold over the events.
+
+    Attributes:
+        files_total: files found (None until known).
+        files_done: files finished, failed ones included.
+        name: the file being worked on.
+        chunks_total, chunks_embedded: chunks to embed and embedded, over all files so far.
+        statuses: each finished file's status ('failed' for a failure).
+        failed: each failed file's error.
+    """
+
+    files_total: int | None = None
+    files_done: int = 0
+    name: str = ""
+    chunks_total: int = 0
+    chunks_embedded: int = 0
+    file_chunks: int = 0
+    file_embedded: int = 0
+    statuses: Mapping[str, str] = field(default_factory=dict)
+    failed: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def fold(cls, events: Iterable[IngestEvent]) -> IngestState:
+        """The state after all of ``events``."""
+        state = cls()
+        for event in events:
+            state = state.apply(event)
+        return state
+
+    @property
+    def fraction(self) -> float:
+        """How far the run is, 0..1: whole files, plus the embedded share of the current one."""
+        within = self.file_embedded / self.file_chunks if self.file_chunks else 0.0
+        return min((self.files_done + within) / max(self.files_total or 0, 1), 1.0)
+
+    def apply(self, event: IngestEvent) -> IngestState:
+        """The state after ``event``."""
+        if isinstance(event, FilesFound):
+            return replace(self, files_total=event.total)
+        if isinstance(event, FileStarted):
+            return replace(self, name=event.name, file_chunks=0, file_embedded=0)
+        if isinstance(event, Embedding):
+            if event.name != self.name:  # chunks of a new file (or of a repair)
+                return replace(
+                    self,
+                    name=event.name,
+                    chunks_total=self.chunks_total + event.total,
+                    chunks_embedded=self.chunks_embedded + event.done,
+                    file_chunks=event.total,
+                    file_embedded=event.done,
+                )
+            return replace(
+                self,
+                chunks_total=self.chunks_total + event.total - self.file_chunks,
+                chunks_embedded=self.chunks_embedded + event.done - self.file_embedded,
+                file_chunks=event.total,
+                file_embedded=event.done,
+            )
+        if isinstance(event, FileDone):
+            return replace(
+                self,
+                files_done=self.files_done + 1,
+                file_chunks=0,
+                file_embedded=0,
+                statuses={**self.statuses, event.name: event.status},
+            )
+        if isinstance(event, FileFailed):
+            return replace(
+                self,
+                files_done=self.files_done + 1,
+                file_chunks=0,
+                file_embedded=0,
+                statuses={**self.statuses, event.name: "failed"},
+                failed={**self.failed, event.name: event.error},
+            )
+        assert_never(event)
