@@ -469,13 +469,11 @@ class Catalog:
             return 0.0
         n_rows = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         held: dict[str, int] = {}
-        for i in range(0, len(terms), 500):
-            part = [t.lower() for t in terms[i : i + 500]]
-            marks = ",".join("?" * len(part))
-            for term, docs in self.conn.execute(
-                f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", part
-            ):
-                held[term] = int(docs)
+        for t in terms:  # one lookup per term: fts5vocab answers `term = ?` from the index
+            row = self.conn.execute(
+                "SELECT doc FROM chunks_vocab WHERE term = ?", (t.lower(),)
+            ).fetchone()
+            held[t.lower()] = int(row[0]) if row else 0
         total = 0.0
         for t in terms:
             n = max(held.get(t.lower(), 0), 1)
