@@ -274,8 +274,15 @@ class RetrievalSettings(BaseModel):
         "min-max normalised, then weighted; keeps how far ahead a hit is) or 'rrf' "
         "(weighted reciprocal-rank fusion; ranks only).",
     )
-    dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in fusion.")
-    lexical_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in fusion.")
+    dense_weight: float = Field(
+        0.4,
+        ge=0.0,
+        description="Weight of the dense ranking in fusion (relative to lexical_weight; "
+        "chosen on CMRC 2018, see benchmarks/bench_fusion.py).",
+    )
+    lexical_weight: float = Field(
+        0.6, ge=0.0, description="Weight of the BM25 ranking in fusion."
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (fusion: rrf).")
     min_dense_score: float = Field(
         0.2,
