@@ -300,22 +300,25 @@ class Catalog:
         uri = Path(os.path.abspath(self.path)).as_uri() + ("?mode=ro" if self.readonly else "")
         # check_same_thread=False only so that close() may close every thread's connection;
         # each connection is used by the thread that opened it and nobody else.
-        conn = sqlite3.connect(
-            uri,
-            uri=True,
-            timeout=self.busy_timeout_s,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=self.busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise self._error("opening", exc) from exc
         try:
             conn.execute("PRAGMA foreign_keys = ON")
             if not self.readonly:
                 conn.execute("PRAGMA synchronous = NORMAL")
             elif self._legacy:
                 conn.execute(_LEGACY_ALIASES)
-        except BaseException:
+        except sqlite3.Error as exc:
             conn.close()
-            raise
+            raise self._error("opening", exc) from exc
         with self._conns_lock:
             # Connections of threads that have ended are closed here, so a pool of
             # short-lived threads does not pile up open files.
@@ -367,21 +370,21 @@ class Catalog:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise self._error("starting a write", exc) from exc
+                raise self._error("starting a write on", exc) from exc
             self._local.depth = 1
             try:
                 yield conn
             except BaseException as exc:
                 self._rollback(conn)
                 if isinstance(exc, sqlite3.Error):
-                    raise self._error("writing", exc) from exc
+                    raise self._error("writing to", exc) from exc
                 raise
             else:
                 try:
                     conn.execute("COMMIT")
                 except sqlite3.Error as exc:
                     self._rollback(conn)
-                    raise self._error("committing a write", exc) from exc
+                    raise self._error("committing a write to", exc) from exc
             finally:
                 self._local.depth = 0
         finally:
@@ -402,11 +405,11 @@ class Catalog:
         text = str(exc).lower()
         if "locked" in text or "busy" in text:
             return StoreError(
-                f"{what} on the catalog {self.path} failed: another process kept it locked "
+                f"{what} the catalog {self.path} failed: another process kept it locked "
                 f"for more than {self.busy_timeout_s:g} s; try again when it has finished"
             )
         return StoreError(
-            f"{what} on the catalog {self.path} failed ({exc}); if the file is damaged, run "
+            f"{what} the catalog {self.path} failed ({exc}); if the file is damaged, run "
             "`ragmix ingest --repair FOLDER...` with your document folders"
         )
 
@@ -416,7 +419,7 @@ class Catalog:
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise self._error("reading", exc) from exc
+            raise self._error("reading from", exc) from exc
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self.query(sql, params)

@@ -120,7 +120,8 @@ def sync_catalog(catalog: Catalog, registry: Registry) -> tuple[int, int]:
     """Make the local catalog's ready documents, and their names, equal the server's; returns
     (added, removed)."""
     remote = registry.names()
-    local = catalog.all_names()
+    local: dict[str, list[str]] = {d: [] for d in catalog.doc_ids("ready")}
+    local.update(catalog.all_names())
     gone = sorted(local.keys() - remote.keys())
     renamed = {
         doc_id: names
