@@ -56,27 +56,34 @@ def content_id(path: Path, block: int = 1 << 20) -> str:
 
 
 class Manifest:
-    """Source-file bookkeeping on top of a ``Catalog``."""
+    """Source-file bookkeeping on top of a ``Catalog``: it owns the ``sources`` table.
+
+    Reads go through the catalog's per-thread connection (``Catalog.query``); writes take the
+    connection of the caller's ``Catalog.transaction()``.
+    """
+
+    _ROW = "SELECT path, name, size, mtime_ns, doc_id FROM sources"
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog  # its schema includes the sources table
 
     def get(self, path: str) -> SourceRow | None:
         """The row of ``path``; raises LoadError if the path cannot be stored (see below)."""
-        row = self.catalog.conn.execute(
-            "SELECT path, name, size, mtime_ns, doc_id FROM sources WHERE path = ?",
-            (_storable(path),),
-        ).fetchone()
-        return SourceRow(*row) if row else None
+        rows = self.catalog.query(f"{self._ROW} WHERE path = ?", (_storable(path),))
+        return SourceRow(*rows[0]) if rows else None
 
     def under(self, root: str) -> list[SourceRow]:
         """Sources at or below ``root`` (an absolute path)."""
         prefix = root.rstrip("/") + "/"
-        rows = self.catalog.conn.execute(
-            "SELECT path, name, size, mtime_ns, doc_id FROM sources"
-            " WHERE path = ? OR substr(path, 1, ?) = ?",
-            (root, len(prefix), prefix),
-        ).fetchall()
+        rows = self.catalog.query(
+            f"{self._ROW} WHERE path = ? OR substr(path, 1, ?) = ?", (root, len(prefix), prefix)
+        )
+        return [SourceRow(*r) for r in rows]
+
+    def named(self, doc_id: str, name: str) -> list[SourceRow]:
+        """Sources that give document ``doc_id`` the name ``name`` (several folders can hold
+        the same file under the same relative name)."""
+        rows = self.catalog.query(f"{self._ROW} WHERE doc_id = ? AND name = ?", (doc_id, name))
         return [SourceRow(*r) for r in rows]
 
     def put(self, conn: sqlite3.Connection, row: SourceRow) -> None:
@@ -91,17 +98,16 @@ class Manifest:
     def drop_doc(self, conn: sqlite3.Connection, doc_id: str) -> None:
         conn.execute("DELETE FROM sources WHERE doc_id = ?", (doc_id,))
 
-    def references(self, conn: sqlite3.Connection, doc_id: str) -> int:
-        return int(
-            conn.execute("SELECT count(*) FROM sources WHERE doc_id = ?", (doc_id,)).fetchone()[0]
-        )
+    def drop_name(self, conn: sqlite3.Connection, doc_id: str, name: str) -> None:
+        """Forget the files that gave ``doc_id`` the name ``name``."""
+        conn.execute("DELETE FROM sources WHERE doc_id = ? AND name = ?", (doc_id, name))
 
-    def orphans(self, conn: sqlite3.Connection) -> list[str]:
-        """Ready documents no source points at any more."""
-        rows = conn.execute(
-            "SELECT d.doc_id FROM documents d WHERE d.state = 'ready' AND NOT EXISTS"
-            " (SELECT 1 FROM sources s WHERE s.doc_id = d.doc_id)"
-        ).fetchall()
+    def orphan_names(self) -> list[str]:
+        """Display names of ready documents no source file is on record for, by name."""
+        rows = self.catalog.query(
+            "SELECT d.name FROM documents d WHERE d.state = 'ready' AND NOT EXISTS"
+            " (SELECT 1 FROM sources s WHERE s.doc_id = d.doc_id) ORDER BY d.name"
+        )
         return [r[0] for r in rows]
 
     def dangling(self, conn: sqlite3.Connection) -> list[str]:

@@ -14,6 +14,12 @@ writer that never finished, first undoes or completes that work and, after a cra
 reconciles the vector ids with the catalog's. So a SIGKILL at any moment followed by a re-run
 converges to exactly the state of an uninterrupted run.
 
+Names: a document is its content, and every file name it was ingested under is one of its
+names (identical files under two names are stored once, listed once, and found by either).
+A file that changes or goes away (``--sync``) takes only its own name off its old document;
+the document is removed with its last name. Names change in the same transaction as the
+source records that give them; in http mode the server's document record changes first.
+
 Files are processed one at a time and hashed in blocks, so memory is bounded by the largest
 single document, not by the folder.
 """
@@ -40,11 +46,16 @@ from ragmix.ingest.splitter import split_text
 from ragmix.schema import Chunk
 from ragmix.settings import Settings
 from ragmix.text import detect_language, lexical_tokens, printable_name
+from ragmix.tokens import TokenCounter
 
 ProgressFn = Callable[[IngestEvent], None]
 """Called with each ``ragmix.events.IngestEvent``: ``FilesFound``, then per file
 ``FileStarted``, ``Embedding`` (chunks with vectors of the file's total) and ``FileDone`` or
 ``FileFailed``; ``--repair`` re-embeds under the name "repair"."""
+
+
+NameChange = tuple[list[str], list[str]]
+"""Names a document gains and loses: (add, drop)."""
 
 
 class SimulatedCrash(BaseException):
@@ -69,12 +80,6 @@ def _checkpoint() -> None:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-class TokenCounter(Protocol):
-    name: str
-
-    def count(self, text: str) -> int: ...
 
 
 class VectorWriter(Protocol):
@@ -108,9 +113,13 @@ class Registry(Protocol):
 
     def stamps(self) -> dict[str, float]: ...
 
+    def names(self) -> dict[str, list[str]]: ...
+
     def get(self, doc_id: str) -> tuple[dict[str, Any], str] | None: ...
 
     def put(self, doc_id: str, header: dict[str, Any], text: str) -> None: ...
+
+    def rename(self, doc_id: str, add: Sequence[str], drop: Sequence[str]) -> list[str]: ...
 
     def delete(self, doc_id: str) -> None: ...
 
@@ -284,8 +293,7 @@ class Pipeline:
                 also delete vectors whose chunk the catalog does not know.
         """
         removed = 0
-        conn = self.catalog.conn
-        with self.catalog.transaction():
+        with self.catalog.transaction() as conn:
             for path in self.manifest.dangling(conn):
                 self.manifest.drop(conn, path)
             # Documents without a source are *not* removed here: no crash can leave one
@@ -372,6 +380,10 @@ class Pipeline:
         if old and self.catalog.state(old.doc_id) != "ready":
             old = None  # its document was removed (by another writer, or a repair): re-add
         if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            if old.name not in self.catalog.names(old.doc_id):
+                # Its name was taken off (in http mode, by a writer on another machine that
+                # lost its own file of that name): this file still gives it.
+                self._commit_source(old, None, summary)
             summary.skipped_unchanged += 1
             return "unchanged"
         limit = int(self.settings.ingest.max_file_mb * 1024 * 1024)
@@ -384,8 +396,7 @@ class Pipeline:
         doc_id = content_id(file)
         row = SourceRow(path, name, st.st_size, st.st_mtime_ns, doc_id)
         if old and old.doc_id == doc_id:
-            with self.catalog.transaction() as conn:
-                self.manifest.put(conn, row)
+            self._commit_source(row, old, summary)  # new stat (and name, if given another root)
             summary.skipped_unchanged += 1
             return "unchanged"
 
@@ -397,19 +408,21 @@ class Pipeline:
         else:
             # The source row is linked in the same transaction that makes the document
             # ready: a ready document always has the source it came from.
-            doomed: list[str] = []
-            summary.chunks_added += self._add_document(
-                file, name, doc_id, lambda conn: doomed.extend(self._link(conn, row, old))
-            )
+            added, doomed = self._add_document(file, row, self._link_changes(row, old, True))
+            summary.chunks_added += added
             summary.ingested += 1
             status = "ingested"
             for gone in doomed:
                 summary.chunks_removed += self._purge(gone)
         return status
 
-    def _add_document(self, file: Path, name: str, doc_id: str, link: Callable[[Any], None]) -> int:
-        """Load, split, embed and store one new document; ``link(conn)`` runs inside the
-        transaction that makes it ready (the manifest row)."""
+    def _add_document(
+        self, file: Path, row: SourceRow, changes: dict[str, NameChange]
+    ) -> tuple[int, list[str]]:
+        """Load, split, embed and store one new document; its source ``row`` and the name
+        ``changes`` of other documents are written in the transaction that makes it ready.
+        Returns (chunks added, documents left without a name, to purge)."""
+        name, doc_id = row.name, row.doc_id
         # In a worker process with per-file time and memory limits (see guard.py).
         doc = load_guarded(file, self.settings.ingest, display=name)
         chunks = self._split(doc.text, doc.page_starts)
@@ -424,7 +437,7 @@ class Pipeline:
         tokens = {tc.name: tc.count(doc.text) for tc in self.token_counters}
         if self.registry is not None:
             return self._publish(
-                link, doc_id, name, doc.kind, doc.text, doc.page_starts, chunks, dense, tokens
+                row, changes, doc.kind, doc.text, doc.page_starts, chunks, dense, tokens
             )
         with self.catalog.transaction() as conn:
             self.catalog.add_pending(
@@ -443,9 +456,10 @@ class Pipeline:
         self._write_vectors(doc_id, name, doc.page_starts, chunks, dense)
         with self.catalog.transaction() as conn:
             self.catalog.set_state(conn, doc_id, "ready")
-            link(conn)
+            self.manifest.put(conn, row)
+            doomed = self._apply_names(conn, changes, None)
         _checkpoint()
-        return len(chunks)
+        return len(chunks), doomed
 
     def _write_vectors(
         self,
@@ -474,21 +488,21 @@ class Pipeline:
 
     def _publish(
         self,
-        link: Callable[[Any], None],
-        doc_id: str,
-        name: str,
+        row: SourceRow,
+        changes: dict[str, NameChange],
         kind: str,
         text: str,
         page_starts: list[int] | None,
         chunks: Sequence[Chunk],
         dense: Sequence[bool],
         tokens: dict[str, int],
-    ) -> int:
+    ) -> tuple[int, list[str]]:
         """http mode: vectors, then the document's record on the server (its commit point),
-        then the local cache."""
+        then the names it takes from other documents there, then the local cache."""
         from ragmix import sharedstore
 
         assert self.registry is not None
+        name, doc_id = row.name, row.doc_id
         self._write_vectors(doc_id, name, page_starts, chunks, dense)
         head = sharedstore.header(
             name=name,
@@ -500,9 +514,16 @@ class Pipeline:
         )
         self.registry.put(doc_id, head, text)
         _checkpoint()
+        server = self._server_names(changes)
+        doomed: list[str] = []
+
+        def link(conn: Any) -> None:
+            self.manifest.put(conn, row)
+            doomed.extend(self._apply_names(conn, changes, server))
+
         sharedstore.add_local(self.catalog, doc_id, head, text, link)
         _checkpoint()
-        return len(chunks)
+        return len(chunks), doomed
 
     def _split(self, text: str, page_starts: list[int] | None) -> list[Chunk]:
         """Chunks of a document; in a paged document no chunk crosses a page, so every
@@ -516,50 +537,109 @@ class Pipeline:
                 out.append(Chunk(len(out), c.text, c.start + lo, c.end + lo, c.n_tokens))
         return out
 
-    def _link(self, conn: Any, row: SourceRow, old: SourceRow | None) -> list[str]:
-        """Point the file at its (new) document; mark the old document for removal if no
-        other file uses it. Returns the documents to purge."""
-        self.manifest.put(conn, row)
-        if old and old.doc_id != row.doc_id and not self.manifest.references(conn, old.doc_id):
-            self.catalog.set_state(conn, old.doc_id, "deleting")
-            return [old.doc_id]
-        return []
+    # -- names ----------------------------------------------------------------------------
+    def _link_changes(
+        self, row: SourceRow | None, old: SourceRow | None, new_doc: bool = False
+    ) -> dict[str, NameChange]:
+        """The names that change when ``row`` replaces ``old`` as the record of one path.
+
+        ``row`` None: the path is forgotten. ``new_doc``: ``row`` names a document being
+        added, which gets its name with it. ``old``'s name leaves its document unless another
+        file still gives the document that name (the same relative name in another folder).
+        """
+        changes: dict[str, NameChange] = {}
+        if row is not None and not new_doc:
+            changes[row.doc_id] = ([row.name], [])
+        if old and (row is None or (old.doc_id, old.name) != (row.doc_id, row.name)):
+            others = [s for s in self.manifest.named(old.doc_id, old.name) if s.path != old.path]
+            if not others:
+                changes.setdefault(old.doc_id, ([], []))[1].append(old.name)
+        return changes
+
+    def _server_names(self, changes: dict[str, NameChange]) -> dict[str, list[str]] | None:
+        """http mode: change the names on the server first (the truth; the local catalog
+        follows in the caller's transaction). Returns each changed document's names there
+        now, [] when its last name would go (nothing written: the document is to be
+        removed). None for an embedded store, whose names change in the transaction only."""
+        if self.registry is None:
+            return None
+        out: dict[str, list[str]] = {}
+        for doc_id, (add, drop) in changes.items():
+            local = self.catalog.names(doc_id)
+            if local and _renamed(local, add, drop) != local:
+                out[doc_id] = self.registry.rename(doc_id, add, drop)
+        return out
+
+    def _apply_names(
+        self, conn: Any, changes: dict[str, NameChange], server: dict[str, list[str]] | None
+    ) -> list[str]:
+        """Write the names ``changes`` leave (as ``server`` has them, in http mode) inside the
+        caller's transaction; returns the documents left without any, now 'deleting'."""
+        doomed: list[str] = []
+        for doc_id, (add, drop) in changes.items():
+            local = self.catalog.names(doc_id)  # read through the transaction's connection
+            if not local:
+                continue  # not in the catalog (any more)
+            if server is None:
+                names = _renamed(local, add, drop)
+            elif doc_id in server:
+                names = server[doc_id]
+            else:
+                continue
+            if not names:
+                self.catalog.set_state(conn, doc_id, "deleting")
+                doomed.append(doc_id)
+            elif names != local:
+                self.catalog.set_names(conn, doc_id, names)
+        return doomed
 
     def _commit_source(self, row: SourceRow, old: SourceRow | None, summary: IngestSummary) -> None:
-        """Point the file at its (new) document; drop the old document if now unused."""
+        """Point the file at its (new) document; drop the old document if now nameless."""
+        changes = self._link_changes(row, old)
+        server = self._server_names(changes)
         with self.catalog.transaction() as conn:
-            doomed = self._link(conn, row, old)
+            self.manifest.put(conn, row)
+            doomed = self._apply_names(conn, changes, server)
         _checkpoint()
         for doc_id in doomed:
             summary.chunks_removed += self._purge(doc_id)
 
     def _sync(self, paths: Sequence[Path], seen: set[str]) -> int:
-        """Forget files under the given folders that are gone; drop unused documents."""
+        """Forget files under the given folders that are gone: each takes its name off its
+        document, and a document left without a name is removed."""
         removed = 0
-        gone: list[str] = []
+        gone: dict[str, SourceRow] = {}
         for p in paths:
             if Path(p).is_dir():
-                gone += [
-                    s.path
-                    for s in self.manifest.under(str(Path(p).resolve()))
-                    if s.path not in seen and not Path(s.path).exists()
-                ]
-        gone_docs = {
-            s.doc_id
-            for p in paths
-            for s in self.manifest.under(str(Path(p).resolve()))
-            if s.path in gone
-        }
+                for s in self.manifest.under(str(Path(p).resolve())):
+                    if s.path not in seen and not Path(s.path).exists():
+                        gone[s.path] = s
+        changes: dict[str, NameChange] = {}
+        for s in gone.values():
+            others = [o for o in self.manifest.named(s.doc_id, s.name) if o.path not in gone]
+            drop = changes.setdefault(s.doc_id, ([], []))[1]
+            if not others and s.name not in drop:
+                drop.append(s.name)
+        server = self._server_names(changes)
         with self.catalog.transaction() as conn:
             for path in gone:
                 self.manifest.drop(conn, path)
-            # Only documents whose last source just went away (never another writer's).
-            doomed = sorted(d for d in gone_docs if not self.manifest.references(conn, d))
-            for doc_id in doomed:
-                self.catalog.set_state(conn, doc_id, "deleting")
-        for doc_id in doomed:
+            doomed = self._apply_names(conn, changes, server)
+        for doc_id in sorted(doomed):
             removed += self._purge(doc_id)
         return removed
+
+    def forget(self, doc_id: str, name: str) -> list[str]:
+        """Take one name off a document, with the source records that gave it; the document
+        is removed with its last name. Returns the names it keeps ([] once removed)."""
+        changes: dict[str, NameChange] = {doc_id: ([], [name])}
+        server = self._server_names(changes)
+        with self.catalog.transaction() as conn:
+            self.manifest.drop_name(conn, doc_id, name)
+            doomed = self._apply_names(conn, changes, server)
+        for gone in doomed:
+            self._purge(gone)
+        return [] if doomed else self.catalog.names(doc_id)
 
     # -- repair ---------------------------------------------------------------------------
     def repair(self, recreated: bool = False) -> list[str]:
@@ -618,13 +698,7 @@ class Pipeline:
         if missing:
             self._reembed(missing)
             done.append(f"re-embedded {len(missing)} chunks whose vectors were missing")
-        orphans = [
-            r[0]
-            for r in self.catalog.conn.execute(
-                "SELECT d.name FROM documents d WHERE d.state = 'ready' AND NOT EXISTS"
-                " (SELECT 1 FROM sources s WHERE s.doc_id = d.doc_id) ORDER BY d.name"
-            )
-        ]
+        orphans = self.manifest.orphan_names()
         if orphans and self.registry is None:
             done.append(
                 f"{len(orphans)} documents have no source file on record (kept; they are "
@@ -646,15 +720,14 @@ class Pipeline:
         step = max(self.settings.ingest.store_batch, 1)
         now = time.time()
         for i in range(0, len(chunk_ids), step):
-            found = self.catalog.passages(chunk_ids[i : i + step])
-            batch = [found[c] for c in chunk_ids[i : i + step] if c in found]
+            batch = self.catalog.chunk_records(chunk_ids[i : i + step])
             metas = [
-                _vector_meta(r.doc_id, r.source, r.index, r.start, r.end, r.page, now)
-                for r in batch
+                _vector_meta(doc_id, name, idx, start, end, page, now)
+                for _cid, doc_id, name, idx, start, end, page, _text in batch
             ]
-            texts = [r.text for r in batch]
+            texts = [r[7] for r in batch]
             target.upsert_vectors(
-                [r.chunk_id for r in batch], self.encoder.embed_documents(texts), texts, metas
+                [r[0] for r in batch], self.encoder.embed_documents(texts), texts, metas
             )
             self.progress(Embedding(label, done + i + len(batch), done + len(chunk_ids)))
             _checkpoint()
@@ -730,6 +803,11 @@ def _vector_meta(
     if page is not None:
         meta["page"] = page
     return meta
+
+
+def _renamed(names: Sequence[str], add: Sequence[str], drop: Sequence[str]) -> list[str]:
+    kept = [n for n in names if n not in drop]
+    return kept + [n for n in dict.fromkeys(add) if n not in kept]
 
 
 def _display(file: Path, root: Path) -> str:

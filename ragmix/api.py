@@ -19,10 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragmix.catalog import Catalog, DocumentInfo
+from ragmix.catalog import Catalog, DocumentInfo, Match
 from ragmix.errors import StoreError
 from ragmix.events import Answer, AnswerEvent, AnswerState
 from ragmix.router import Mode
@@ -50,6 +51,25 @@ class _Deferred:
         if self._obj is None:
             self._obj = self._factory()
         return getattr(self._obj, name)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What ``RagMix.delete`` did.
+
+    Attributes:
+        name: the name taken off (the display name when the document was named by its id).
+        document: the document as it was before.
+        remaining: the names it keeps; empty when the document itself was removed.
+    """
+
+    name: str
+    document: DocumentInfo
+    remaining: tuple[str, ...]
+
+    @property
+    def document_removed(self) -> bool:
+        return not self.remaining
 
 
 class RagMix:
@@ -203,7 +223,7 @@ class RagMix:
 
     def _repair_catalog(self) -> list[str]:
         """Move a catalog that SQLite cannot read aside; returns what was done."""
-        import sqlite3
+        from ragmix.catalog import readable
 
         path = self.catalog_path
         lost = not path.exists() and (self.store_path / "chroma").exists() and not self.shared
@@ -211,15 +231,7 @@ class RagMix:
             return [f"the catalog {path} was missing: rebuilt from the given files"]
         if not path.exists():
             return []
-        try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                ok = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError:
-            ok = False
-        if ok:
+        if readable(path):
             return []
         with self._lock:
             if self._catalog is not None:
@@ -266,27 +278,48 @@ class RagMix:
         names = [tc.name for tc in self.token_counters()]
         return self.catalog.documents(names[0] if names else None)
 
-    def delete(self, name: str) -> DocumentInfo:
-        """Remove one document (by name, file name or id) from every index.
+    def delete(self, name: str) -> Removal:
+        """Take a name off its document; the document goes from every index with its last
+        name. Named by its doc id (``docs list --json``), the document goes with all its names.
+
+        A document is its content: identical files ingested under several names are one
+        document with several names (``DocumentInfo.aliases``). Deleting one of them leaves
+        the others (and the content) in place; a later ingest of a file under that name
+        gives it back.
 
         Raises:
-            StoreError: no such document.
+            StoreError: no such document, or a bare file name that several of one
+                document's names end in (give the whole name).
         """
-        doc = self.find(name)
+        match = self._match(name)
+        doc = match.doc
+        if len(match.names) > 1:
+            raise StoreError(
+                f"{name!r} is several names of one document ({', '.join(match.names)}); "
+                "give the whole name to delete, or its id to delete the document"
+            )
         with self._writer():
-            self._pipeline().delete(doc.doc_id)
-        return doc
+            pipeline = self._pipeline()
+            if match.names:
+                remaining = pipeline.forget(doc.doc_id, match.names[0])
+                return Removal(match.names[0], doc, tuple(remaining))
+            pipeline.delete(doc.doc_id)
+        return Removal(doc.name, doc, ())
 
     def find(self, name: str) -> DocumentInfo:
+        """A document by any of its names, the file-name part of one, or its id."""
+        return self._match(name).doc
+
+    def _match(self, name: str) -> Match:
         self.refresh()
-        doc = self.catalog.find(name)
-        if doc is None:
+        match = self.catalog.lookup(name)
+        if match is None:
             known = ", ".join(d.name for d in self.catalog.documents()[:10]) or "none"
             raise StoreError(
                 f"no document named {name!r} in {self.store_path}; known: {known} "
                 "(see `ragmix docs list`)"
             )
-        return doc
+        return match
 
     def resolve_docs(self, names: Sequence[str] | None) -> list[str]:
         """Doc ids for document names; all ready documents when ``names`` is empty."""

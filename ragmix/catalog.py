@@ -12,23 +12,42 @@ keeps it consistent with a small protocol (see ``ingest/pipeline.py``): a docume
 committed here as ``pending`` before its vectors are written and flipped to ``ready`` after;
 deletions go through ``deleting``. A crash leaves those states behind and the next writer
 finishes or undoes them, so the two stores converge.
+
+A document is its content (the doc id is a content hash), so it can carry several names:
+every file name it was ingested under is one of its *aliases* (``aliases`` table), and the
+document stays while it has at least one. ``documents.name`` is the display name: the first
+name it got that it still has; citations use it.
+
+Threads: every thread gets its own SQLite connection (WAL mode, so readers never wait for the
+writer), and writes go through :meth:`Catalog.transaction`, one at a time per process behind a
+lock; other processes are waited for up to ``busy_timeout_s``. A SQLite error never escapes as
+such: it becomes a :class:`~ragmix.errors.StoreError` that says what failed and keeps the cause.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import re
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ragmix.errors import StoreError
 from ragmix.schema import Chunk, Passage
 
-SCHEMA_VERSION = 1
+logger = logging.getLogger(__name__)
+
+#: 1: the first release. 2: ``aliases`` (every name a document was ingested under).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,7 +96,31 @@ CREATE TABLE IF NOT EXISTS sources (
     seen_at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sources_doc ON sources(doc_id);
+-- Every name a document is known by (schema 2); rowid order is the order they were added.
+CREATE TABLE IF NOT EXISTS aliases (
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    name   TEXT NOT NULL,
+    UNIQUE (doc_id, name)
+);
+CREATE INDEX IF NOT EXISTS aliases_name ON aliases(name);
 """
+
+#: Tables and indexes of the schema; one that went missing (e.g. a dropped BM25 index) is
+#: created again on open, and then refilled (see ``Catalog.__init__``).
+_SCHEMA_OBJECTS = set(re.findall(r"IF NOT EXISTS (\w+)", _SCHEMA))
+
+#: Schema 1 -> 2: a document's names are the names of the files on record for it (its
+#: display name alone when there are none); a display name no file gives any more (0.1 kept
+#: the first name after that file changed) becomes the first of them.
+_MIGRATE_TO_2 = (
+    "INSERT OR IGNORE INTO aliases (doc_id, name) SELECT s.doc_id, s.name FROM sources s"
+    " JOIN documents d ON d.doc_id = s.doc_id ORDER BY s.seen_at, s.name",
+    "INSERT OR IGNORE INTO aliases (doc_id, name) SELECT d.doc_id, d.name FROM documents d"
+    " WHERE NOT EXISTS (SELECT 1 FROM aliases a WHERE a.doc_id = d.doc_id)",
+    "UPDATE documents SET name = (SELECT a.name FROM aliases a WHERE a.doc_id ="
+    " documents.doc_id ORDER BY a.rowid LIMIT 1) WHERE NOT EXISTS (SELECT 1 FROM aliases a"
+    " WHERE a.doc_id = documents.doc_id AND a.name = documents.name)",
+)
 
 
 @dataclass(frozen=True)
@@ -93,11 +136,19 @@ class DocumentInfo:
     n_chunks: int
     ingested_at: float
     n_tokens: int | None = None
+    aliases: tuple[str, ...] = ()
+    """The other names the same content was ingested under (``name`` is not repeated)."""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name of the document, the display name first."""
+        return (self.name, *self.aliases)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "doc_id": self.doc_id,
             "name": self.name,
+            "aliases": list(self.aliases),
             "kind": self.kind,
             "pages": self.n_pages,
             "chunks": self.n_chunks,
@@ -133,11 +184,29 @@ def is_disk_full(exc: BaseException) -> bool:
     )
 
 
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script (none of ours has a ``;`` inside a statement)."""
+    lines = [ln.split("--", 1)[0] for ln in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
 def disk_full_error(path: Path) -> StoreError:
     return StoreError(
         f"the disk holding {path.parent} is full; free some space and run the same command "
         "again (what was stored before is intact; this run's unfinished work is redone)"
     )
+
+
+def readable(path: Path) -> bool:
+    """Whether SQLite reads the catalog file at ``path`` without finding damage."""
+    try:
+        conn = sqlite3.connect(Path(os.path.abspath(path)).as_uri() + "?mode=ro", uri=True)
+        try:
+            return bool(conn.execute("PRAGMA quick_check").fetchone()[0] == "ok")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
 
 
 def _query_terms(tokens: Iterable[str]) -> list[str]:
@@ -154,43 +223,64 @@ def fts_query(tokens: Iterable[str]) -> str:
     return " OR ".join(f'"{t}"' for t in _query_terms(tokens))
 
 
+@dataclass(frozen=True)
+class Match:
+    """What a name given by a user (``--doc NAME``, ``docs delete NAME``) refers to."""
+
+    doc: DocumentInfo
+    names: tuple[str, ...]
+    """The document's names that matched (empty when it matched by doc id)."""
+
+
 class Catalog:
-    """The SQLite catalog of one store. Cheap to open; safe to read from several threads.
+    """The SQLite catalog of one store. Cheap to open; safe to use from several threads.
+
+    Each thread reads through its own connection; writes go through :meth:`transaction`.
 
     Args:
         path: the database file (``<store>/catalog.sqlite3``).
         readonly: open without the ability to write (question side of a shared store).
+        busy_timeout_s: how long a write waits for another writer (thread or process).
+
+    Raises:
+        StoreError: the file cannot be opened, is damaged, or was made by a newer ragmix.
     """
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        self.busy_timeout_s = busy_timeout_s
         if readonly and not self.path.exists():
             raise StoreError(
                 f"no catalog at {self.path}: run `ragmix ingest PATH` with this store first"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._conns_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._closed = False
+        self._legacy = False  # a read-only schema-1 file: names come from documents.name
         try:
-            uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
-            self.conn = sqlite3.connect(
-                uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            if not readonly:
+            if readonly:
+                self._legacy = self._version(self.conn) < 2
+                if self._legacy:
+                    self.conn.execute(_LEGACY_ALIASES)
+            else:
                 self.conn.execute("PRAGMA journal_mode = WAL")
-                self.conn.execute("PRAGMA synchronous = NORMAL")
-                self.conn.executescript(_SCHEMA)
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+                self._create_or_migrate()
         except sqlite3.DatabaseError as exc:
+            self.close()
             if is_disk_full(exc):
-                raise disk_full_error(self.path) from None
+                raise disk_full_error(self.path) from exc
             raise StoreError(
                 f"the catalog {self.path} cannot be opened ({exc}); if it is damaged, run "
                 "`ragmix ingest --repair FOLDER...` with your document folders: it moves the "
                 "damaged file aside and rebuilds the catalog from them and the vector store"
-            ) from None
+            ) from exc
+        except BaseException:
+            self.close()
+            raise
 
         if not readonly:
             from ragmix.text import LEXICAL_VERSION
@@ -200,6 +290,185 @@ class Catalog:
                 # texts in this database are the source, so rebuild it now.
                 self.rebuild_lexical()
 
+    # -- connections ----------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use. For reading only: writes go
+        through :meth:`transaction` (tests and benchmarks inspect tables through it)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._closed:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"the catalog {self.path} was closed; open the store again")
+        uri = Path(os.path.abspath(self.path)).as_uri() + ("?mode=ro" if self.readonly else "")
+        # check_same_thread=False only so that close() may close every thread's connection;
+        # each connection is used by the thread that opened it and nobody else.
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=self.busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise self._error("opening", exc) from exc
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            if not self.readonly:
+                conn.execute("PRAGMA synchronous = NORMAL")
+            elif self._legacy:
+                conn.execute(_LEGACY_ALIASES)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._error("opening", exc) from exc
+        with self._conns_lock:
+            # Connections of threads that have ended are closed here, so a pool of
+            # short-lived threads does not pile up open files.
+            alive = []
+            for ref, other in self._conns:
+                thread = ref()
+                if thread is not None and thread.is_alive():
+                    alive.append((ref, other))
+                else:
+                    other.close()
+            alive.append((weakref.ref(threading.current_thread()), conn))
+            self._conns = alive
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's connection (call when no thread uses the catalog any more)."""
+        with self._conns_lock:
+            self._closed = True
+            conns, self._conns = self._conns, []
+        for _ref, conn in conns:
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: everything inside commits together or not at all.
+
+        One writer at a time: other threads wait here (and other processes in SQLite) up to
+        ``busy_timeout_s``. A transaction opened inside another on the same thread joins it.
+
+        Raises:
+            StoreError: the write failed (disk full, locked too long, damaged file); the
+                transaction is rolled back and the catalog keeps its previous state.
+        """
+        if not self._write_lock.acquire(timeout=self.busy_timeout_s):
+            raise StoreError(
+                f"another thread of this process kept the catalog {self.path} busy for more "
+                f"than {self.busy_timeout_s:g} s; try again when it has finished"
+            )
+        try:
+            depth = getattr(self._local, "depth", 0)
+            conn = self.conn
+            if depth:
+                self._local.depth = depth + 1
+                try:
+                    yield conn
+                finally:
+                    self._local.depth = depth
+                return
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._error("starting a write on", exc) from exc
+            self._local.depth = 1
+            try:
+                yield conn
+            except BaseException as exc:
+                self._rollback(conn)
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error("writing to", exc) from exc
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback(conn)
+                    raise self._error("committing a write to", exc) from exc
+            finally:
+                self._local.depth = 0
+        finally:
+            self._write_lock.release()
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                logger.warning("rollback failed", exc_info=True)  # SQLite undoes it on reopen
+
+    def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
+        """The one place a SQLite error becomes a StoreError (raise it ``from exc``)."""
+        if is_disk_full(exc):
+            return disk_full_error(self.path)
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"{what} the catalog {self.path} failed: another process kept it locked "
+                f"for more than {self.busy_timeout_s:g} s; try again when it has finished"
+            )
+        return StoreError(
+            f"{what} the catalog {self.path} failed ({exc}); if the file is damaged, run "
+            "`ragmix ingest --repair FOLDER...` with your document folders"
+        )
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of one read on this thread's connection. For the manifest, which owns the
+        ``sources`` table; everything else asks through the named methods below."""
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error("reading from", exc) from exc
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    # -- schema ---------------------------------------------------------------------------
+    @staticmethod
+    def _version(conn: sqlite3.Connection) -> int:
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:  # no meta table: an empty file
+            return 0
+        if row:
+            return int(row[0])
+        # Documents without a version: the first release's layout.
+        documents = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'documents'"
+        return 1 if conn.execute(documents).fetchone() else 0
+
+    def _check_not_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the catalog {self.path} has schema {version}, made by a newer ragmix than "
+                f"this one (schema {SCHEMA_VERSION}); upgrade ragmix to use this store"
+            )
+
+    def _create_or_migrate(self) -> None:
+        version = self._version(self.conn)
+        self._check_not_newer(version)
+        have = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+        if version == SCHEMA_VERSION and have >= _SCHEMA_OBJECTS:
+            return  # the common case: no write, so opening never waits for a writer
+        with self.transaction() as conn:
+            version = self._version(conn)  # another process may have just done it
+            self._check_not_newer(version)
+            for statement in _statements(_SCHEMA):
+                conn.execute(statement)
+            if version == 1:
+                logger.info("upgrading the catalog %s from schema 1 to %d", self.path, 2)
+                for statement in _MIGRATE_TO_2:
+                    conn.execute(statement)
+            self.set_meta(conn, "schema_version", str(SCHEMA_VERSION))
+
     def _lexical_count_off(self) -> bool:
         try:
             n_chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -208,35 +477,9 @@ class Catalog:
             return True
         return bool(n_chunks != n_fts)
 
-    def close(self) -> None:
-        self.conn.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: everything inside commits together or not at all.
-
-        Raises:
-            StoreError: the disk is full (the transaction is rolled back: the catalog keeps
-                its previous state).
-        """
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self.conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if is_disk_full(exc):
-                raise disk_full_error(self.path) from None
-            raise
-
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
         return row[0] if row else None
 
     def set_meta(self, conn: sqlite3.Connection, key: str, value: str | None) -> None:
@@ -260,8 +503,11 @@ class Catalog:
         tokens: dict[str, int],
         dense: Sequence[bool] | None = None,
         ingested_at: float | None = None,
+        names: Sequence[str] = (),
     ) -> None:
-        """Insert a document with its chunks and lexical tokens, in state ``pending``."""
+        """Insert a document with its chunks and lexical tokens, in state ``pending``.
+
+        ``name`` is its display name; ``names`` any further names it already has."""
         conn.execute(
             "INSERT INTO documents (doc_id, name, kind, state, n_pages, n_chars, n_chunks,"
             " page_starts, text, ingested_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
@@ -277,6 +523,10 @@ class Catalog:
                 ingested_at or time.time(),
             ),
         )
+        for alias in dict.fromkeys([name, *names]):
+            conn.execute(
+                "INSERT OR IGNORE INTO aliases (doc_id, name) VALUES (?, ?)", (doc_id, alias)
+            )
         for tokenizer, n in tokens.items():
             conn.execute("INSERT INTO doc_tokens VALUES (?, ?, ?)", (doc_id, tokenizer, n))
         flags = dense if dense is not None else [True] * len(chunks)
@@ -305,37 +555,87 @@ class Catalog:
         conn.execute("UPDATE documents SET state = ? WHERE doc_id = ?", (state, doc_id))
 
     def remove(self, conn: sqlite3.Connection, doc_id: str) -> int:
-        """Delete a document, its chunks and their lexical entries; returns chunks removed."""
+        """Delete a document, its names, chunks and their lexical entries; returns chunks
+        removed."""
         rows = conn.execute("SELECT rowid FROM chunks WHERE doc_id = ?", (doc_id,)).fetchall()
         conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", rows)
         conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+        conn.execute("DELETE FROM aliases WHERE doc_id = ?", (doc_id,))
         conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
         return len(rows)
 
+    # -- names ------------------------------------------------------------------------------
+    def names(self, doc_id: str) -> list[str]:
+        """Every name of a document, its display name first, then in the order added."""
+        row = self._one("SELECT name FROM documents WHERE doc_id = ?", (doc_id,))
+        if row is None:
+            return []
+        rows = self.query("SELECT name FROM aliases WHERE doc_id = ? ORDER BY rowid", (doc_id,))
+        return list(dict.fromkeys([row[0], *(r[0] for r in rows)]))
+
+    def name(self, doc_id: str) -> str:
+        """The display name of a document (its id when it is unknown)."""
+        row = self._one("SELECT name FROM documents WHERE doc_id = ?", (doc_id,))
+        return str(row[0]) if row else doc_id
+
+    def set_names(self, conn: sqlite3.Connection, doc_id: str, names: Sequence[str]) -> None:
+        """Make ``names`` (not empty) exactly the names of a document. The display name is
+        kept while it is among them, else it becomes the first of ``names``."""
+        if not names:
+            raise ValueError("a document keeps at least one name; remove it instead")
+        want = list(dict.fromkeys(names))
+        if conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc_id,)).fetchone() is None:
+            return  # removed meanwhile (another process sharing a server cache)
+        have = [r[0] for r in conn.execute(
+            "SELECT name FROM aliases WHERE doc_id = ? ORDER BY rowid", (doc_id,)
+        )]  # fmt: skip
+        conn.executemany(
+            "DELETE FROM aliases WHERE doc_id = ? AND name = ?",
+            [(doc_id, n) for n in have if n not in want],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO aliases (doc_id, name) VALUES (?, ?)",
+            [(doc_id, n) for n in want],
+        )
+        conn.execute(
+            "UPDATE documents SET name = ? WHERE doc_id = ? AND name NOT IN"
+            f" ({','.join('?' * len(want))})",
+            (want[0], doc_id, *want),
+        )
+
+    def all_names(self) -> dict[str, list[str]]:
+        """Every ready document's names, in the order added."""
+        out: dict[str, list[str]] = {}
+        for doc_id, name in self.query(
+            "SELECT a.doc_id, a.name FROM aliases a JOIN documents d ON d.doc_id = a.doc_id"
+            " WHERE d.state = 'ready' ORDER BY a.rowid"
+        ):
+            out.setdefault(doc_id, []).append(name)
+        return out
+
+    # -- reading documents ------------------------------------------------------------------
     def doc_ids(self, state: str | None = None) -> list[str]:
         if state is None:
-            rows = self.conn.execute("SELECT doc_id FROM documents ORDER BY name").fetchall()
+            rows = self.query("SELECT doc_id FROM documents ORDER BY name")
         else:
-            rows = self.conn.execute(
+            rows = self.query(
                 "SELECT doc_id FROM documents WHERE state = ? ORDER BY name", (state,)
-            ).fetchall()
+            )
         return [r[0] for r in rows]
 
     def state(self, doc_id: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT state FROM documents WHERE doc_id = ?", (doc_id,)
-        ).fetchone()
+        row = self._one("SELECT state FROM documents WHERE doc_id = ?", (doc_id,))
         return str(row[0]) if row else None
 
     def chunk_ids(self, doc_id: str | None = None, *, dense_only: bool = False) -> list[str]:
         if dense_only:
-            rows = self.conn.execute("SELECT chunk_id FROM chunks WHERE dense = 1").fetchall()
+            rows = self.query("SELECT chunk_id FROM chunks WHERE dense = 1")
         elif doc_id is None:
-            rows = self.conn.execute("SELECT chunk_id FROM chunks").fetchall()
+            rows = self.query("SELECT chunk_id FROM chunks")
         else:
-            rows = self.conn.execute(
+            rows = self.query(
                 "SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY idx", (doc_id,)
-            ).fetchall()
+            )
         return [r[0] for r in rows]
 
     def chunk_texts(self) -> list[tuple[str, str, str]]:
@@ -354,54 +654,81 @@ class Catalog:
         )
 
     def documents(self, tokenizer: str | None = None) -> list[DocumentInfo]:
-        """Ready documents, by name, with their token count for ``tokenizer`` if known."""
-        rows = self.conn.execute(
+        """Ready documents, by name, each with its other names and its token count for
+        ``tokenizer`` if known."""
+        rows = self.query(
             "SELECT d.doc_id, d.name, d.kind, d.state, d.n_pages, d.n_chars, d.n_chunks,"
             " d.ingested_at, t.n_tokens FROM documents d LEFT JOIN doc_tokens t"
             " ON t.doc_id = d.doc_id AND t.tokenizer = ? WHERE d.state = 'ready'"
             " ORDER BY d.name",
             (tokenizer or "",),
-        ).fetchall()
-        return [DocumentInfo(*r) for r in rows]
+        )
+        aliases = self.all_names()
+        out = []
+        for r in rows:
+            others = tuple(n for n in aliases.get(r[0], ()) if n != r[1])
+            doc_id, name, kind, state, n_pages, n_chars, n_chunks, at, n_tokens = r
+            out.append(
+                DocumentInfo(
+                    doc_id, name, kind, state, n_pages, n_chars, n_chunks, at, n_tokens, others
+                )
+            )
+        return out
 
-    def find(self, name_or_id: str) -> DocumentInfo | None:
-        """A ready document by display name, doc id (or unique prefix), or file name."""
+    def lookup(self, name_or_id: str) -> Match | None:
+        """A ready document by one of its names, its doc id (or a unique prefix of at least
+        six characters), or the file-name part of one of its names. A rule that fits
+        several documents gives way to the next."""
         docs = self.documents()
-        for key in (
-            lambda d: d.name == name_or_id,
-            lambda d: d.doc_id == name_or_id,
-            lambda d: Path(d.name).name == name_or_id,
-            lambda d: d.doc_id.startswith(name_or_id) and len(name_or_id) >= 6,
-        ):
-            hits = [d for d in docs if key(d)]
-            if len(hits) == 1:
-                return hits[0]
+        pairs = [(d, n) for d in docs for n in d.names]
+        rules = (
+            lambda n: n == name_or_id,
+            lambda n: PurePosixPath(n).name == name_or_id,
+        )
+        for i, rule in enumerate(rules):
+            hits = [(d, n) for d, n in pairs if rule(n)]
+            if len({d.doc_id for d, _ in hits}) == 1:
+                return Match(hits[0][0], tuple(n for _, n in hits))
+            if i == 0:
+                by_id = [d for d in docs if d.doc_id == name_or_id]
+                if by_id:
+                    return Match(by_id[0], ())
+        if len(name_or_id) >= 6:
+            hits_id = [d for d in docs if d.doc_id.startswith(name_or_id)]
+            if len(hits_id) == 1:
+                return Match(hits_id[0], ())
         return None
 
+    def find(self, name_or_id: str) -> DocumentInfo | None:
+        """A ready document by any of its names or its id; see :meth:`lookup`."""
+        match = self.lookup(name_or_id)
+        return match.doc if match else None
+
     def text(self, doc_id: str) -> str:
-        row = self.conn.execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        row = self._one("SELECT text FROM documents WHERE doc_id = ?", (doc_id,))
         if row is None:
             raise StoreError(f"document {doc_id} is not in the catalog {self.path}")
         return str(row[0])
 
     def page_starts(self, doc_id: str) -> list[int] | None:
-        row = self.conn.execute(
-            "SELECT page_starts FROM documents WHERE doc_id = ?", (doc_id,)
-        ).fetchone()
+        row = self._one("SELECT page_starts FROM documents WHERE doc_id = ?", (doc_id,))
         return json.loads(row[0]) if row and row[0] else None
 
     def n_tokens(self, doc_id: str, tokenizer: str) -> int | None:
-        row = self.conn.execute(
+        row = self._one(
             "SELECT n_tokens FROM doc_tokens WHERE doc_id = ? AND tokenizer = ?",
             (doc_id, tokenizer),
-        ).fetchone()
+        )
         return int(row[0]) if row else None
 
     def set_tokens(self, doc_id: str, tokenizer: str, n: int) -> None:
-        """Record a token count computed lazily (another model than at ingest time)."""
+        """Record a token count computed lazily (another model than at ingest time); a
+        no-op if the document was removed meanwhile (by another thread or process)."""
         with self.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO doc_tokens VALUES (?, ?, ?)", (doc_id, tokenizer, n)
+                "INSERT OR REPLACE INTO doc_tokens SELECT ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM documents WHERE doc_id = ?)",
+                (doc_id, tokenizer, n, doc_id),
             )
 
     # -- chunks -------------------------------------------------------------------------
@@ -416,18 +743,32 @@ class Catalog:
         for i in range(0, len(chunk_ids), 500):
             part = list(chunk_ids[i : i + 500])
             marks = ",".join("?" * len(part))
-            for row in self.conn.execute(
+            for row in self.query(
                 f"{self._PASSAGE_SQL} WHERE c.chunk_id IN ({marks}) AND d.state = 'ready'", part
             ):
                 out[row[0]] = Passage(*row)
         return out
 
+    def chunk_records(self, chunk_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """(chunk id, doc id, display name, index, start, end, page, text) of chunks, in any
+        state: what re-embedding a chunk needs."""
+        rows: list[tuple[Any, ...]] = []
+        for i in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[i : i + 500])
+            rows += self.query(
+                'SELECT c.chunk_id, c.doc_id, d.name, c.idx, c.start, c."end", c.page, c.text'
+                " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+                f" WHERE c.chunk_id IN ({','.join('?' * len(part))})",
+                part,
+            )
+        return rows
+
     def neighbours(self, doc_id: str, lo: int, hi: int) -> list[Passage]:
         """Chunks ``lo..hi`` (inclusive) of one document, in order."""
-        rows = self.conn.execute(
+        rows = self.query(
             f"{self._PASSAGE_SQL} WHERE c.doc_id = ? AND c.idx BETWEEN ? AND ? ORDER BY c.idx",
             (doc_id, lo, hi),
-        ).fetchall()
+        )
         return [Passage(*r) for r in rows]
 
     def bm25(
@@ -451,10 +792,10 @@ class Catalog:
         params.append(k)
         try:
             return [(r[0], float(r[1])) for r in self.conn.execute(sql, params)]
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             raise StoreError(
                 f"lexical search failed on {self.path}: {exc}; run `ragmix ingest --repair`"
-            ) from None
+            ) from exc
 
     def bm25_ceiling(self, tokens: Sequence[str]) -> float:
         """What BM25 gives a chunk of average length holding each query term once: the sum
@@ -469,11 +810,14 @@ class Catalog:
             return 0.0
         n_rows = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         held: dict[str, int] = {}
-        for t in terms:  # one lookup per term: fts5vocab answers `term = ?` from the index
-            row = self.conn.execute(
-                "SELECT doc FROM chunks_vocab WHERE term = ?", (t.lower(),)
-            ).fetchone()
-            held[t.lower()] = int(row[0]) if row else 0
+        try:
+            for t in terms:  # one lookup per term: fts5vocab answers `term = ?` from the index
+                row = self.conn.execute(
+                    "SELECT doc FROM chunks_vocab WHERE term = ?", (t.lower(),)
+                ).fetchone()
+                held[t.lower()] = int(row[0]) if row else 0
+        except sqlite3.OperationalError:  # a read-only catalog of ragmix 0.1 has no vocabulary
+            return 0.0
         total = 0.0
         for t in terms:
             n = max(held.get(t.lower(), 0), 1)
@@ -498,18 +842,30 @@ class Catalog:
     def check(self) -> list[str]:
         """Internal consistency problems (empty list when healthy)."""
         problems: list[str] = []
-        n_chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        n_fts = self.conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+        n_chunks = self._one("SELECT count(*) FROM chunks")[0]
+        n_fts = self._one("SELECT count(*) FROM chunks_fts")[0]
         if n_chunks != n_fts:
             problems.append(f"lexical index has {n_fts} entries for {n_chunks} chunks")
-        bad = self.conn.execute(
+        bad = self.query(
             "SELECT d.name, d.n_chunks, count(c.rowid) FROM documents d"
             " LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id"
             " HAVING d.n_chunks != count(c.rowid)"
-        ).fetchall()
+        )
         problems += [f"{name}: {want} chunks expected, {have} stored" for name, want, have in bad]
+        nameless = self.query(
+            "SELECT d.name FROM documents d WHERE d.state = 'ready' AND NOT EXISTS"
+            " (SELECT 1 FROM aliases a WHERE a.doc_id = d.doc_id AND a.name = d.name)"
+        )
+        problems += [f"{r[0]}: its display name is not among its names" for r in nameless]
         try:
             self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
         except sqlite3.DatabaseError as exc:
             problems.append(f"lexical index damaged: {exc}")
         return problems
+
+
+#: Read-only schema-1 catalogs (which cannot be upgraded in place): each document has one
+#: name, its display name.
+_LEGACY_ALIASES = (
+    "CREATE TEMP VIEW IF NOT EXISTS aliases AS SELECT rowid, doc_id, name FROM main.documents"
+)

@@ -296,10 +296,7 @@ class QA:
         )
 
     def _name(self, doc_id: str) -> str:
-        row = self.catalog.conn.execute(
-            "SELECT name FROM documents WHERE doc_id = ?", (doc_id,)
-        ).fetchone()
-        return str(row[0]) if row else doc_id
+        return self.catalog.name(doc_id)
 
     def standalone(self, question: str, hist: list[tuple[str, str]], lang: prompts.Lang) -> str:
         """A follow-up rewritten into a question that retrieval can use on its own."""

@@ -61,8 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     d = docs.add_parser("list", help="documents with pages, chunks, tokens")
     d.add_argument("--json", action="store_true")
     _common(d)
-    d = docs.add_parser("delete", help="remove a document from every index")
-    d.add_argument("name", help="document name (as listed), file name, or id")
+    d = docs.add_parser(
+        "delete",
+        help="take a name off its document; the document goes with its last name",
+        description="A document ingested under several names (identical files) keeps its "
+        "other names and its content; deleting its last name, or its id, removes it from "
+        "every index.",
+    )
+    d.add_argument("name", help="one of a document's names (as listed), a file name, or its id")
     _common(d)
     p = sub.add_parser(
         "ask",
@@ -196,8 +202,12 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.docs_command == "list":
             return _docs_list(args)
         if args.docs_command == "delete":
-            doc = _ragmix(args).delete(args.name)
-            print(f"deleted {doc.name} ({doc.n_chunks} chunks)")
+            done = _ragmix(args).delete(args.name)
+            if done.document_removed:
+                print(f"deleted {done.name} ({done.document.n_chunks} chunks)")
+            else:
+                print(f"removed the name {done.name}; the document stays as "
+                      f"{', '.join(done.remaining)}")  # fmt: skip
             return 0
         parser.parse_args(["docs", "--help"])
     return 2

@@ -106,8 +106,9 @@ def print_docs(docs: list[dict[str, Any]], store: Path | str) -> None:
     for col in ("pages", "chunks", "tokens", "ingested at"):
         table.add_column(col, justify="right", no_wrap=True)
     for d in docs:
+        also = d.get("aliases") or []
         table.add_row(
-            d["name"],
+            escape(d["name"] + (f"\n  also: {', '.join(also)}" if also else "")),
             "" if d["pages"] is None else str(d["pages"]),
             str(d["chunks"]),
             "" if d["tokens"] is None else f"{d['tokens']:,}",

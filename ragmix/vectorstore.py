@@ -381,7 +381,9 @@ class DocRegistry:
     so no local file can say which documents exist. This second collection
     (``<collection>__docs``) does: one *header* record per ready document (name, kind, page
     starts, chunk boundaries, token counts; the record's presence is the document's commit
-    point) and its full text in *part* records of at most ``PART_CHARS`` characters. Each
+    point) and its full text in *part* records of at most ``PART_CHARS`` characters. The
+    header's metadata also lists every name the document has (``names``, JSON; records
+    written before names existed have only ``name``), so names change without rewriting it. Each
     client's SQLite catalog (full texts, chunks, BM25) is a cache rebuilt from it, see
     ``ragmix/sharedstore.py``. Records carry a 1-dimensional dummy vector: Chroma needs one.
 
@@ -421,9 +423,11 @@ class DocRegistry:
                 documents=[part],
                 metadatas=[{"part_of": doc_id, "i": i, "t": time.time()}],
             )
+        names = [str(n) for n in header.get("names") or [header.get("name", "")]]
         meta = {
             "doc_id": doc_id,
-            "name": str(header.get("name", "")),
+            "name": names[0],
+            "names": json.dumps(names, ensure_ascii=False),
             "parts": max(len(parts), 1),
             "t": time.time(),
         }
@@ -436,6 +440,35 @@ class DocRegistry:
             metadatas=[meta],
         )
 
+    def rename(self, doc_id: str, add: Sequence[str] = (), drop: Sequence[str] = ()) -> list[str]:
+        """Add and take off names of a committed document; returns its names now.
+
+        Read just before it is written, so the names other writers gave it meanwhile are kept
+        (two writers renaming the same document in the same instant can still lose one
+        change; the next ingest of an unchanged file puts its name back). When no name would
+        be left nothing is written and [] is returned: the caller deletes the document. []
+        too when the document is gone from the server.
+        """
+        what = f"renaming document {doc_id} on the server failed"
+        got = self._call(what, self._col.get, ids=[doc_id], include=["documents", "metadatas"])
+        if not got["ids"]:
+            return []
+        meta = dict(got["metadatas"][0] or {})
+        names = _names(meta)
+        kept = [n for n in names if n not in drop]
+        new = kept + [n for n in dict.fromkeys(add) if n not in kept]
+        if new and new != names:
+            meta.update(name=new[0], names=json.dumps(new, ensure_ascii=False), t=time.time())
+            self._call(
+                what,
+                self._col.upsert,
+                ids=[doc_id],
+                embeddings=[[1.0]],
+                documents=[got["documents"][0]],
+                metadatas=[meta],
+            )
+        return new
+
     def delete(self, doc_id: str) -> None:
         """Header first (the document disappears at once), then its text parts."""
         what = f"deleting document {doc_id} on the server failed"
@@ -443,8 +476,14 @@ class DocRegistry:
         self._call(what, self._col.delete, where={"part_of": doc_id})
 
     def stamps(self) -> dict[str, float]:
-        """Every committed document id with its write time."""
-        out: dict[str, float] = {}
+        """Every committed document id with its last write time."""
+        return {doc_id: float(meta.get("t", 0.0)) for doc_id, meta in self._headers()}
+
+    def names(self) -> dict[str, list[str]]:
+        """Every committed document id with its names (the display name first)."""
+        return {doc_id: _names(meta) for doc_id, meta in self._headers()}
+
+    def _headers(self) -> Iterator[tuple[str, dict[str, Any]]]:
         offset, page = 0, 5000
         while True:
             got = self._call(
@@ -455,10 +494,9 @@ class DocRegistry:
                 limit=page,
                 offset=offset,
             )
-            for doc_id, meta in zip(got["ids"], got["metadatas"], strict=True):
-                out[doc_id] = float(meta.get("t", 0.0))
+            yield from zip(got["ids"], (m or {} for m in got["metadatas"]), strict=True)
             if len(got["ids"]) < page:
-                return out
+                return
             offset += page
 
     def get(self, doc_id: str) -> tuple[dict[str, Any], str] | None:
@@ -472,6 +510,8 @@ class DocRegistry:
         if not got["ids"]:
             return None
         header = json.loads(got["documents"][0])
+        header["names"] = _names(got["metadatas"][0] or {})
+        header["name"] = header["names"][0]
         n = int(got["metadatas"][0].get("parts", 1))
         ids = [f"{doc_id}~{i}" for i in range(n)]
         parts = self._call(
@@ -506,3 +546,16 @@ class DocRegistry:
 
     def drop(self) -> None:
         self._call("deleting the collection failed", self.client.delete_collection, name=self.name)
+
+
+def _names(meta: dict[str, Any]) -> list[str]:
+    """The names in a header record's metadata (one ``name`` in records made before names)."""
+    raw = meta.get("names")
+    if isinstance(raw, str):
+        try:
+            names = [str(n) for n in json.loads(raw)]
+        except ValueError:
+            names = []
+        if names:
+            return names
+    return [str(meta.get("name", ""))]

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 
@@ -145,3 +146,67 @@ def start_hung() -> Server:
     t = threading.Thread(target=accept, daemon=True)
     t.start()
     return Server(int(sock.getsockname()[1]), _threads=[t])
+
+
+@dataclass
+class FakeModelServer:
+    """An OpenAI-compatible model server in this process, on loopback, that records every
+    request: ``GET /v1/models`` answers; ``POST /tokenize`` (llama.cpp's shape: one token per
+    whitespace-separated word) only when started with ``tokenize=True``; anything else 404.
+    Call ``stop()`` when done."""
+
+    port: int
+    requests: list[tuple[str, str]]
+    _server: Any
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def hits(self, path: str) -> int:
+        return sum(1 for _method, p in self.requests if p == path)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def start_fake_model_server(*, tokenize: bool = False, port: int = 0) -> FakeModelServer:
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, code: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802  (http.server's naming)
+            with lock:
+                seen.append(("GET", self.path))
+            if self.path == "/v1/models":
+                self._reply(200, {"data": [{"id": "fake"}]})
+            else:
+                self._reply(404, {"error": "not found"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            with lock:
+                seen.append(("POST", self.path))
+            if tokenize and self.path == "/tokenize" and "content" in body:
+                self._reply(200, {"tokens": list(range(len(body["content"].split())))})
+            else:
+                self._reply(404, {"error": "not found"})
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return FakeModelServer(int(server.server_address[1]), seen, server)

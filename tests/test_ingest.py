@@ -58,7 +58,7 @@ def state(rm) -> dict:  # type: ignore[no-untyped-def]
     rm.refresh(force=True)  # server mode: what the server holds now
     cat = rm.catalog
     return {
-        "docs": sorted((d.name, d.doc_id, d.n_chunks) for d in cat.documents()),
+        "docs": sorted((d.name, d.aliases, d.doc_id, d.n_chunks) for d in cat.documents()),
         "catalog_chunks": sorted(cat.chunk_ids(dense_only=True)),
         "all_chunks": sorted(cat.chunk_ids()),
         "chroma_chunks": sorted(rm.vectors.iter_ids()),
@@ -132,11 +132,13 @@ def test_reingest_changes_duplicates_and_sync(rm, tmp_path: Path) -> None:
     )
     assert state(rm) == before
 
-    # same content under a second name: counted, not stored twice
+    # same content under a second name: counted, not stored twice, known by both names
     shutil.copy(docs / "notes.md", docs / "notes-copy.md")
     dup = rm.ingest(docs)
     assert (dup.duplicates, dup.ingested, dup.chunks_added) == (1, 0, 0)
     assert len(rm.documents()) == 6
+    notes = rm.find("notes-copy.md")
+    assert (notes.name, notes.aliases) == ("notes.md", ("notes-copy.md",))
 
     # a changed file replaces its chunks in both indexes
     old_id = rm.find("page.html").doc_id
@@ -153,16 +155,18 @@ def test_reingest_changes_duplicates_and_sync(rm, tmp_path: Path) -> None:
     assert not old_chunks & set(s["chroma_chunks"]) and not old_chunks & set(s["catalog_chunks"])
     assert rm.catalog.bm25(["tea"], 5)[0][0].startswith(new_id)
 
-    # --sync: a deleted file's document goes; a document still named by another file stays
+    # --sync: a deleted file's document goes; a document still named by another file stays,
+    # under that name only
     (docs / "memo.docx").unlink()
     (docs / "notes.md").unlink()
     synced = rm.ingest(docs, sync=True)
-    names = [d.name for d in rm.documents()]
-    assert "memo.docx" not in names and "notes.md" in names  # notes-copy.md keeps it
+    names = [n for d in rm.documents() for n in d.names]
+    assert "memo.docx" not in names and "notes.md" not in names
+    assert rm.find("notes-copy.md").doc_id == notes.doc_id  # notes-copy.md keeps it
     assert synced.chunks_removed > 0
     s = state(rm)
     assert s["catalog_chunks"] == s["chroma_chunks"] and s["problems"] == []
-    assert first.chunks_added - sum(d[2] for d in before["docs"]) == 0
+    assert first.chunks_added - sum(d[3] for d in before["docs"]) == 0
 
 
 def test_broken_files_are_reported_and_the_rest_ingested(rm, tmp_path: Path) -> None:

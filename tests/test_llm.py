@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import socket
+import threading
 import time
+from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -22,6 +25,8 @@ from ragmix.llm import (
     set_state_cache,
 )
 from ragmix.settings import LlmSettings
+from ragmix.tokens import EstimateTokenCounter
+from tests.servers import start_fake_model_server
 
 SMOL = "packaged:SmolLM2-135M-Instruct"
 
@@ -119,7 +124,10 @@ def test_openai_token_counter_falls_back_to_estimate() -> None:
     settings = LlmSettings(backend="openai", base_url=f"http://127.0.0.1:{_closed_port()}/v1")
     counter = make_token_counter(settings)
     assert isinstance(counter, TokenCounter)
-    assert counter.name.startswith("estimate")
+    assert counter.name.startswith("estimate") and (counter.kind, counter.exact) == (
+        "estimate",
+        False,
+    )
     assert counter.count("abcdef") == 2 and counter.count("中文") == 4
 
 
@@ -128,9 +136,120 @@ def test_openai_token_counter_uses_tokenizer_path() -> None:
     assert counter.name.startswith("gguf:SmolLM2")
 
 
+def test_server_without_tokenize_is_probed_once_then_estimated(tmp_path: Path) -> None:
+    """50 counts the way answering makes them (the counter factory is called per count):
+    the server sees one probe per tokenize endpoint, then never again."""
+    from ragmix import RagMix
+
+    server = start_fake_model_server()
+    try:
+        rm = RagMix.from_config(
+            None,
+            store={"path": str(tmp_path / "s")},
+            llm={"backend": "openai", "base_url": server.url, "timeout_s": 5},
+        )
+        texts = [f"第{i}段 paragraph number {i} of the report" for i in range(50)]
+        counts = [rm._counter().count(t) for t in texts]
+        counter = rm._counter()
+        assert (counter.kind, counter.exact) == ("estimate", False)
+        assert f"127.0.0.1:{server.port} has no tokenize endpoint" in counter.reason
+        assert counts == [EstimateTokenCounter().count(t) for t in texts]
+        assert server.hits("/tokenize") == 1 and server.hits("/extras/tokenize/count") == 1
+        assert len(server.requests) == 2
+        from ragmix.doctor import _tokens
+
+        status, detail, fix = _tokens(rm)  # what `ragmix doctor` shows
+        assert status == "warn" and detail.startswith("estimate: ") and "no tokenize" in detail
+        assert "llm.tokenizer_path" in fix
+    finally:
+        server.stop()
+
+
+def test_threads_resolving_one_server_counter_probe_it_once() -> None:
+    server = start_fake_model_server(tokenize=True)
+    try:
+        settings = LlmSettings(backend="openai", base_url=server.url, timeout_s=5)
+        start = threading.Barrier(8)
+        got: list[tuple[object, int]] = []
+
+        def count() -> None:
+            start.wait()
+            counter = make_token_counter(settings)
+            got.append((counter, counter.count("three words here")))
+
+        threads = [threading.Thread(target=count) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(got) == 8 and len({id(c) for c, _ in got}) == 1
+        counter = got[0][0]
+        assert (counter.kind, counter.exact) == ("server", True)  # type: ignore[attr-defined]
+        assert [n for _, n in got] == [3] * 8
+        assert server.hits("/tokenize") == 1 + 8  # one probe, then one request per count
+    finally:
+        server.stop()
+
+
+def test_unreachable_server_is_estimated_then_probed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ragmix import tokens
+
+    monkeypatch.setattr(tokens, "RETRY_DOWN_S", 0.5)
+    port = _closed_port()
+    settings = LlmSettings(backend="openai", base_url=f"http://127.0.0.1:{port}/v1", timeout_s=5)
+    first = make_token_counter(settings)
+    assert first.kind == "estimate" and "cannot reach" in first.reason  # type: ignore[attr-defined]
+    server = start_fake_model_server(tokenize=True, port=port)
+    try:
+        assert make_token_counter(settings) is first and server.requests == []  # remembered
+        time.sleep(0.6)
+        again = make_token_counter(settings)
+        assert (again.kind, again.exact, again.count("a b c")) == ("server", True, 3)
+    finally:
+        server.stop()
+
+
+def _imports(path: Path) -> set[str]:
+    """Every ragmix module a file imports, at the top or inside functions."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
+def test_model_modules_do_not_import_each_other_and_no_module_cycles() -> None:
+    root = Path(__file__).resolve().parent.parent
+    files = {
+        f"{pkg}.{f.stem}": f
+        for folder, pkg in (("ragmix", "ragmix"), ("ingest", "ragmix.ingest"), ("ui", "ragmix.ui"))
+        for f in (root / folder).glob("*.py")
+        if f.stem != "__init__"  # package __init__s import lazily (TYPE_CHECKING, __getattr__)
+    }
+    graph = {name: _imports(f) & files.keys() - {name} for name, f in files.items()}
+    assert "ragmix.llm" not in graph["ragmix.llm_openai"]
+    assert "ragmix.tokens" in graph["ragmix.llm"] and "ragmix.tokens" in graph["ragmix.llm_openai"]
+    # No cycle: repeatedly drop modules that import nothing left.
+    left = dict(graph)
+    while True:
+        leaves = [m for m, deps in left.items() if not deps & left.keys()]
+        if not leaves:
+            break
+        for m in leaves:
+            del left[m]
+    assert left == {}, f"import cycle among {sorted(left)}"
+
+
 def test_gguf_token_counter_is_cached_and_exact() -> None:
     counter = gguf_token_counter(SMOL)
     assert counter is gguf_token_counter(str(resolve_gguf(SMOL)))
+    assert (counter.kind, counter.exact) == ("gguf", True)
+    assert make_token_counter(LlmSettings(model_path=SMOL)) is counter
     assert counter.count("") == 0 and counter.count("Hello world") == 2
     assert counter.count("今天天气很好") > counter.count("Hello")
 

@@ -143,6 +143,41 @@ def test_another_client_sees_the_same_store(chroma: Server, tmp_path: Path) -> N
     assert reader.catalog.check() == []
 
 
+def test_names_are_shared_through_the_server(chroma: Server, tmp_path: Path) -> None:
+    """Two machines ingest the same content under different names: every client lists the
+    document once with all of them and finds it by each; a file gone from one machine
+    (--sync) or a deleted name takes only that name; the last name takes the document."""
+    from ragmix import RagMix
+
+    text = "Shared handbook. The night shift ends at six. " * 10
+    a_docs, b_docs = tmp_path / "a-docs", tmp_path / "b-docs"
+    for folder, names in ((a_docs, ["a.md", "a2.md"]), (b_docs, ["b.md"])):
+        folder.mkdir()
+        for name in names:
+            (folder / name).write_text(text)
+    store = http_store(chroma, tmp_path / "a")
+    a = RagMix.from_config(None, store=store)
+    b = RagMix.from_config(None, store={**store, "path": str(tmp_path / "b")})
+    reader = RagMix.from_config(None, store={**store, "path": str(tmp_path / "r")})
+    assert a.ingest(a_docs).ingested == 1
+    assert b.ingest(b_docs).duplicates == 1  # known to the server: only its name is added
+    for rm in (a, b, reader):
+        (doc,) = rm.documents()
+        assert doc.names == ("a.md", "a2.md", "b.md"), doc
+        for name in doc.names:
+            assert rm.find(name).doc_id == doc.doc_id
+    (a_docs / "a.md").unlink()
+    a.ingest(a_docs, sync=True)
+    assert reader.documents()[0].names == ("a2.md", "b.md")
+    assert reader.ask("When does the night shift end?", docs=["b.md"], mode="search").sources
+    assert not b.delete("a2.md").document_removed
+    assert [d.names for d in a.documents()] == [("b.md",)]
+    assert b.delete("b.md").document_removed
+    assert reader.documents() == [] and a.documents() == []
+    s = state(reader)
+    assert s["chroma_chunks"] == [] and s["problems"] == []
+
+
 def test_eval_retrieval_uses_its_own_server_collection(chroma: Server, tmp_path: Path) -> None:
     import chromadb
 
@@ -223,7 +258,7 @@ def test_two_concurrent_writers(chroma: Server, tmp_path: Path, same_cache: bool
 
     reader = RagMix.from_config(None, store={**store, "path": str(tmp_path / "reader")})
     s = state(reader)
-    names = sorted(n for n, _, _ in s["docs"])
+    names = sorted(n for n, *_ in s["docs"])
     assert names.count("shared.md") == 1 and len(names) == 8
     assert s["problems"] == [] and s["chroma_chunks"] == s["catalog_chunks"]
     assert reader.vectors.count() == len(s["chroma_chunks"])  # no duplicate records

@@ -205,6 +205,28 @@ def test_hostile_file_name_is_shown_as_text(
     page.screenshot(path=str(artifacts / "ui-4-hostile-name.png"))
 
 
+def test_identical_upload_gets_a_name_that_is_deleted_alone(
+    page: Any, app: SimpleNamespace, files: dict[str, Path], tmp_path: Path
+) -> None:
+    copy = tmp_path / "lumen-copy.txt"
+    copy.write_bytes(files["txt"].read_bytes())
+    page.set_input_files("#rm-upload input[type=file]", [str(copy)])
+    page.wait_for_selector("#rm-docs .rm-also", timeout=60_000)
+    row = page.locator("#rm-docs td.rm-doc", has_text=TXT)
+    assert row.inner_text().split("\n") == [TXT, "also: lumen-copy.txt"]
+    assert len(_doc_names(page)) == 3  # listed once
+    page.click("#rm-pick input")
+    page.get_by_role("option", name="lumen-copy.txt").click()
+    page.click("#rm-delete")
+    page.wait_for_function("() => !document.querySelector('#rm-docs .rm-also')", timeout=60_000)
+    report = page.inner_text("#rm-report")
+    assert f"Removed the name lumen-copy.txt; the document stays as {TXT}." in report
+    assert TXT in _doc_names(page)
+    assert [d.names for d in app.rm.documents() if d.name == TXT] == [(TXT,)]
+    assert not (app.store / "uploads" / "lumen-copy.txt").exists()
+    assert (app.store / "uploads" / TXT).exists()
+
+
 def test_delete_document(page: Any, app: SimpleNamespace, artifacts: Path) -> None:
     page.click("#rm-pick input")
     page.get_by_role("option", name=TXT).click()

@@ -71,6 +71,7 @@ CSS = """
 .rm-docs td.num, .rm-docs th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .rm-docs .rm-empty { opacity: 0.6; padding: 8px 2px; }
 .rm-doc { word-break: break-all; }
+.rm-also { opacity: 0.7; font-size: 0.9em; }
 .rm-report { margin: 0; padding-left: 1.1em; font-size: 0.9em; }
 .rm-report .rm-ok::marker { color: #16a34a; }
 .rm-report .rm-bad { color: #b91c1c; }
@@ -152,7 +153,8 @@ def build_app(rm: RagMix) -> gr.Blocks:
         names = [d.name for d in docs]
         table = render.docs_table(docs, lang)
         scope = gr.update(choices=names, value=[n for n in (keep or []) if n in names])
-        pick = gr.update(choices=names, value=None)
+        # Every name can be deleted on its own; the document goes with its last one.
+        pick = gr.update(choices=sorted(n for d in docs for n in d.names), value=None)
         return table, scope, pick
 
     def list_docs(scope: list[str], request: gr.Request) -> tuple[Any, Any, Any]:
@@ -192,11 +194,16 @@ def build_app(rm: RagMix) -> gr.Blocks:
         if not name:
             return (render.note(tr("pick_first", lang)), *doc_views(lang, scope))
         try:
-            doc = rm.delete(name)
+            done = rm.delete(name)
         except RagmixError as exc:
             return (render.note(str(exc), bad=True), *doc_views(lang, scope))
-        remove_upload(rm.store_path, doc.name)
-        return (render.note(tr("deleted", lang, name=doc.name)), *doc_views(lang, scope))
+        for gone in done.document.names if done.document_removed else (done.name,):
+            remove_upload(rm.store_path, gone)
+        if done.document_removed:
+            text = tr("deleted", lang, name=done.name)
+        else:
+            text = tr("name_removed", lang, name=done.name, rest=", ".join(done.remaining))
+        return (render.note(text), *doc_views(lang, scope))
 
     # -- questions -------------------------------------------------------------------------
     def add_question(question: str, chat: list[dict[str, Any]], request: gr.Request) -> Any:

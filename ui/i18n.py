@@ -99,6 +99,11 @@ TEXTS: dict[str, dict[Lang, str]] = {
     },
     "rej_name": {"en": "the file name is empty or hidden", "zh": "文件名为空或是隐藏文件"},
     "deleted": {"en": "Deleted {name}.", "zh": "已删除 {name}。"},
+    "name_removed": {
+        "en": "Removed the name {name}; the document stays as {rest}.",
+        "zh": "已移除名称 {name}；文档仍以 {rest} 保留。",
+    },
+    "also_named": {"en": "also: {names}", "zh": "又名：{names}"},
     "pick_first": {"en": "Choose a document first.", "zh": "请先选择文档。"},
     "ingest_file": {"en": "Reading {name}", "zh": "正在读取 {name}"},
     "ingest_embed": {

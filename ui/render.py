@@ -141,13 +141,20 @@ def docs_table(docs: list[Any], lang: Lang) -> str:
         f"<th class='num'>{esc(tr('col_tokens', lang))}</th></tr>"
     )
     rows = "".join(
-        f'<tr><td class="rm-doc">{esc(d.name)}</td>'
+        f'<tr><td class="rm-doc">{esc(d.name)}{_also(d.aliases, lang)}</td>'
         f'<td class="num">{"" if d.n_pages is None else d.n_pages}</td>'
         f'<td class="num">{d.n_chunks:,}</td>'
         f'<td class="num">{"" if d.n_tokens is None else f"{d.n_tokens:,}"}</td></tr>'
         for d in docs
     )
     return f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
+
+
+def _also(aliases: Sequence[str], lang: Lang) -> str:
+    """The other names of a document (identical files ingested under several names)."""
+    if not aliases:
+        return ""
+    return f'<div class="rm-also">{esc(tr("also_named", lang, names=", ".join(aliases)))}</div>'
 
 
 def note(text: str, *, bad: bool = False) -> str:

@@ -1,0 +1,225 @@
+"""The catalog under threads: per-thread connections, one writer at a time, errors as
+StoreError. Real SQLite files; the ingest-while-reading test uses the real pipeline, the real
+Chroma on disk and the packaged embedder."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ragmix.catalog import Catalog
+from ragmix.errors import StoreError
+from ragmix.schema import Chunk
+
+
+def _threads(*targets: Any) -> list[BaseException]:
+    """Run each target in its own thread; the exceptions they raised."""
+    errors: list[BaseException] = []
+
+    def wrap(fn: Any) -> Any:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001  (collected for the assertion)
+                errors.append(exc)
+
+        return run
+
+    threads = [threading.Thread(target=wrap(t)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return errors
+
+
+def test_two_threads_writing_at_once_each_commit_their_own(tmp_path: Path) -> None:
+    """The second thread starts its write while the first is inside one: it waits, and each
+    thread's COMMIT or ROLLBACK covers its own writes only."""
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    inside = threading.Event()
+
+    def first() -> None:
+        with cat.transaction() as conn:
+            cat.set_meta(conn, "first", "1")
+            inside.set()
+            time.sleep(0.5)  # the second thread asks to write now
+
+    def second() -> None:
+        inside.wait(10)
+        with cat.transaction() as conn:
+            cat.set_meta(conn, "second", "2")
+
+    def third_rolls_back() -> None:
+        inside.wait(10)
+        with pytest.raises(RuntimeError), cat.transaction() as conn:
+            cat.set_meta(conn, "third", "3")
+            raise RuntimeError("changed my mind")
+
+    assert _threads(first, second, third_rolls_back) == []
+    other = sqlite3.connect(tmp_path / "catalog.sqlite3")  # what another process reads
+    rows = dict(
+        other.execute("SELECT key, value FROM meta WHERE key IN ('first', 'second', 'third')")
+    )
+    other.close()
+    assert rows == {"first": "1", "second": "2"}
+
+
+def test_a_transaction_inside_another_on_one_thread_joins_it(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    with pytest.raises(RuntimeError), cat.transaction() as conn:
+        cat.set_meta(conn, "outer", "1")
+        with cat.transaction() as inner:  # e.g. a method that opens its own: joins this one
+            cat.set_meta(inner, "inner", "2")
+        assert cat.get_meta("inner") == "2"  # not committed yet, but visible to this thread
+        raise RuntimeError("roll both back")
+    assert cat.get_meta("outer") is None and cat.get_meta("inner") is None
+
+
+def test_sqlite_errors_become_store_errors_with_their_cause(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    cat = Catalog(path, busy_timeout_s=0.3)
+    # another process holds the write lock
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    t0 = time.monotonic()
+    with pytest.raises(StoreError) as busy:
+        cat.set_tokens("doc", "tok", 1)
+    assert time.monotonic() - t0 < 5
+    assert "another process kept it locked" in str(busy.value) and str(path) in str(busy.value)
+    assert isinstance(busy.value.__cause__, sqlite3.OperationalError)
+    holder.execute("ROLLBACK")
+    holder.close()
+
+    # a constraint broken half-way: nothing of the transaction stays
+    doc = {"doc_id": "d1", "name": "a.txt", "kind": "txt", "text": "Hello there.",
+           "page_starts": None, "chunks": [Chunk(0, "Hello there.", 0, 12, 3)],
+           "lexical": [["hello", "there"]], "tokens": {}}  # fmt: skip
+    with cat.transaction() as conn:
+        cat.add_pending(conn, **doc)
+    with pytest.raises(StoreError) as dup, cat.transaction() as conn:
+        cat.set_meta(conn, "half", "way")
+        cat.add_pending(conn, **doc)
+    assert isinstance(dup.value.__cause__, sqlite3.IntegrityError)
+    assert cat.get_meta("half") is None and cat.chunk_ids() == ["d1-000000"]
+
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError) as bad:
+        Catalog(junk)
+    assert "--repair" in str(bad.value)
+    assert isinstance(bad.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_each_thread_has_its_own_connection_and_close_closes_them_all(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    conns: list[sqlite3.Connection] = []
+    hold = threading.Barrier(4)
+
+    def reader() -> None:
+        conns.append(cat.conn)
+        cat.documents()
+        hold.wait(10)  # all alive at once
+        hold.wait(10)  # until closed
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    hold.wait(10)
+    assert len({id(c) for c in conns}) == 3 and cat.conn not in conns
+    cat.close()
+    hold.wait(10)
+    for t in threads:
+        t.join(10)
+    for conn in [*conns]:
+        with pytest.raises(sqlite3.ProgrammingError):
+            conn.execute("SELECT 1")
+    with pytest.raises(StoreError, match="closed"):
+        cat.documents()
+
+
+def test_connections_of_finished_threads_are_closed(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    for _ in range(20):
+        t = threading.Thread(target=cat.documents)
+        t.start()
+        t.join()
+    cat.documents()  # this thread opens nothing new, a new thread prunes the finished ones
+    t = threading.Thread(target=cat.documents)
+    t.start()
+    t.join()
+    assert len(cat._conns) <= 3
+
+
+def test_a_catalog_from_a_newer_ragmix_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    cat = Catalog(path)
+    with cat.transaction() as conn:
+        cat.set_meta(conn, "schema_version", "99")
+    cat.close()
+    with pytest.raises(StoreError, match="newer ragmix"):
+        Catalog(path)
+
+
+@pytest.mark.slow
+def test_ingest_while_two_threads_read_and_search(tmp_path: Path) -> None:
+    """One thread ingests (real pipeline, Chroma and embedder) for ~25 s, changing and
+    re-syncing the folder, while two others list, find, search and record token counts (the
+    answering side's write): nothing raises and each side saw the other's work."""
+    from ragmix import RagMix
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    rm = RagMix.from_config(None, store={"path": str(tmp_path / "store")})
+    rm.catalog.documents()  # open before the threads start, as the web page does
+    rm.embeddings.embed_documents(["warm up"])  # the clock starts with the model loaded
+    deadline = time.monotonic() + 25
+    seen_counts: set[int] = set()
+    rounds = {"ingest": 0, "list": 0, "search": 0}
+
+    def ingest() -> None:
+        i = 0
+        while time.monotonic() < deadline:
+            for j in range(4):
+                (docs / f"note-{i}-{j}.md").write_text(
+                    f"Note {i}-{j}. The espresso machine number {i} needs descaling "
+                    f"every {j + 2} months. " * 8
+                )
+            for old in sorted(docs.iterdir())[:-8]:  # keep the folder small: --sync drops
+                old.unlink()
+            summary = rm.ingest(docs, sync=True)
+            assert summary.ok, summary.failed
+            rounds["ingest"] += 1
+            i += 1
+
+    def lister() -> None:
+        while time.monotonic() < deadline:
+            found = rm.documents()
+            seen_counts.add(len(found))
+            for d in found[:3]:
+                found_again = rm.catalog.find(d.name) is not None
+                assert found_again or rm.catalog.state(d.doc_id) != "ready"  # being removed
+                rm.catalog.set_tokens(d.doc_id, "test-counter", d.n_chars)
+            rounds["list"] += 1
+            time.sleep(0.005)  # a page polling its list, not a loop starving the writer
+
+    def searcher() -> None:
+        while time.monotonic() < deadline:
+            rm.catalog.bm25(["espresso", "descaling"], 5)
+            if rm.documents():
+                hits = rm.ask("How often does the espresso machine need descaling?", mode="search")
+                assert hits.route == "search"
+                rounds["search"] += 1
+            time.sleep(0.005)
+
+    errors = _threads(ingest, lister, searcher)
+    assert errors == [], [repr(e) for e in errors]
+    assert rounds["ingest"] >= 2 and rounds["list"] >= 20 and rounds["search"] >= 5, rounds
+    assert len(seen_counts) >= 2, seen_counts  # the readers saw the store change under them
+    assert rm.catalog.check() == []
+    assert sorted(rm.catalog.chunk_ids(dense_only=True)) == sorted(rm.vectors.iter_ids())
