@@ -175,6 +175,7 @@ def _as_schema_1(path: Path, display: dict[str, str]) -> None:
     ``aliases`` table), with the display names 0.1 would have left."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("DROP TABLE aliases")
+    conn.execute("DROP TABLE chunks_vocab")  # 0.1 had no term-frequency view either
     conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     for doc_id, name in display.items():
         conn.execute("UPDATE documents SET name = ? WHERE doc_id = ?", (name, doc_id))
