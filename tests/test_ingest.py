@@ -100,9 +100,9 @@ def test_ingest_folder_pages_offsets_and_metadata(rm, tmp_path: Path) -> None:
         assert sum(1 for s in starts if s <= off) == i
     # no chunk crosses a page: each cites exactly one page
     assert [r[1] for r in rows] == [1, 2, 3]
-    # the English-only default embedder gets no Chinese chunks (BM25 serves them) ...
-    assert rm.vectors._collection.get(ids=[rows[0][0]])["ids"] == []
-    # ... and Chroma holds the same metadata as the catalog for the English ones
+    # the multilingual default embedder embeds the Chinese chunks too ...
+    assert rm.vectors._collection.get(ids=[rows[0][0]])["ids"] == [rows[0][0]]
+    # ... and Chroma holds the same metadata as the catalog
     notes = rm.find("notes.md")
     cid, start = rm.catalog.conn.execute(
         "SELECT chunk_id, start FROM chunks WHERE doc_id = ? AND idx = 0", (notes.doc_id,)
@@ -115,7 +115,7 @@ def test_ingest_folder_pages_offsets_and_metadata(rm, tmp_path: Path) -> None:
     assert SIMPLIFIED[:40] in rm.catalog.text(gbk.doc_id)
     s = state(rm)
     assert s["catalog_chunks"] == s["chroma_chunks"] and s["fts"] == len(s["all_chunks"])
-    assert len(s["all_chunks"]) > len(s["catalog_chunks"]) > 0
+    assert len(s["all_chunks"]) == len(s["catalog_chunks"]) > 0  # every chunk has a vector
     assert s["problems"] == []
 
 
@@ -236,6 +236,7 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path) -> None:
         "chunks_added",
         "chunks_removed",
         "repaired",
+        "reembedded",
         "seconds",
     }
     assert out["ingested"] == 1 and out["failed"][0]["path"] == "empty.txt"
