@@ -151,7 +151,7 @@ class HybridSearcher:
         )
         ceiling = self.catalog.bm25_ceiling(tokens) if dense else 0.0
         fused = fuse(lexical, dense, s, ceiling)[:n]
-        if fused:
+        if fused and dense:  # a cut for the embedder's noise: BM25 hits all hold a term
             floor = s.min_relative_score * fused[0][1]
             fused = [(cid, score) for cid, score in fused if score >= floor]
         found = self.catalog.passages([c for c, _ in fused])

@@ -168,7 +168,14 @@ class VectorIndex:
 
     # -- which embedder made the vectors ----------------------------------------------------
     def _meta(self) -> dict[str, Any]:
-        return dict(self._collection.metadata or {})
+        # Fetched afresh: a Collection object keeps the metadata it was opened with, and
+        # another writer may have stamped the embedder since (a shared server).
+        try:
+            return dict(self.client.get_collection(self.name).metadata or {})
+        except Exception as exc:
+            raise _store_error(
+                "reading the collection's metadata failed", exc, self.settings
+            ) from exc
 
     def _set_meta(self, **values: Any) -> None:
         meta = {**self._meta(), **values}
