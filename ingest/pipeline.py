@@ -746,12 +746,10 @@ class Pipeline:
         with self.catalog.transaction() as conn:
             self.catalog.set_meta(conn, "reembed", "1")
         stage = self.vectors.staging()
-        ready = set(self.catalog.doc_ids("ready"))
-        rows = self.catalog.chunk_texts()
-        want = [
+        want = [  # chunk_texts() holds the chunks of ready documents only
             cid
-            for cid, doc_id, text in rows
-            if doc_id in ready and self.encoder.understands(detect_language(text))
+            for cid, _doc_id, text in self.catalog.chunk_texts()
+            if self.encoder.understands(detect_language(text))
         ]
         have = set(stage.iter_ids())
         stale = sorted(have - set(want))  # chunks deleted since an interrupted run
