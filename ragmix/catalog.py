@@ -820,8 +820,11 @@ class Catalog:
             return 0.0
         total = 0.0
         for t in terms:
+            # the count and the lookups are separate reads: a writer in between can leave a
+            # term in more chunks than were counted, so the count is at least each term's
+            n_rows = max(n_rows, held.get(t.lower(), 0))
             n = max(held.get(t.lower(), 0), 1)
-            total += max(math.log((n_rows - n + 0.5) / (n + 0.5)), 1e-6)
+            total += max(math.log(max(n_rows - n + 0.5, 0.5) / (n + 0.5)), 1e-6)
         return total
 
     def rebuild_lexical(self) -> int:

@@ -70,6 +70,31 @@ def test_two_threads_writing_at_once_each_commit_their_own(tmp_path: Path) -> No
     assert rows == {"first": "1", "second": "2"}
 
 
+def test_bm25_ceiling_holds_when_a_writer_lands_between_its_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunk count and the term lookups are separate reads; a writer in between can
+    leave a term in more chunks than were counted (seen in CI as a math domain error under
+    concurrent ingest). Here the index holds the term in three rows and the count says one."""
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    with cat.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
+            [(i, "espresso descaling") for i in range(1, 4)],
+        )
+    real = cat.conn
+
+    class CountSaysOne:  # the count a reader saw before the writer added two chunks
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql.startswith("SELECT count(*) FROM chunks"):
+                return real.execute("SELECT 1")
+            return real.execute(sql, *args)
+
+    monkeypatch.setattr(Catalog, "conn", property(lambda self: CountSaysOne()))
+    ceiling = cat.bm25_ceiling(["espresso", "grinder"])
+    assert ceiling > 0  # finite and positive: held by all counts as the least distinctive
+
+
 def test_a_transaction_inside_another_on_one_thread_joins_it(tmp_path: Path) -> None:
     cat = Catalog(tmp_path / "catalog.sqlite3")
     with pytest.raises(RuntimeError), cat.transaction() as conn:
