@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel -q --no-deps --no-cache-dir \
 	    -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION); }
 	$(PY) -m pip install -q $(WHEELHOUSE)/llama_cpp_python-*.whl
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev]" --config-settings editable_mode=strict
 	touch $@
 
 # Quickstart 1: set up, ingest the bundled samples (one GBK Chinese report, one English manual),
@@ -65,7 +65,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check ragmix ingest ui tests benchmarks
-	$(VENV)/bin/mypy ragmix ingest ui
+	$(VENV)/bin/mypy -p ragmix
 
 clean:
 	rm -rf $(DEMO_STORE) .pytest_cache

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from ragmix.llm import LlamaCppChat, set_state_cache
-from ragmix.settings import LlmSettings
+from ragmix.core.settings import LlmSettings
+from ragmix.models.llm import LlamaCppChat, set_state_cache
 
 TARGET = 0.05
 SYSTEM = "Answer the question using only the document. Answer in one short sentence."

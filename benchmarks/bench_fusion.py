@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ragmix.evaluation import build_store, load_squad, rank_documents, retrieval_metrics
-from ragmix.retrieval import combine, coverage, fuse, minmax, rrf
-from ragmix.settings import RetrievalSettings, load_settings
-from ragmix.text import detect_language, lexical_tokens
+from ragmix.app.evaluation import build_store, load_squad, rank_documents, retrieval_metrics
+from ragmix.core.settings import RetrievalSettings, load_settings
+from ragmix.core.text import detect_language, lexical_tokens
+from ragmix.qa.retrieval import combine, coverage, fuse, minmax, rrf
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KS = (1, 5, 10)

@@ -42,7 +42,7 @@ GUARD = {"timeout_s": 10.0, "memory_mb": 256}
 _UNGUARDED = """
 import json, resource, sys, time
 from pathlib import Path
-from ragmix.errors import LoadError
+from ragmix.core.errors import LoadError
 from ragmix.ingest.loaders import load_document
 t0 = time.perf_counter()
 try:
@@ -116,7 +116,7 @@ def unguarded(path: Path, cap: float, limits: dict[str, int] = LIMITS) -> dict[s
 
 
 def guarded(guard: Any, path: Path) -> dict[str, Any]:
-    from ragmix.errors import LoadError
+    from ragmix.core.errors import LoadError
 
     t0 = time.perf_counter()
     try:

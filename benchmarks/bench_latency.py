@@ -57,7 +57,7 @@ class SentencePool:
     """Sentences with their BM25 tokens computed once (jieba on 50K chunks would dominate)."""
 
     def __init__(self, rng: random.Random, n: int) -> None:
-        from ragmix.text import lexical_tokens
+        from ragmix.core.text import lexical_tokens
 
         self.en = [english_sentence(rng) for _ in range(n)]
         self.zh = [chinese_sentence(rng) for _ in range(n)]
@@ -97,8 +97,8 @@ def grow(rm: Any, pool: SentencePool, rng: random.Random, n_docs: int, first: in
     """Add ``n_docs`` documents of CHUNKS_PER_DOC chunks each (catalog rows + random vectors)."""
     import numpy as np
 
-    from ragmix.catalog import chunk_id
-    from ragmix.schema import Chunk
+    from ragmix.core.schema import Chunk
+    from ragmix.store.catalog import chunk_id
 
     np_rng = np.random.default_rng(first)
     catalog, vectors = rm.catalog, rm.vectors
@@ -149,7 +149,7 @@ def grow(rm: Any, pool: SentencePool, rng: random.Random, n_docs: int, first: in
 
 def time_queries(rm: Any, qs: list[str]) -> dict[str, dict[str, Any]]:
     """Each query through every kind, the order rotated per query; seconds per call."""
-    from ragmix.text import detect_language, lexical_tokens
+    from ragmix.core.text import detect_language, lexical_tokens
 
     searcher, catalog, vectors = rm.searcher(), rm.catalog, rm.vectors
     k = rm.settings.retrieval.candidates

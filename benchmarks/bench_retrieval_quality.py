@@ -26,11 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ragmix.catalog import fts_query
-from ragmix.evaluation import build_store, load_squad, rank_documents, retrieval_metrics
-from ragmix.retrieval import rrf
-from ragmix.settings import load_settings
-from ragmix.text import _LEXICAL_RE, STOPWORDS, cjk_bigrams, lexical_tokens
+from ragmix.app.evaluation import build_store, load_squad, rank_documents, retrieval_metrics
+from ragmix.core.settings import load_settings
+from ragmix.core.text import _LEXICAL_RE, STOPWORDS, cjk_bigrams, lexical_tokens
+from ragmix.qa.retrieval import rrf
+from ragmix.store.catalog import fts_query
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KS = (1, 5, 10)

@@ -37,22 +37,32 @@ def long_minutes(n: int = 400) -> str:
     return "\n\n".join(
         f"Item {i}. The committee reviewed item {i} and approved budget line {i * 7}. "
         f"Supplier {i % 17} delivered item {i} in week {i % 52}; the note for item {i} asks for "
-        f"a follow-up by team {i % 5}." for i in range(n))
+        f"a follow-up by team {i % 5}."
+        for i in range(n)
+    )
 
 
 def worker(store: str, strategy: str, max_tokens: int, quick: bool) -> None:
     from ragmix import RagMix
 
-    rm = RagMix.from_config(None, store={"path": store}, llm={"max_tokens": max_tokens},
-                            router={"self_route": False})
+    rm = RagMix.from_config(
+        None, store={"path": store}, llm={"max_tokens": max_tokens}, router={"self_route": False}
+    )
     rows = []
     questions = QUESTIONS[::2] if quick else QUESTIONS
     for doc, q in questions:
         t0 = time.perf_counter()
         ans = rm.ask(q, docs=[doc], mode=strategy)
-        rows.append({"doc": doc, "question": q, "route": ans.route,
-                     "prompt": ans.tokens["prompt"], "scope": ans.tokens["scope"],
-                     "seconds": round(time.perf_counter() - t0, 2)})
+        rows.append(
+            {
+                "doc": doc,
+                "question": q,
+                "route": ans.route,
+                "prompt": ans.tokens["prompt"],
+                "scope": ans.tokens["scope"],
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
     print(json.dumps(rows, ensure_ascii=False))
 
 
@@ -78,24 +88,41 @@ def main() -> None:
         RagMix.from_config(None, store={"path": store}).ingest(docs)
         results = {}
         for strategy in ("auto", "stuff", "retrieve"):
-            cmd = [sys.executable, __file__, "--worker", store, strategy,
-                   "--max-tokens", str(args.max_tokens)] + (["--quick"] if args.quick else [])
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                store,
+                strategy,
+                "--max-tokens",
+                str(args.max_tokens),
+            ] + (["--quick"] if args.quick else [])
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             results[strategy] = json.loads(out.stdout.strip().splitlines()[-1])
 
-    totals = {s: {"prompt_tokens": sum(r["prompt"] for r in rows),
-                  "seconds": round(sum(r["seconds"] for r in rows), 1),
-                  "routes": [r["route"] for r in rows]} for s, rows in results.items()}
+    totals = {
+        s: {
+            "prompt_tokens": sum(r["prompt"] for r in rows),
+            "seconds": round(sum(r["seconds"] for r in rows), 1),
+            "routes": [r["route"] for r in rows],
+        }
+        for s, rows in results.items()
+    }
     base = totals["stuff"]
-    print(f"{'strategy':<10}{'prompt tokens':>15}{'seconds':>10}{'tokens vs stuff':>17}"
-          f"{'time vs stuff':>15}  routes")
+    print(
+        f"{'strategy':<10}{'prompt tokens':>15}{'seconds':>10}{'tokens vs stuff':>17}"
+        f"{'time vs stuff':>15}  routes"
+    )
     for s, t in totals.items():
-        print(f"{s:<10}{t['prompt_tokens']:>15,}{t['seconds']:>10.1f}"
-              f"{t['prompt_tokens'] / base['prompt_tokens']:>17.2f}"
-              f"{t['seconds'] / base['seconds']:>15.2f}  {' '.join(t['routes'])}")
+        print(
+            f"{s:<10}{t['prompt_tokens']:>15,}{t['seconds']:>10.1f}"
+            f"{t['prompt_tokens'] / base['prompt_tokens']:>17.2f}"
+            f"{t['seconds'] / base['seconds']:>15.2f}  {' '.join(t['routes'])}"
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "router.json").write_text(json.dumps({"totals": totals, "questions": results},
-                                                    ensure_ascii=False, indent=1))
+    (RESULTS / "router.json").write_text(
+        json.dumps({"totals": totals, "questions": results}, ensure_ascii=False, indent=1)
+    )
     import matplotlib
 
     matplotlib.use("Agg")

@@ -39,12 +39,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragmix.errors import LoadError
+from ragmix.core.errors import LoadError
+from ragmix.core.schema import LoadedDocument
 from ragmix.ingest.loaders import load_document
-from ragmix.schema import LoadedDocument
 
 if TYPE_CHECKING:
-    from ragmix.settings import IngestSettings
+    from ragmix.core.settings import IngestSettings
 
 __all__ = ["LoadGuard", "load_guarded"]
 
@@ -98,7 +98,7 @@ class LoadGuard:
             LoadError: whatever ``load_document`` raises, and: the file took longer than
                 ``timeout_s``, needed more than ``memory_mb``, or the loader died on it.
         """
-        kwargs = {
+        kwargs: dict[str, Any] = {  # sent to the child as they are
             "max_bytes": max_bytes,
             "max_pages": max_pages,
             "max_chars": max_chars,

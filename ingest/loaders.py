@@ -1,7 +1,7 @@
 """Turn one file into clean text: PDF, plain text, Markdown, Word (.docx) and HTML.
 
 ``load_document`` is the only entry point. Every failure, whatever library raised it, comes
-out as ``ragmix.errors.LoadError`` naming the file and saying what to do, so a batch ingest
+out as ``ragmix.core.errors.LoadError`` naming the file and saying what to do, so a batch ingest
 can report the file and go on.
 """
 
@@ -16,9 +16,9 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ragmix.errors import LoadError
+from ragmix.core.errors import LoadError
+from ragmix.core.schema import LoadedDocument
 from ragmix.ingest.cleaning import clean_text
-from ragmix.schema import LoadedDocument
 
 __all__ = ["SUPPORTED", "decode_text", "load_document"]
 

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragmix.catalog import Catalog
-from ragmix.errors import LoadError
+from ragmix.core.errors import LoadError
+from ragmix.store.catalog import Catalog
 
 #: Bytes of content hash kept in the doc id (80 bits: no collision in any real library).
 _ID_HEX = 20

@@ -36,20 +36,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
-from ragmix.catalog import Catalog, chunk_id, page_of
-from ragmix.errors import LoadError, StoreLockedError
-from ragmix.events import Embedding, FileDone, FileFailed, FilesFound, FileStarted, IngestEvent
+from ragmix.core.errors import LoadError, StoreLockedError
+from ragmix.core.events import Embedding, FileDone, FileFailed, FilesFound, FileStarted, IngestEvent
+from ragmix.core.schema import Chunk
+from ragmix.core.settings import Settings
+from ragmix.core.text import detect_language, lexical_tokens, printable_name
+from ragmix.core.tokens import TokenCounter
 from ragmix.ingest.guard import load_guarded
 from ragmix.ingest.loaders import SUPPORTED
 from ragmix.ingest.manifest import Manifest, SourceRow, content_id
 from ragmix.ingest.splitter import split_text
-from ragmix.schema import Chunk
-from ragmix.settings import Settings
-from ragmix.text import detect_language, lexical_tokens, printable_name
-from ragmix.tokens import TokenCounter
+from ragmix.store.catalog import Catalog, chunk_id, page_of
 
 ProgressFn = Callable[[IngestEvent], None]
-"""Called with each ``ragmix.events.IngestEvent``: ``FilesFound``, then per file
+"""Called with each ``ragmix.core.events.IngestEvent``: ``FilesFound``, then per file
 ``FileStarted``, ``Embedding`` (chunks with vectors of the file's total) and ``FileDone`` or
 ``FileFailed``; ``--repair`` re-embeds under the name "repair"."""
 
@@ -109,7 +109,7 @@ class VectorWriter(Protocol):
 
 
 class Registry(Protocol):
-    """The shared store's document list (``ragmix.vectorstore.DocRegistry``), http mode."""
+    """The shared store's document list (``ragmix.store.vectors.DocRegistry``), http mode."""
 
     def stamps(self) -> dict[str, float]: ...
 
@@ -247,7 +247,7 @@ class Pipeline:
         progress: optional progress callback (see ``ProgressFn``).
         registry: the server's document list (``store.mode: http``); None for an embedded
             store. With a registry the server is the source of truth and the catalog a cache
-            of it (see ``ragmix/sharedstore.py``): documents are published to the server
+            of it (see ``ragmix/store/shared.py``): documents are published to the server
             first and then added to the catalog as ready, and several writers may run at once.
 
     ``vectors`` and ``encoder`` are touched only when a file changed or a crash is being
@@ -334,7 +334,7 @@ class Pipeline:
         else:
             # Other writers may be working right now: no dirty flag, no id reconciliation
             # (that is `ingest --repair`, with a grace period). Learn what they committed.
-            from ragmix.sharedstore import sync_catalog
+            from ragmix.store.shared import sync_catalog
 
             sync_catalog(self.catalog, self.registry)
             summary.chunks_removed += self.recover()
@@ -499,7 +499,7 @@ class Pipeline:
     ) -> tuple[int, list[str]]:
         """http mode: vectors, then the document's record on the server (its commit point),
         then the names it takes from other documents there, then the local cache."""
-        from ragmix import sharedstore
+        from ragmix.store import shared as sharedstore
 
         assert self.registry is not None
         name, doc_id = row.name, row.doc_id

@@ -25,9 +25,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ragmix.errors import ConfigError
-from ragmix.schema import Chunk
-from ragmix.text import CJK_CLASS
+from ragmix.core.errors import ConfigError
+from ragmix.core.schema import Chunk
+from ragmix.core.text import CJK_CLASS
 
 # Strength of the boundary *before* a unit: a full chunk ends before the strongest one.
 PARA, SENT, LINE, CLAUSE, TOKEN = 4, 3, 2, 1, 0

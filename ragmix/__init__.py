@@ -7,18 +7,18 @@ Public API (everything else is internal):
     IngestSummary     what an ingest run did
     DocumentInfo      one stored document
     Answer            one answer: text, route, reason, tokens, sources, timings
-    AnswerEvent       what RagMix.stream yields (the classes are in ragmix.events)
+    AnswerEvent       what RagMix.stream yields (the classes are in ragmix.core.events)
     AnswerState       the answer so far: AnswerState.apply(event) folds the events
     IngestEvent       what RagMix.ingest(progress=...) is called with
     IngestState       ingest progress so far: IngestState.apply(event) folds the events
-    RagmixError       root of every error ragmix raises (see ragmix.errors)
+    RagmixError       root of every error ragmix raises (see ragmix.core.errors)
 """
 
 from __future__ import annotations
 
 import typing as _t
 
-from ragmix.errors import (
+from ragmix.core.errors import (
     BudgetError,
     ConfigError,
     LoadError,
@@ -27,13 +27,13 @@ from ragmix.errors import (
     StoreError,
     StoreLockedError,
 )
-from ragmix.events import Answer, AnswerEvent, AnswerState, IngestEvent, IngestState
-from ragmix.settings import Settings, load_settings
+from ragmix.core.events import Answer, AnswerEvent, AnswerState, IngestEvent, IngestState
+from ragmix.core.settings import Settings, load_settings
 
 if _t.TYPE_CHECKING:
-    from ragmix.api import RagMix
-    from ragmix.catalog import DocumentInfo
+    from ragmix.app.api import RagMix
     from ragmix.ingest.pipeline import IngestSummary
+    from ragmix.store.catalog import DocumentInfo
 
 __version__ = "0.1.0"
 
@@ -58,8 +58,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "RagMix": "ragmix.api",
-    "DocumentInfo": "ragmix.catalog",
+    "RagMix": "ragmix.app.api",
+    "DocumentInfo": "ragmix.store.catalog",
     "IngestSummary": "ragmix.ingest.pipeline",
 }
 

@@ -95,7 +95,7 @@ def start_chroma(path: Path) -> Server:
 
 
 def start_llama_server(log_dir: Path, n_ctx: int = 8192) -> Server:
-    from ragmix.llm import resolve_gguf
+    from ragmix.models.llm import resolve_gguf
 
     port = free_port()
     log = log_dir / f"llama-server-{port}.log"

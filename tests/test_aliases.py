@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ragmix.cli import main
+from ragmix.cli.main import main
 from tests.test_ingest import _cli, state
 
 pytestmark = pytest.mark.slow
@@ -189,7 +189,7 @@ def _as_schema_1(path: Path, display: dict[str, str]) -> None:
 def test_a_catalog_of_the_old_schema_opens_with_every_name(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from ragmix.catalog import SCHEMA_VERSION, Catalog
+    from ragmix.store.catalog import SCHEMA_VERSION, Catalog
 
     docs, store = tmp_path / "docs", tmp_path / "store"
     docs.mkdir()

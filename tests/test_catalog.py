@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from ragmix.catalog import Catalog
-from ragmix.errors import StoreError
-from ragmix.schema import Chunk
+from ragmix.core.errors import StoreError
+from ragmix.core.schema import Chunk
+from ragmix.store.catalog import Catalog
 
 
 def _threads(*targets: Any) -> list[BaseException]:

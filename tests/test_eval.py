@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragmix.errors import RagmixError
-from ragmix.evaluation import (
+from ragmix.app.evaluation import (
     em_en,
     em_zh,
     f1_en,
@@ -19,7 +18,8 @@ from ragmix.evaluation import (
     run_retrieval_eval,
     score_answer,
 )
-from ragmix.settings import load_settings
+from ragmix.core.errors import RagmixError
+from ragmix.core.settings import load_settings
 
 CONTEXTS = [
     "苏州工业园区成立于1994年，是中国和新加坡两国政府间的重要合作项目，总面积278平方公里。",
@@ -197,7 +197,7 @@ def test_score_answer_best_gold_and_language() -> None:
 @pytest.mark.slow
 def test_qa_eval_with_the_default_model(tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp")
-    from ragmix.evaluation import run_qa_eval
+    from ragmix.app.evaluation import run_qa_eval
 
     settings = load_settings(store={"path": str(tmp_path / "unused-store")})
     result = run_qa_eval(make_squad(tmp_path / "s.json"), settings, limit=2)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ragmix.errors import BudgetError, RagmixError
-from ragmix.events import (
+from ragmix.core.errors import BudgetError, RagmixError
+from ragmix.core.events import (
     Answer,
     AnswerEvent,
     AnswerState,

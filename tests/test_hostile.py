@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from ragmix.errors import LoadError
+from ragmix.core.errors import LoadError
+from ragmix.core.text import printable_name
 from ragmix.ingest.cleaning import clean_text
 from ragmix.ingest.guard import LoadGuard
 from ragmix.ingest.loaders import load_document
 from ragmix.ingest.pipeline import iter_files
 from ragmix.ingest.splitter import MAX_CHARS_PER_TOKEN, char_token_estimate, split_text
-from ragmix.text import printable_name
 from tests.fixtures import SIMPLIFIED, make_gbk_txt
 from tests.hostile_files import (
     make_dirty_utf8,
@@ -139,8 +139,8 @@ def test_no_quadratic_regex_on_long_runs() -> None:
 
 @pytest.mark.slow  # the packaged embedder's tokenizer
 def test_a_long_line_without_breaks_is_split_in_bounded_chunks() -> None:
-    from ragmix.embeddings import chunk_token_counter
-    from ragmix.settings import Settings
+    from ragmix.core.settings import Settings
+    from ragmix.models.embeddings import chunk_token_counter
 
     count, _ = chunk_token_counter(Settings().embeddings)
     limit = 220
@@ -378,7 +378,7 @@ def test_hostile_folder_end_to_end(tmp_path: Path, deep_folder: MakeDeep) -> Non
         "RAGMIX_INGEST__FILE_TIMEOUT_S": "10",
         "RAGMIX_INGEST__FILE_MEMORY_MB": "256",
     }
-    cmd = [sys.executable, "-m", "ragmix.cli", "ingest", str(docs), "--store", str(store)]
+    cmd = [sys.executable, "-m", "ragmix.cli.main", "ingest", str(docs), "--store", str(store)]
     t0 = time.perf_counter()
     run = subprocess.run(
         [sys.executable, "-c", _PEAK_WRAPPER, *cmd, "--json"],
@@ -405,7 +405,7 @@ def test_hostile_folder_end_to_end(tmp_path: Path, deep_folder: MakeDeep) -> Non
     assert summary["ingested"] == 10 and summary["unsupported"] == []
 
     listed = subprocess.run(
-        [sys.executable, "-m", "ragmix.cli", "docs", "list", "--store", str(store), "--json"],
+        [sys.executable, "-m", "ragmix.cli.main", "docs", "list", "--store", str(store), "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -427,7 +427,7 @@ def test_hostile_folder_end_to_end(tmp_path: Path, deep_folder: MakeDeep) -> Non
         ]
     )
     table = subprocess.run(
-        [sys.executable, "-m", "ragmix.cli", "docs", "list", "--store", str(store)],
+        [sys.executable, "-m", "ragmix.cli.main", "docs", "list", "--store", str(store)],
         capture_output=True,
         text=True,
         env={**env, "COLUMNS": "200"},
@@ -437,7 +437,7 @@ def test_hostile_folder_end_to_end(tmp_path: Path, deep_folder: MakeDeep) -> Non
 
     def search(question: str) -> list[str]:
         out = subprocess.run(
-            [sys.executable, "-m", "ragmix.cli", "ask", question, "--mode", "search"]
+            [sys.executable, "-m", "ragmix.cli.main", "ask", question, "--mode", "search"]
             + ["--store", str(store), "--json"],
             capture_output=True,
             text=True,

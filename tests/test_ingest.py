@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ragmix.events import Embedding, FilesFound, IngestEvent, IngestState
+from ragmix.core.events import Embedding, FilesFound, IngestEvent, IngestState
 from tests.fixtures import (
     SIMPLIFIED,
     make_binary_junk_txt,
@@ -209,7 +209,7 @@ def test_broken_files_are_reported_and_the_rest_ingested(rm, tmp_path: Path) -> 
 
 def _cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "ragmix.cli", *args],
+        [sys.executable, "-m", "ragmix.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

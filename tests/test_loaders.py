@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ragmix.errors import LoadError
+from ragmix.core.errors import LoadError
+from ragmix.core.schema import LoadedDocument
 from ragmix.ingest.cleaning import clean_text
 from ragmix.ingest.loaders import SUPPORTED, decode_text, load_document
-from ragmix.schema import LoadedDocument
 from tests.fixtures import (
     HTML_VISIBLE,
     SIMPLIFIED,

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ragmix import AnswerState, BudgetError, RagMix
-from ragmix.events import Done, PartStarted, RouteDecided, Sources, Token
+from ragmix.core.events import Done, PartStarted, RouteDecided, Sources, Token
 from tests.fixtures import make_chinese_pdf
 
 pytestmark = pytest.mark.slow
@@ -148,7 +148,7 @@ def test_nothing_found_means_no_model_call(tmp_path: Path) -> None:
         "b = rm.ask('How long is the warranty?', mode='search');"
         "imported = 'llama_cpp' in sys.modules;"
         "a = rm.ask('zqxv wplm', mode='retrieve');"
-        "from ragmix import llm;"
+        "from ragmix.models import llm;"
         "loaded = any(e._llama is not None for e in llm._ENGINES.values());"
         "print(json.dumps([a.answer, a.route, a.tokens['completion'], len(b.sources),"
         " imported, loaded]))"
@@ -175,7 +175,7 @@ def test_ask_json_contract(small: RagMix) -> None:
         [
             sys.executable,
             "-m",
-            "ragmix.cli",
+            "ragmix.cli.main",
             "ask",
             "What is the warranty?",
             "--json",
@@ -198,7 +198,7 @@ def test_ask_json_contract(small: RagMix) -> None:
         [
             sys.executable,
             "-m",
-            "ragmix.cli",
+            "ragmix.cli.main",
             "ask",
             "x",
             "--doc",
@@ -215,7 +215,7 @@ def test_ask_json_contract(small: RagMix) -> None:
 
 def _ask_cli(store: Path, question: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ragmix.cli", "ask", question, "--store", str(store), *args],
+        [sys.executable, "-m", "ragmix.cli.main", "ask", question, "--store", str(store), *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -302,7 +302,7 @@ def _scripted(rm: RagMix, replies: list[str]):  # type: ignore[no-untyped-def]
     the branches whose trigger depends on what the model says."""
     from langchain_core.language_models import FakeListChatModel
 
-    from ragmix.chain import QA
+    from ragmix.qa.chain import QA
 
     model = FakeListChatModel(responses=replies)
     return QA(rm.settings, rm.catalog, rm.searcher(), lambda: model, rm._counter), model

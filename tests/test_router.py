@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ragmix.errors import BudgetError, ConfigError
-from ragmix.router import (
+from ragmix.core.errors import BudgetError, ConfigError
+from ragmix.core.settings import load_settings
+from ragmix.qa.router import (
     MAP_NOTE_TOKENS,
     MAP_PROMPT_TOKENS,
     MIN_BUDGET,
@@ -27,7 +28,6 @@ from ragmix.router import (
     wants_self_route,
     with_passages,
 )
-from ragmix.settings import load_settings
 
 W8K = Window(n_ctx=8192, answer_tokens=512, overhead_tokens=256)
 

@@ -181,8 +181,8 @@ def test_names_are_shared_through_the_server(chroma: Server, tmp_path: Path) -> 
 def test_eval_retrieval_uses_its_own_server_collection(chroma: Server, tmp_path: Path) -> None:
     import chromadb
 
-    from ragmix import evaluation
-    from ragmix.settings import load_settings
+    from ragmix.app import evaluation
+    from ragmix.core.settings import load_settings
 
     data = {
         "data": [
@@ -223,7 +223,7 @@ def _ingest_cli(folder: Path, store: dict[str, Any], *extra: str) -> subprocess.
         "RAGMIX_STORE": store["path"],
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "ragmix.cli", "ingest", str(folder), "--json", *extra],
+        [sys.executable, "-m", "ragmix.cli.main", "ingest", str(folder), "--json", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -320,7 +320,7 @@ def _timed(fn: Any) -> tuple[BaseException | None, float]:
 
 def test_chroma_down_or_stuck_is_a_clear_error(chroma: Server, tmp_path: Path) -> None:
     from ragmix import RagMix
-    from ragmix.errors import StoreError
+    from ragmix.core.errors import StoreError
 
     hung = start_hung()
     for port, words in ((1, "cannot open the Chroma server"), (hung.port, "did not answer")):
@@ -369,8 +369,8 @@ def test_model_contract(backend: str, request: pytest.FixtureRequest, tmp_path: 
     """Same question, same route, streamed deltas, prompt within the window, exact token
     counts, on the in-process model and on `python -m llama_cpp.server`."""
     from ragmix import AnswerState, RagMix
-    from ragmix.events import RouteDecided, Token
-    from ragmix.llm import gguf_token_counter
+    from ragmix.core.events import RouteDecided, Token
+    from ragmix.models.llm import gguf_token_counter
 
     rm = RagMix.from_config(None, store={"path": str(tmp_path)}, llm=_llm(backend, request))
     rm.ingest(SAMPLES)
@@ -391,7 +391,7 @@ def test_model_contract(backend: str, request: pytest.FixtureRequest, tmp_path: 
 
 def test_model_server_down_or_stuck_is_a_clear_error(llama_server: Server, tmp_path: Path) -> None:
     from ragmix import RagMix
-    from ragmix.errors import ModelError
+    from ragmix.core.errors import ModelError
 
     hung = start_hung()
     cases = [(1, "cannot reach the model server"), (hung.port, "did not answer within 2 s")]
@@ -430,7 +430,7 @@ def test_model_server_down_or_stuck_is_a_clear_error(llama_server: Server, tmp_p
 def test_doctor_passes_on_a_working_setup(
     backend: str, request: pytest.FixtureRequest, chroma: Server, tmp_path: Path
 ) -> None:
-    from ragmix.doctor import diagnose
+    from ragmix.app.doctor import diagnose
 
     rm = make_rm("http", chroma, tmp_path, llm=_llm(backend, request))
     rm.ingest(SAMPLES)
@@ -443,7 +443,7 @@ def test_doctor_passes_on_a_working_setup(
 def test_doctor_names_what_to_fix(chroma: Server, tmp_path: Path) -> None:
     """A dead store, a context larger than the model's, a damaged lexical index."""
     from ragmix import RagMix
-    from ragmix.doctor import diagnose
+    from ragmix.app.doctor import diagnose
 
     dead = RagMix.from_config(
         None, store={"mode": "http", "port": 1, "path": str(tmp_path)}, llm={"n_ctx": 65536}

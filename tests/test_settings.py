@@ -12,7 +12,7 @@ import pytest
 
 import ragmix
 from ragmix import ConfigError, load_settings
-from ragmix.settings import Settings
+from ragmix.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,7 +93,7 @@ def test_public_api_is_declared_once() -> None:
 
 def test_help_is_fast_and_loads_no_model() -> None:
     code = (
-        "import sys, ragmix.cli; rc = ragmix.cli.main(['ingest', '--help']);"
+        "import sys, ragmix.cli.main; rc = ragmix.cli.main.main(['ingest', '--help']);"
         "heavy = [m for m in ('torch', 'llama_cpp', 'sentence_transformers', 'chromadb',"
         " 'gradio') if m in sys.modules]; print(heavy)"
     )

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragmix.errors import ConfigError
+from ragmix.core.errors import ConfigError
+from ragmix.core.schema import Chunk
 from ragmix.ingest.splitter import char_token_estimate, split_text
-from ragmix.schema import Chunk
 
 est = char_token_estimate
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ragmix.text import (
+from ragmix.core.text import (
     STOPWORDS,
     cjk_bigrams,
     cjk_ratio,
@@ -136,7 +136,7 @@ def test_lexical_tokens_deterministic_and_empty() -> None:
 
 def test_import_is_cheap_and_jieba_is_silent() -> None:
     code = (
-        "import sys, ragmix.text as t\n"
+        "import sys, ragmix.core.text as t\n"
         "assert 'jieba' not in sys.modules, 'jieba imported at module import time'\n"
         "print(t.lexical_tokens('苏州工业园区'))\n"
     )

@@ -289,7 +289,7 @@ def test_question_over_every_budget_gets_a_clear_error(
     """A question that leaves no room for any document text is refused with the router's
     message in the chat; nothing is cut to fit. The box itself stops at a length that is over
     every budget (8 characters per token of the question limit)."""
-    from ragmix.llm import make_token_counter
+    from ragmix.models.llm import make_token_counter
     from ragmix.ui.app import max_question_chars
 
     limit = max_question_chars(app.rm)

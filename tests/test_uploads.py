@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragmix.events import (
+from ragmix.core.events import (
     Answer,
     AnswerState,
     Done,
@@ -100,7 +100,7 @@ HOSTILE = "<img src=x onerror=alert(1)>.txt"
 
 
 def test_rendered_names_and_passages_are_escaped() -> None:
-    from ragmix.catalog import DocumentInfo
+    from ragmix.store.catalog import DocumentInfo
 
     doc = DocumentInfo("d1", HOSTILE, "txt", "ready", None, 10, 1, 0.0, 12)
     table = docs_table([doc], "en")

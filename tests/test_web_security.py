@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ragmix.settings import UiSettings, load_settings
+from ragmix.core.settings import UiSettings, load_settings
 from tests.webclient import (
     free_port,
     http_call,
@@ -52,7 +52,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
 def test_localhost_is_the_default() -> None:
     assert UiSettings().host == "127.0.0.1"
     assert load_settings(None).ui.host == "127.0.0.1"
-    from ragmix.cli import build_parser
+    from ragmix.cli.main import build_parser
 
     args = build_parser().parse_args(["ui"])
     assert args.host is None  # so `ragmix ui` takes ui.host

@@ -29,9 +29,9 @@ from typing import Any
 
 import gradio as gr
 
-from ragmix.api import RagMix
-from ragmix.errors import ConfigError, RagmixError
-from ragmix.events import (
+from ragmix.app.api import RagMix
+from ragmix.core.errors import ConfigError, RagmixError
+from ragmix.core.events import (
     AnswerState,
     Embedding,
     Failed,
@@ -40,7 +40,7 @@ from ragmix.events import (
     IngestState,
     catch_errors,
 )
-from ragmix.router import MODES, Window
+from ragmix.qa.router import MODES, Window
 from ragmix.ui import render
 from ragmix.ui.gate import Gate
 from ragmix.ui.i18n import Lang, pick_language, tr, translations

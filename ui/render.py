@@ -2,7 +2,7 @@
 
 Every string that came from a file or a model goes through ``html.escape`` here, so a file
 named ``<img src=x onerror=alert(1)>.txt`` is shown as those characters. Nothing here
-imports gradio. Mirrors ``ragmix.console`` (the CLI's rendering).
+imports gradio. Mirrors ``ragmix.cli.console`` (the CLI's rendering).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ragmix.events import AnswerState, Source
+from ragmix.core.events import AnswerState, Source
 from ragmix.ui.i18n import Lang, tr
 from ragmix.ui.uploads import Upload
 
@@ -38,10 +38,7 @@ def badge(state: AnswerState, lang: Lang) -> str:
         label = label.replace("passages", "passage")
     if state.restarted:
         label += " · " + tr("badge_restart", lang)
-    return (
-        f'<span class="rm-badge rm-{esc(route)}" title="{esc(state.reason)}">'
-        f"{esc(label)}</span>"
-    )
+    return f'<span class="rm-badge rm-{esc(route)}" title="{esc(state.reason)}">{esc(label)}</span>'
 
 
 _BADGES = {"badge_stuff", "badge_retrieve", "badge_search", "badge_map_reduce"}

@@ -21,7 +21,7 @@ Decisions made later, once a prompt has been built and counted exactly, live her
 * ``map_reduce_budget`` / ``split_parts``: how much of a document one map step reads.
 
 ``search`` never calls a model and has no budget. A question that leaves no budget at all is
-an error, never a truncated prompt. The chain (``ragmix.chain``) only carries decisions out.
+an error, never a truncated prompt. The chain (``ragmix.qa.chain``) only carries decisions out.
 """
 
 from __future__ import annotations
@@ -29,17 +29,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, cast
 
-from ragmix.errors import BudgetError, ConfigError
+from ragmix.core.errors import BudgetError, ConfigError
+from ragmix.core.schema import MODES, Mode, Route
 
 if TYPE_CHECKING:
-    from ragmix.settings import Settings
+    from ragmix.core.settings import Settings
 
-Mode = Literal["auto", "stuff", "retrieve", "search"]
-Route = Literal["stuff", "retrieve", "search", "map_reduce"]
-#: The modes a user may ask for, in the order menus show them.
-MODES: tuple[Mode, ...] = ("auto", "stuff", "retrieve", "search")
 
 #: Smallest useful room for document text; below it a prompt would be all question.
 MIN_BUDGET = 64

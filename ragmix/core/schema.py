@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+#: What a user asks for: let the router choose, read whole documents, retrieve, or only search.
+Mode = Literal["auto", "stuff", "retrieve", "search"]
+#: What the router chose (map_reduce: a document too long to read whole, read in parts).
+Route = Literal["stuff", "retrieve", "search", "map_reduce"]
+#: The modes a user may ask for, in the order menus show them.
+MODES: tuple[Mode, ...] = ("auto", "stuff", "retrieve", "search")
 
 
 @dataclass(frozen=True)

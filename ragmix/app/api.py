@@ -23,21 +23,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragmix.catalog import Catalog, DocumentInfo, Match
-from ragmix.errors import StoreError
-from ragmix.events import Answer, AnswerEvent, AnswerState
-from ragmix.router import Mode
-from ragmix.settings import Settings, load_settings
+from ragmix.core.errors import StoreError
+from ragmix.core.events import Answer, AnswerEvent, AnswerState
+from ragmix.core.settings import Settings, load_settings
+from ragmix.qa.router import Mode
+from ragmix.store.catalog import Catalog, DocumentInfo, Match
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from ragmix.chain import QA, AnswerRunnable
-    from ragmix.embeddings import LazyEmbeddings
     from ragmix.ingest.pipeline import IngestSummary, Pipeline, ProgressFn
-    from ragmix.llm import TokenCounter
-    from ragmix.retrieval import HybridSearcher, RagmixRetriever
-    from ragmix.vectorstore import DocRegistry, VectorIndex
+    from ragmix.models.embeddings import LazyEmbeddings
+    from ragmix.models.llm import TokenCounter
+    from ragmix.qa.chain import QA, AnswerRunnable
+    from ragmix.qa.retrieval import HybridSearcher, RagmixRetriever
+    from ragmix.store.vectors import DocRegistry, VectorIndex
 
 
 class _Deferred:
@@ -133,7 +133,7 @@ class RagMix:
         """The server's document list (http mode only)."""
         with self._lock:
             if self._registry is None:
-                from ragmix.vectorstore import DocRegistry
+                from ragmix.store.vectors import DocRegistry
 
                 self._registry = DocRegistry(self.settings.store, self.vectors.client)
             return self._registry
@@ -148,7 +148,7 @@ class RagMix:
             now = time.monotonic()
             if not force and now - self._synced_at < self.settings.store.sync_interval_s:
                 return
-            from ragmix.sharedstore import sync_catalog
+            from ragmix.store.shared import sync_catalog
 
             sync_catalog(self.catalog, self.registry)
             self._synced_at = time.monotonic()
@@ -157,7 +157,7 @@ class RagMix:
     def embeddings(self) -> LazyEmbeddings:
         with self._lock:
             if self._embeddings is None:
-                from ragmix.embeddings import make_embeddings
+                from ragmix.models.embeddings import make_embeddings
 
                 self._embeddings = make_embeddings(self.settings.embeddings)
             return self._embeddings
@@ -166,14 +166,14 @@ class RagMix:
     def vectors(self) -> VectorIndex:
         with self._lock:
             if self._vectors is None:
-                from ragmix.vectorstore import VectorIndex
+                from ragmix.store.vectors import VectorIndex
 
                 self._vectors = VectorIndex(self.settings.store, self.embeddings)
             return self._vectors
 
     def token_counters(self) -> list[TokenCounter]:
         """Tokenizers whose whole-document counts are stored at ingest (the answering model's)."""
-        from ragmix.llm import make_token_counter
+        from ragmix.models.llm import make_token_counter
 
         try:
             return [make_token_counter(self.settings.llm)]
@@ -192,7 +192,7 @@ class RagMix:
         """Load, chunk, embed and index files or folders; incremental and crash-safe.
 
         Args:
-            progress: called with each ``ragmix.events.IngestEvent`` (fold them with
+            progress: called with each ``ragmix.core.events.IngestEvent`` (fold them with
                 ``IngestState.apply`` for a progress bar).
             sync: also remove documents whose files are gone from the given folders.
             repair: first move a damaged catalog aside (it is rebuilt from the given files
@@ -223,7 +223,7 @@ class RagMix:
 
     def _repair_catalog(self) -> list[str]:
         """Move a catalog that SQLite cannot read aside; returns what was done."""
-        from ragmix.catalog import readable
+        from ragmix.store.catalog import readable
 
         path = self.catalog_path
         lost = not path.exists() and (self.store_path / "chroma").exists() and not self.shared
@@ -248,8 +248,8 @@ class RagMix:
         return [f"damaged catalog moved aside to {aside}; rebuilt from the given files"]
 
     def _pipeline(self, progress: ProgressFn | None = None) -> Pipeline:
-        from ragmix.embeddings import chunk_token_counter
         from ragmix.ingest.pipeline import Pipeline
+        from ragmix.models.embeddings import chunk_token_counter
 
         # Chroma and the models are opened only if a file actually changed.
         return Pipeline(
@@ -330,13 +330,13 @@ class RagMix:
 
     # -- questions ------------------------------------------------------------------------
     def searcher(self) -> HybridSearcher:
-        from ragmix.retrieval import HybridSearcher
+        from ragmix.qa.retrieval import HybridSearcher
 
         with self._lock:
             if getattr(self, "_searcher", None) is None:
                 reranker = None
                 if self.settings.retrieval.reranker:
-                    from ragmix.embeddings import CrossEncoderReranker
+                    from ragmix.models.embeddings import CrossEncoderReranker
 
                     e = self.settings.embeddings
                     reranker = CrossEncoderReranker(
@@ -353,7 +353,7 @@ class RagMix:
 
     def chat_model(self) -> BaseChatModel:
         """The answering model (loaded on first use; one per process and configuration)."""
-        from ragmix.llm import make_chat_model
+        from ragmix.models.llm import make_chat_model
 
         with self._lock:
             if getattr(self, "_chat", None) is None:
@@ -361,12 +361,12 @@ class RagMix:
             return self._chat
 
     def _counter(self) -> TokenCounter:
-        from ragmix.llm import make_token_counter
+        from ragmix.models.llm import make_token_counter
 
         return make_token_counter(self.settings.llm)
 
     def qa(self) -> QA:
-        from ragmix.chain import QA
+        from ragmix.qa.chain import QA
 
         with self._lock:
             if getattr(self, "_qa", None) is None:
@@ -384,7 +384,7 @@ class RagMix:
             >>> out["route"], out["sources"][0]["source"]                  # doctest: +SKIP
             ('stuff', 'lumen-x2-manual.md')
         """
-        from ragmix.chain import AnswerRunnable
+        from ragmix.qa.chain import AnswerRunnable
 
         return AnswerRunnable(self.qa(), self.resolve_docs)
 
@@ -411,7 +411,7 @@ class RagMix:
         mode: Mode | str | None = None,
         history: Sequence[tuple[str, str]] = (),
     ) -> Iterator[AnswerEvent]:
-        """Yield the answer's events (``ragmix.events``): ``RouteDecided``, ``Sources``,
+        """Yield the answer's events (``ragmix.core.events``): ``RouteDecided``, ``Sources``,
         ``Token`` deltas, then ``Done`` with the ``Answer``. Fold them with
         ``AnswerState.apply`` to get what a person sees so far.
 
@@ -422,7 +422,7 @@ class RagMix:
 
     def retriever(self, docs: Sequence[str] | None = None, k: int = 8) -> RagmixRetriever:
         """A LangChain ``BaseRetriever`` over this store (hybrid BM25 + dense)."""
-        from ragmix.retrieval import RagmixRetriever
+        from ragmix.qa.retrieval import RagmixRetriever
 
         return RagmixRetriever(
             searcher=self.searcher(), doc_ids=self.resolve_docs(docs) if docs else None, k=k

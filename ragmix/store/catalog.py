@@ -21,7 +21,8 @@ name it got that it still has; citations use it.
 Threads: every thread gets its own SQLite connection (WAL mode, so readers never wait for the
 writer), and writes go through :meth:`Catalog.transaction`, one at a time per process behind a
 lock; other processes are waited for up to ``busy_timeout_s``. A SQLite error never escapes as
-such: it becomes a :class:`~ragmix.errors.StoreError` that says what failed and keeps the cause.
+such: it becomes a :class:`~ragmix.core.errors.StoreError` that says what failed and keeps
+the cause.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ragmix.errors import StoreError
-from ragmix.schema import Chunk, Passage
+from ragmix.core.errors import StoreError
+from ragmix.core.schema import Chunk, Passage
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +284,7 @@ class Catalog:
             raise
 
         if not readonly:
-            from ragmix.text import LEXICAL_VERSION
+            from ragmix.core.text import LEXICAL_VERSION
 
             if self.get_meta("lexical_version") != LEXICAL_VERSION or self._lexical_count_off():
                 # A new tokenizer, or an index that lost rows (dropped or damaged): the chunk
@@ -830,7 +831,7 @@ class Catalog:
     def rebuild_lexical(self) -> int:
         """Re-tokenise every chunk into a fresh BM25 index (after a tokenizer change or
         damage); the chunk texts in the catalog are the source. Returns chunks indexed."""
-        from ragmix.text import LEXICAL_VERSION, lexical_tokens
+        from ragmix.core.text import LEXICAL_VERSION, lexical_tokens
 
         with self.transaction() as conn:
             conn.execute("DELETE FROM chunks_fts")

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragmix.errors import RagmixError
-from ragmix.events import FileDone, FileFailed, FilesFound, IngestEvent
-from ragmix.settings import Settings
-from ragmix.text import detect_language
+from ragmix.core.errors import RagmixError
+from ragmix.core.events import FileDone, FileFailed, FilesFound, IngestEvent
+from ragmix.core.settings import Settings
+from ragmix.core.text import detect_language
 
 ProgressFn = Callable[..., None]
 """Called as ``progress(event, stage=..., total=...)`` then ``progress(event, advance=1)``."""
@@ -142,7 +142,7 @@ def build_store(
     Raises:
         RagmixError: a context could not be ingested.
     """
-    from ragmix.api import RagMix
+    from ragmix.app.api import RagMix
 
     docs = root / "contexts"
     docs.mkdir(parents=True)

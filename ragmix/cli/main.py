@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ragmix.errors import ConfigError, RagmixError
+from ragmix.core.errors import ConfigError, RagmixError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -177,7 +177,7 @@ def _error(msg: str) -> None:
 
 
 def _ragmix(args: argparse.Namespace) -> Any:
-    from ragmix.api import RagMix
+    from ragmix.app.api import RagMix
 
     store = {"path": args.store} if getattr(args, "store", None) else None
     return RagMix.from_config(args.config, store=store)
@@ -214,7 +214,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from ragmix.console import IngestProgress, print_summary
+    from ragmix.cli.console import IngestProgress, print_summary
 
     if not args.paths and not args.repair and not args.reembed:
         raise ConfigError("give the files or folders to ingest (or --repair, --reembed)")
@@ -241,14 +241,14 @@ def _ask(args: argparse.Namespace) -> int:
         answer = rm.ask(args.question, docs=args.doc, mode=args.mode)
         print(json.dumps(answer.as_dict(), ensure_ascii=False))
         return 0
-    from ragmix.console import render_stream
+    from ragmix.cli.console import render_stream
 
     render_stream(rm.stream(args.question, docs=args.doc, mode=args.mode))
     return 0
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from ragmix.console import render_stream
+    from ragmix.cli.console import render_stream
 
     rm = _ragmix(args)
     history: list[tuple[str, str]] = []
@@ -286,8 +286,8 @@ def _ui(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ragmix import evaluation
-    from ragmix.console import EvalProgress, print_metrics
+    from ragmix.app import evaluation
+    from ragmix.cli.console import EvalProgress, print_metrics
 
     rm = _ragmix(args)
     with EvalProgress(quiet=args.json) as progress:
@@ -311,14 +311,14 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from ragmix.doctor import diagnose
+    from ragmix.app.doctor import diagnose
 
     rm = _ragmix(args)
     checks = diagnose(rm, model=not args.no_model)
     if args.json:
         print(json.dumps([c.as_dict() for c in checks], ensure_ascii=False))
     else:
-        from ragmix.console import print_checks
+        from ragmix.cli.console import print_checks
 
         print_checks(checks, rm.location)
     return 1 if any(c.status == "fail" for c in checks) else 0
@@ -330,7 +330,7 @@ def _docs_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(docs, ensure_ascii=False))
         return 0
-    from ragmix.console import print_docs
+    from ragmix.cli.console import print_docs
 
     print_docs(docs, rm.location)
     return 0

@@ -26,10 +26,10 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from ragmix.catalog import Catalog
-from ragmix.schema import Passage
-from ragmix.settings import RetrievalSettings
-from ragmix.text import detect_language, lexical_tokens
+from ragmix.core.schema import Passage
+from ragmix.core.settings import RetrievalSettings
+from ragmix.core.text import detect_language, lexical_tokens
+from ragmix.store.catalog import Catalog
 
 
 class DenseIndex(Protocol):

@@ -1,9 +1,9 @@
 """Question answering: plan (route, prompt, sources), then generate; as a LangChain Runnable.
 
 ``QA.plan`` is where the router meets the store: it counts tokens with the answering model's
-own tokenizer, asks ``ragmix.router`` for each decision (route, fallback, Self-Route,
+own tokenizer, asks ``ragmix.qa.router`` for each decision (route, fallback, Self-Route,
 map-reduce parts) and builds the exact messages. It decides nothing itself. ``QA.events``
-streams the answer as typed events (``ragmix.events``): ``RouteDecided``, ``Sources``,
+streams the answer as typed events (``ragmix.core.events``): ``RouteDecided``, ``Sources``,
 ``Token`` deltas and a last ``Done`` with the complete ``Answer``.
 
 ``AnswerRunnable`` wraps it: ``invoke`` returns the final answer dict (``Answer.as_dict()``),
@@ -21,10 +21,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from ragmix import prompts, router
-from ragmix.catalog import Catalog
-from ragmix.errors import BudgetError, StoreError
-from ragmix.events import (
+from ragmix.core.errors import BudgetError, StoreError
+from ragmix.core.events import (
     Answer,
     AnswerEvent,
     AnswerState,
@@ -36,14 +34,16 @@ from ragmix.events import (
     Token,
     Tokens,
 )
-from ragmix.retrieval import HybridSearcher, pack
-from ragmix.router import Mode, RouteDecision, RouteRequest, Window
-from ragmix.schema import Passage
-from ragmix.settings import Settings
-from ragmix.text import detect_language
+from ragmix.core.schema import Passage
+from ragmix.core.settings import Settings
+from ragmix.core.text import detect_language
+from ragmix.qa import prompts, router
+from ragmix.qa.retrieval import HybridSearcher, pack
+from ragmix.qa.router import Mode, RouteDecision, RouteRequest, Window
+from ragmix.store.catalog import Catalog
 
 if TYPE_CHECKING:
-    from ragmix.llm import TokenCounter
+    from ragmix.models.llm import TokenCounter
 
 #: Tokens a chat template adds per message when the model cannot render it exactly.
 _PER_MESSAGE = 8
@@ -325,7 +325,7 @@ class QA:
         history: Sequence[tuple[str, str]] = (),
         mode: Mode | str | None = None,
     ) -> Iterator[AnswerEvent]:
-        """Answer one question as a stream of events (see ``ragmix.events``).
+        """Answer one question as a stream of events (see ``ragmix.core.events``).
 
         Raises:
             RagmixError: e.g. ``BudgetError`` for a question that leaves no room for any
@@ -464,7 +464,7 @@ class AnswerRunnable(Runnable[AnswerInput | str, dict[str, Any]]):
 
     ``invoke`` returns the final answer dict (``Answer.as_dict()``, the ``--json`` shape);
     ``stream`` yields each event's ``as_dict()`` (``{"type": "route" | "sources" | "part" |
-    "token" | "done", ...}``, see ``ragmix.events``); ``batch`` and ``|`` composition come
+    "token" | "done", ...}``, see ``ragmix.core.events``); ``batch`` and ``|`` composition come
     with ``Runnable``. A bare string is a question over all documents.
     """
 

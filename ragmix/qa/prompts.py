@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from ragmix.schema import Passage
+from ragmix.core.schema import Passage
 
 
 @dataclass(frozen=True)

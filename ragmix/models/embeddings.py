@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 from langchain_core.embeddings import Embeddings
 
-from ragmix.errors import ModelError
-from ragmix.settings import PACKAGED, EmbeddingSettings
+from ragmix.core.errors import ModelError
+from ragmix.core.settings import PACKAGED, EmbeddingSettings
 
 logger = logging.getLogger(__name__)
 

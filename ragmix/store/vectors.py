@@ -18,9 +18,9 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from ragmix.catalog import disk_full_error, is_disk_full
-from ragmix.errors import EmbedderMismatchError, StoreError
-from ragmix.settings import StoreSettings
+from ragmix.core.errors import EmbedderMismatchError, StoreError
+from ragmix.core.settings import StoreSettings
+from ragmix.store.catalog import disk_full_error, is_disk_full
 
 #: Chroma refuses larger single writes; its own get_max_batch_size() may be lower.
 _MAX_BATCH = 5000
@@ -392,7 +392,7 @@ class DocRegistry:
     header's metadata also lists every name the document has (``names``, JSON; records
     written before names existed have only ``name``), so names change without rewriting it. Each
     client's SQLite catalog (full texts, chunks, BM25) is a cache rebuilt from it, see
-    ``ragmix/sharedstore.py``. Records carry a 1-dimensional dummy vector: Chroma needs one.
+    ``ragmix/store/shared.py``. Records carry a 1-dimensional dummy vector: Chroma needs one.
 
     Args:
         settings: the store settings (server, collection).

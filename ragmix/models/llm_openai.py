@@ -1,6 +1,6 @@
 """The OpenAI-compatible backend (llama.cpp server, vLLM): chat model and token counting.
 
-Part of the model seam (:mod:`ragmix.llm`, which imports this module for ``backend: openai``;
+Part of the model seam (:mod:`ragmix.models.llm`, which imports this module for ``backend: openai``;
 this module never imports it); the only ragmix module that imports
 ``langchain_openai``/``openai``.
 """
@@ -20,10 +20,10 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from ragmix import tokens
-from ragmix.errors import ModelError
-from ragmix.settings import LlmSettings
-from ragmix.tokens import CounterKind, EstimateTokenCounter, TokenCounter
+from ragmix.core import tokens
+from ragmix.core.errors import ModelError
+from ragmix.core.settings import LlmSettings
+from ragmix.core.tokens import CounterKind, EstimateTokenCounter, TokenCounter
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def server_models(settings: LlmSettings) -> list[str]:
 
 
 def server_token_counter(settings: LlmSettings) -> tuple[TokenCounter, float | None]:
-    """Choose how to count for a server (for :func:`ragmix.tokens.resolve_once`): its
+    """Choose how to count for a server (for :func:`ragmix.core.tokens.resolve_once`): its
     tokenize endpoint if it has one (kept for good); else the estimate, kept for good when the
     server answered without one, for ``RETRY_DOWN_S`` when it could not be reached.
 
