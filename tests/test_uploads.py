@@ -71,7 +71,7 @@ def test_save_uploads_only_writes_inside_the_upload_folder(tmp_path: Path) -> No
     store = tmp_path / "store"
     ups = save_uploads(
         [(ok, "../../../escape.txt"), (big, "big.txt"), (exe, "tool.exe"), (dot, "../")],
-        store,
+        store / "uploads",
         max_mb=2000 / 2**20,
         extensions=EXTS,
     )
@@ -90,9 +90,9 @@ def test_remove_upload_never_leaves_the_folder(tmp_path: Path) -> None:
     (store / "uploads").mkdir(parents=True)
     (store / "uploads" / "a.txt").write_text("a", encoding="utf-8")
     (store / "catalog.sqlite3").write_text("db", encoding="utf-8")
-    assert remove_upload(store, "../catalog.sqlite3") is False
+    assert remove_upload(store / "uploads", "../catalog.sqlite3") is False
     assert (store / "catalog.sqlite3").exists()
-    assert remove_upload(store, "a.txt") is True
+    assert remove_upload(store / "uploads", "a.txt") is True
     assert not (store / "uploads" / "a.txt").exists()
 
 
@@ -173,7 +173,7 @@ def test_upload_report_names_each_outcome(tmp_path: Path) -> None:
     f.write_text("x", encoding="utf-8")
     ups = save_uploads(
         [(f, "a.txt"), (f, "b.txt"), (f, "c.exe"), (f, "/")],
-        tmp_path / "s",
+        tmp_path / "s" / "uploads",
         max_mb=1,
         extensions=EXTS,
     )

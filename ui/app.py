@@ -173,7 +173,10 @@ def build_app(rm: RagMix) -> gr.Blocks:
             (f["path"], f.get("orig_name") or f["path"].rsplit("/", 1)[-1]) for f in files or []
         ]
         uploads = save_uploads(
-            pairs, rm.store_path, max_mb=ui.upload_max_mb, extensions=rm.settings.ingest.extensions
+            pairs,
+            rm.store.uploads,
+            max_mb=ui.upload_max_mb,
+            extensions=rm.settings.ingest.extensions,
         )
         for tmp, _ in pairs:  # Gradio's copy: anyone with its URL could fetch it
             Path(tmp).unlink(missing_ok=True)
@@ -198,7 +201,7 @@ def build_app(rm: RagMix) -> gr.Blocks:
         except RagmixError as exc:
             return (render.note(str(exc), bad=True), *doc_views(lang, scope))
         for gone in done.document.names if done.document_removed else (done.name,):
-            remove_upload(rm.store_path, gone)
+            remove_upload(rm.store.uploads, gone)
         if done.document_removed:
             text = tr("deleted", lang, name=done.name)
         else:
@@ -421,7 +424,7 @@ def launch(
         prevent_thread_lock=not block,
         max_file_size=int(rm.settings.ui.upload_max_mb * 1024 * 1024),
         # The store holds every document's text: never serve it as a static file.
-        blocked_paths=[str(rm.store_path.resolve())],
+        blocked_paths=[str(rm.store.root)],
         ssr_mode=False,
         show_error=True,
         quiet=not block,

@@ -45,11 +45,6 @@ class Upload:
         return self.stored.name if self.stored else self.original
 
 
-def upload_dir(store: Path) -> Path:
-    """The only folder uploads are written to."""
-    return Path(store) / "uploads"
-
-
 def safe_name(original: str, *, windows: bool | None = None) -> str | None:
     """A file name that is safe to create inside the upload folder, or None if nothing is left.
 
@@ -86,16 +81,16 @@ def safe_name(original: str, *, windows: bool | None = None) -> str | None:
 
 def save_uploads(
     files: Iterable[tuple[str | Path, str]],
-    store: Path,
+    dest: Path,
     *,
     max_mb: float,
     extensions: Sequence[str],
 ) -> list[Upload]:
-    """Check and copy uploaded files into ``<store>/uploads/``.
+    """Check and copy uploaded files into ``dest`` (the store's ``uploads`` folder).
 
     Args:
         files: ``(temporary path, name the browser sent)`` pairs.
-        store: the store folder.
+        dest: the only folder uploads are written to (``Store.uploads``).
         max_mb: the largest accepted file, in MB.
         extensions: accepted endings such as '.pdf' (case-insensitive).
 
@@ -103,7 +98,6 @@ def save_uploads(
         One ``Upload`` per file, in order; refused ones carry an ``error`` code.
         A file with the name of an earlier upload replaces it (a new version).
     """
-    dest = upload_dir(store)
     allowed = {e.lower() for e in extensions}
     out: list[Upload] = []
     for tmp, original in files:
@@ -133,9 +127,10 @@ def save_uploads(
     return out
 
 
-def remove_upload(store: Path, name: str) -> bool:
-    """Delete the uploaded copy of a document named ``name``, if it came from an upload."""
-    dest = upload_dir(store).resolve()
+def remove_upload(dest: Path, name: str) -> bool:
+    """Delete the uploaded copy of a document named ``name`` from ``dest`` (the uploads
+    folder), if it came from an upload."""
+    dest = dest.resolve()
     target = (dest / name).resolve()
     if target.parent != dest or not target.is_file():
         return False

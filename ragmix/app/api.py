@@ -14,11 +14,8 @@ Example:
 
 from __future__ import annotations
 
-import re
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +25,7 @@ from ragmix.core.events import Answer, AnswerEvent, AnswerState
 from ragmix.core.settings import Settings, load_settings
 from ragmix.qa.router import Mode
 from ragmix.store.catalog import Catalog, DocumentInfo, Match
+from ragmix.store.stores import Store, open_store
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -37,7 +35,7 @@ if TYPE_CHECKING:
     from ragmix.models.llm import TokenCounter
     from ragmix.qa.chain import QA, AnswerRunnable
     from ragmix.qa.retrieval import HybridSearcher, RagmixRetriever
-    from ragmix.store.vectors import DocRegistry, VectorIndex
+    from ragmix.store.vectors import VectorIndex
 
 
 class _Deferred:
@@ -82,11 +80,10 @@ class RagMix:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
         self._lock = threading.RLock()
-        self._catalog: Catalog | None = None
         self._embeddings: LazyEmbeddings | None = None
-        self._vectors: VectorIndex | None = None
-        self._registry: DocRegistry | None = None
-        self._synced_at = float("-inf")
+        #: Where the documents live (embedded folder or Chroma server): layout, catalog,
+        #: vectors, the writer rule. Nothing is opened until first used.
+        self.store: Store = open_store(self.settings.store, lambda: self.embeddings)
 
     @classmethod
     def from_config(cls, config: str | Path | None = None, **overrides: Any) -> RagMix:
@@ -95,63 +92,22 @@ class RagMix:
 
     # -- parts, built on first use ------------------------------------------------------
     @property
-    def store_path(self) -> Path:
-        return Path(self.settings.store.path).expanduser()
-
-    @property
-    def shared(self) -> bool:
-        """True for a Chroma server shared with other processes (``store.mode: http``)."""
-        return self.settings.store.mode == "http"
-
-    @property
     def location(self) -> str:
         """Where the documents live, for messages."""
-        s = self.settings.store
-        if self.shared:
-            return f"the Chroma server {s.host}:{s.port} (collection {s.collection})"
-        return str(self.store_path)
-
-    @property
-    def catalog_path(self) -> Path:
-        """The SQLite catalog: the store itself when embedded, this client's cache of the
-        server's documents in http mode (one per server and collection)."""
-        s = self.settings.store
-        if not self.shared:
-            return self.store_path / "catalog.sqlite3"
-        key = re.sub(r"[^A-Za-z0-9._-]", "_", f"{s.host}_{s.port}_{s.collection}")
-        return self.store_path / "servers" / key / "catalog.sqlite3"
+        return self.store.location
 
     @property
     def catalog(self) -> Catalog:
-        with self._lock:
-            if self._catalog is None:
-                self._catalog = Catalog(self.catalog_path)
-            return self._catalog
+        return self.store.catalog
 
     @property
-    def registry(self) -> DocRegistry:
-        """The server's document list (http mode only)."""
-        with self._lock:
-            if self._registry is None:
-                from ragmix.store.vectors import DocRegistry
-
-                self._registry = DocRegistry(self.settings.store, self.vectors.client)
-            return self._registry
+    def vectors(self) -> VectorIndex:
+        return self.store.vectors
 
     def refresh(self, force: bool = False) -> None:
-        """http mode: bring this process's catalog up to date with the server (documents
-        other writers added or removed); at most every ``store.sync_interval_s`` unless
-        ``force``. A no-op for an embedded store."""
-        if not self.shared:
-            return
-        with self._lock:
-            now = time.monotonic()
-            if not force and now - self._synced_at < self.settings.store.sync_interval_s:
-                return
-            from ragmix.store.shared import sync_catalog
-
-            sync_catalog(self.catalog, self.registry)
-            self._synced_at = time.monotonic()
+        """Bring this process's catalog up to date with other writers (a Chroma server's
+        documents); at most every ``store.sync_interval_s`` unless ``force``."""
+        self.store.refresh(force)
 
     @property
     def embeddings(self) -> LazyEmbeddings:
@@ -161,15 +117,6 @@ class RagMix:
 
                 self._embeddings = make_embeddings(self.settings.embeddings)
             return self._embeddings
-
-    @property
-    def vectors(self) -> VectorIndex:
-        with self._lock:
-            if self._vectors is None:
-                from ragmix.store.vectors import VectorIndex
-
-                self._vectors = VectorIndex(self.settings.store, self.embeddings)
-            return self._vectors
 
     def token_counters(self) -> list[TokenCounter]:
         """Tokenizers whose whole-document counts are stored at ingest (the answering model's)."""
@@ -210,9 +157,8 @@ class RagMix:
         Raises:
             StoreLockedError: another process is writing to this embedded store.
         """
-        with self._writer():
-            done = self._repair_catalog() if repair else []
-            recreated = bool(done) and not self.shared
+        with self.store.writer():
+            done, recreated = self.store.repair_catalog() if repair else ([], False)
             pipeline = self._pipeline(progress)
             summary = pipeline.run([Path(p) for p in paths], sync=sync)
             if reembed:
@@ -221,32 +167,6 @@ class RagMix:
                 summary.repaired = done + pipeline.repair(recreated=recreated)
             return summary
 
-    def _repair_catalog(self) -> list[str]:
-        """Move a catalog that SQLite cannot read aside; returns what was done."""
-        from ragmix.store.catalog import readable
-
-        path = self.catalog_path
-        lost = not path.exists() and (self.store_path / "chroma").exists() and not self.shared
-        if lost:
-            return [f"the catalog {path} was missing: rebuilt from the given files"]
-        if not path.exists():
-            return []
-        if readable(path):
-            return []
-        with self._lock:
-            if self._catalog is not None:
-                self._catalog.close()
-                self._catalog = None
-        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-        path.rename(aside)
-        for suffix in ("-wal", "-shm"):
-            extra = path.with_name(path.name + suffix)
-            if extra.exists():
-                extra.rename(aside.with_name(aside.name + suffix))
-        if self.shared:
-            return [f"damaged cache {path} moved aside; re-synced from the server"]
-        return [f"damaged catalog moved aside to {aside}; rebuilt from the given files"]
-
     def _pipeline(self, progress: ProgressFn | None = None) -> Pipeline:
         from ragmix.ingest.pipeline import Pipeline
         from ragmix.models.embeddings import chunk_token_counter
@@ -254,23 +174,12 @@ class RagMix:
         # Chroma and the models are opened only if a file actually changed.
         return Pipeline(
             self.settings,
-            self.catalog,
-            _Deferred(lambda: self.vectors),
+            self.store,
             _Deferred(lambda: self.embeddings),
             lambda: chunk_token_counter(self.settings.embeddings),
             token_counters=self.token_counters,
             progress=progress,
-            registry=_Deferred(lambda: self.registry) if self.shared else None,
         )
-
-    def _writer(self) -> AbstractContextManager[None]:
-        from contextlib import nullcontext
-
-        from ragmix.ingest.pipeline import writer_lock
-
-        if self.shared:
-            return nullcontext()  # the server serialises writes; documents are idempotent
-        return writer_lock(self.store_path, self.settings.store.lock_timeout_s)
 
     def documents(self) -> list[DocumentInfo]:
         """Ready documents with pages, chunks and (answering-model) tokens."""
@@ -298,7 +207,7 @@ class RagMix:
                 f"{name!r} is several names of one document ({', '.join(match.names)}); "
                 "give the whole name to delete, or its id to delete the document"
             )
-        with self._writer():
+        with self.store.writer():
             pipeline = self._pipeline()
             if match.names:
                 remaining = pipeline.forget(doc.doc_id, match.names[0])
@@ -316,7 +225,7 @@ class RagMix:
         if match is None:
             known = ", ".join(d.name for d in self.catalog.documents()[:10]) or "none"
             raise StoreError(
-                f"no document named {name!r} in {self.store_path}; known: {known} "
+                f"no document named {name!r} in {self.location}; known: {known} "
                 "(see `ragmix docs list`)"
             )
         return match

@@ -53,19 +53,8 @@ def diagnose(rm: Any, *, model: bool = True) -> list[Check]:
 
 
 def _store(rm: Any) -> tuple[str, str, str]:
-    s = rm.settings.store
-    vectors = rm.vectors  # opens the client: raises StoreError with the fix when it cannot
-    n = vectors.count()
-    if rm.shared:
-        version = vectors.client.get_version()
-        docs = len(rm.registry.stamps())
-        return (
-            "ok",
-            f"Chroma server {s.host}:{s.port} (version {version}), collection "
-            f"{s.collection!r}: {n} vectors, {docs} documents",
-            "",
-        )
-    return "ok", f"embedded Chroma in {rm.store_path}: {n} vectors", ""
+    # Opens the client: raises StoreError with the fix when it cannot.
+    return "ok", rm.store.describe(), ""
 
 
 def _catalog(rm: Any) -> tuple[str, str, str]:
@@ -75,21 +64,11 @@ def _catalog(rm: Any) -> tuple[str, str, str]:
     pending = cat.doc_ids("pending") + cat.doc_ids("deleting")
     docs = cat.documents()
     dense = set(cat.chunk_ids(dense_only=True))
-    if rm.shared:
-        known = rm.registry.stamps().keys()
-        stored = {cid for cid, meta in rm.vectors.iter_records() if meta.get("doc_id") in known}
-    else:
-        stored = set(rm.vectors.iter_ids())
-    missing = len(dense - stored)
-    extra = len(stored - dense)
-    if missing:
-        problems.append(f"{missing} chunks have no vector")
-    if extra and not rm.shared:
-        problems.append(f"{extra} vectors belong to no chunk")
+    problems += rm.store.vector_problems(dense)
     if problems:
         return (
             "fail",
-            f"{rm.catalog_path}: " + "; ".join(problems),
+            f"{rm.store.catalog_path}: " + "; ".join(problems),
             "run `ragmix ingest --repair` (rebuilds the lexical index and the vectors from "
             "the catalog's texts without losing a document)",
         )

@@ -148,14 +148,9 @@ def build_store(
     docs.mkdir(parents=True)
     for i, text in enumerate(squad.contexts):
         (docs / _context_name(i)).write_text(text, encoding="utf-8")
-    update: dict[str, Any] = {"path": root / "store"}
-    if settings.store.mode == "http":
-        # Same server, but a collection of its own: evaluation documents never mix with a
-        # shared collection's; _close() drops it afterwards.
-        import uuid
-
-        update["collection"] = f"{settings.store.collection}-eval-{uuid.uuid4().hex[:8]}"
-    store = settings.store.model_copy(update=update)
+    # A private store of the same kind (a collection of its own on a server); _close()
+    # removes what it put outside the folder.
+    store = RagMix(settings).store.scratch(root / "store")
     rm = RagMix(settings.model_copy(update={"store": store}))
 
     def on_ingest(event: IngestEvent) -> None:
@@ -316,15 +311,7 @@ def run_qa_eval(
 
 def _close(rm: Any) -> None:
     # The temporary folder is removed next; let go of SQLite and Chroma handles first.
-    if rm.shared and rm._vectors is not None:
-        rm._vectors.drop()
-        if rm._registry is not None:
-            rm._registry.drop()
-    if rm._catalog is not None:
-        rm._catalog.close()
-    vectors = getattr(rm, "_vectors", None)
-    if vectors is not None and hasattr(vectors, "close"):
-        vectors.close()
+    rm.store.discard()
 
 
 # -- answer scoring -----------------------------------------------------------------------
