@@ -119,7 +119,7 @@ def load_document(
         raise LoadError(
             name,
             f"cannot read the file ({exc.strerror or exc}): check the path and its permissions",
-        ) from None
+        ) from exc
     if not data:
         raise LoadError(
             name,
@@ -224,7 +224,7 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
                     name,
                     f"encrypted with AES and {exc}: run "
                     "`pip install cryptography`, then ingest again",
-                ) from None
+                ) from exc
             if not opened:
                 raise LoadError(
                     name,
@@ -493,7 +493,7 @@ def _load_docx(data: bytes, name: str, max_pages: int, max_chars: int) -> Loaded
             name,
             f"not a valid .docx ({type(exc).__name__}: {exc}): open it in "
             "Word or LibreOffice and save it again as .docx",
-        ) from None
+        ) from exc
     # Paragraph breaks in a .docx are real: no joining of Chinese lines.
     return LoadedDocument(clean_text("\n".join(blocks), join_cjk=False), "docx")
 
@@ -512,7 +512,7 @@ def _check_zip(data: bytes, name: str) -> None:
             f"not a valid .docx (BadZipFile: {exc}; a .docx is a zip "
             "archive): open it in Word or LibreOffice and save it again as "
             ".docx",
-        ) from None
+        ) from exc
     if not members:
         return
     total = sum(m.file_size for m in members)

@@ -27,6 +27,7 @@ single document, not by the folder.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,6 +49,8 @@ from ragmix.ingest.manifest import Manifest, SourceRow, content_id
 from ragmix.ingest.splitter import split_text
 from ragmix.store.catalog import Catalog, chunk_id, page_of
 from ragmix.store.stores import NameChange, NewDocument, Store, renamed
+
+logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[IngestEvent], None]
 """Called with each ``ragmix.core.events.IngestEvent``: ``FilesFound``, then per file
@@ -253,6 +256,8 @@ class Pipeline:
         summary = IngestSummary()
         reconcile = self.store.begin_run()
         summary.chunks_removed += self.recover(reconcile=reconcile)
+        if summary.chunks_removed:
+            logger.info("recovered an interrupted run: %d chunks removed", summary.chunks_removed)
         self.finish_reembed()
 
         files = list(iter_files(paths))
@@ -276,14 +281,24 @@ class Pipeline:
             except (LoadError, OSError) as exc:
                 error = exc.reason if isinstance(exc, LoadError) else f"cannot read: {exc.strerror}"
                 summary.failed.append({"path": name, "error": error})
+                logger.warning("%s not ingested: %s", name, error)
                 self.progress(FileFailed(name, error))
                 continue
+            logger.log(
+                logging.DEBUG if status == "unchanged" else logging.INFO, "%s: %s", name, status
+            )
             self.progress(FileDone(name, status))
 
         if sync:
             summary.chunks_removed += self._sync(paths, seen)
         self.store.end_run()
         summary.seconds = round(time.perf_counter() - t0, 3)
+        logger.info(
+            "ingest of %d files in %.1f s: %d added, %d unchanged, %d failed, %d chunks added, "
+            "%d removed",
+            summary.files_seen, summary.seconds, summary.ingested, summary.skipped_unchanged,
+            len(summary.failed), summary.chunks_added, summary.chunks_removed,
+        )  # fmt: skip
         return summary
 
     def _ingest_file(self, file: Path, name: str, summary: IngestSummary) -> str:
@@ -522,6 +537,8 @@ class Pipeline:
             self._reembed(missing)
             done.append(f"re-embedded {len(missing)} chunks whose vectors were missing")
         done += self.store.orphans_note(self.manifest.orphan_names())
+        for line in done:
+            logger.warning("repair: %s", line)
         return done
 
     def _reembed(

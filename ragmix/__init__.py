@@ -16,6 +16,7 @@ Public API (everything else is internal):
 
 from __future__ import annotations
 
+import logging as _logging
 import typing as _t
 
 from ragmix.core.errors import (
@@ -36,6 +37,9 @@ if _t.TYPE_CHECKING:
     from ragmix.store.catalog import DocumentInfo
 
 __version__ = "0.1.0"
+
+# A library leaves logging to the application (ragmix.core.logs.configure is the command's).
+_logging.getLogger("ragmix").addHandler(_logging.NullHandler())
 
 __all__ = [
     "Answer",

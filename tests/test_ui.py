@@ -60,14 +60,18 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     from ragmix import RagMix
+    from ragmix.core.logs import configure
     from ragmix.ui.app import launch
 
     store = tmp_path_factory.mktemp("ui") / "store"
+    log = store.parent / "ui.log"
+    configure(0, log)  # what `ragmix ui --log-file` (or ui.log_file) does
     rm = RagMix.from_config(None, store={"path": str(store)})
     port = _free_port()
     demo = launch(rm, host="127.0.0.1", port=port, auth=None, block=False)
-    yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", rm=rm, store=store)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", rm=rm, store=store, log=log)
     demo.close()
+    configure(0)
 
 
 @pytest.fixture(scope="module")
@@ -312,3 +316,39 @@ def test_question_over_every_budget_gets_a_clear_error(
         page.screenshot(path=str(artifacts / "ui-8-too-long.png"))
     finally:
         page.context.close()
+
+
+def test_upload_while_answering_logs_nothing(
+    browser: Any, app: SimpleNamespace, model_works: None, tmp_path: Path, artifacts: Path
+) -> None:
+    """One session uploads while another's answer is being generated: both finish, and the
+    page's log file holds their records (the route, the file ingested) and no warning or
+    error."""
+    note = tmp_path / "lamp-care.txt"
+    note.write_text(
+        "Lumen X2 care: wipe the lamp head with a dry cloth; never use solvents.\n" * 20,
+        encoding="utf-8",
+    )
+    start = app.log.stat().st_size if app.log.exists() else 0
+    a, b = _open(browser, app.url, "en-US"), _open(browser, app.url, "en-US")
+    try:
+        a.locator("#rm-mode label", has_text="Retrieve").click()
+        _ask(a, "How long does the Lumen X2 warranty last?")
+        b.set_input_files("#rm-upload input[type=file]", [str(note)])
+        b.wait_for_function(
+            "() => [...document.querySelectorAll('#rm-docs td.rm-doc')]"
+            ".some(td => td.innerText.includes('lamp-care.txt'))",
+            timeout=180_000,
+        )
+        _watch_answer(a)
+        assert "lamp-care.txt — added" in b.inner_text("#rm-report")
+        b.screenshot(path=str(artifacts / "ui-9-upload-while-answering.png"))
+    finally:
+        a.context.close()
+        b.context.close()
+    with app.log.open(encoding="utf-8") as f:
+        f.seek(start)
+        lines = f.read().splitlines()
+    assert any("lamp-care.txt: ingested" in line for line in lines), lines
+    assert any(" route retrieve" in line for line in lines), lines
+    assert [line for line in lines if " WARNING " in line or " ERROR " in line] == []

@@ -22,8 +22,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,35 @@ from ragmix.ui import render
 from ragmix.ui.gate import Gate
 from ragmix.ui.i18n import Lang, pick_language, tr, translations
 from ragmix.ui.uploads import remove_upload, save_uploads
+
+logger = logging.getLogger(__name__)
+
+
+def _logged(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A page handler whose unexpected exception (a bug: ragmix's own errors are shown in
+    the page) is logged with its traceback before Gradio shows its generic error."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception:
+                logger.exception("the page's %s handler failed", fn.__name__)
+                raise
+
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            logger.exception("the page's %s handler failed", fn.__name__)
+            raise
+
+    return call
+
 
 #: Seconds between streamed chat updates; tokens in between are sent together.
 STREAM_EVERY_S = 0.08
@@ -157,9 +189,11 @@ def build_app(rm: RagMix) -> gr.Blocks:
         pick = gr.update(choices=sorted(n for d in docs for n in d.names), value=None)
         return table, scope, pick
 
+    @_logged
     def list_docs(scope: list[str], request: gr.Request) -> tuple[Any, Any, Any]:
         return doc_views(lang_of(request), scope)
 
+    @_logged
     def ingest(
         files: list[dict[str, Any]] | None,
         scope: list[str],
@@ -188,10 +222,15 @@ def build_app(rm: RagMix) -> gr.Blocks:
                 summary = rm.ingest(*stored, progress=track)
                 failed = {f["path"]: f["error"] for f in summary.failed}
             except RagmixError as exc:
+                logger.warning("upload of %d files not ingested: %s", len(stored), exc)
                 failed = {u.name: str(exc) for u in uploads if u.stored}
+        for u in uploads:
+            if u.error:
+                logger.info("upload %r refused (%s)", u.original, u.error)
         report = render.upload_report(uploads, track.state.statuses, failed, lang)
         return (report, *doc_views(lang, scope), None)
 
+    @_logged
     def delete(name: str | None, scope: list[str], request: gr.Request) -> tuple[Any, ...]:
         lang = lang_of(request)
         if not name:
@@ -209,6 +248,7 @@ def build_app(rm: RagMix) -> gr.Blocks:
         return (render.note(text), *doc_views(lang, scope))
 
     # -- questions -------------------------------------------------------------------------
+    @_logged
     def add_question(question: str, chat: list[dict[str, Any]], request: gr.Request) -> Any:
         question = (question or "").strip()
         if not question:
@@ -222,6 +262,7 @@ def build_app(rm: RagMix) -> gr.Blocks:
         ]
         return "", chat, question
 
+    @_logged
     def answer(
         question: str,
         history: list[list[str]],

@@ -86,7 +86,7 @@ def load_squad(path: Path, limit: int | None = None) -> SquadSet:
     except FileNotFoundError:
         raise RagmixError(f"{path} does not exist; pass a SQuAD-format JSON file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _format_error(path, f"it is not UTF-8 JSON ({exc})") from None
+        raise _format_error(path, f"it is not UTF-8 JSON ({exc})") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
         raise _format_error(path, 'there is no top-level "data" list')
     contexts: list[str] = []

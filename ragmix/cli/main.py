@@ -20,6 +20,18 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--config", metavar="FILE", help="YAML profile (see configs/); env RAGMIX_CONFIG"
     )
     p.add_argument("--store", metavar="DIR", help="store folder; env RAGMIX_STORE")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="say what happens (-v), in detail with each error's causes (-vv)",
+    )
+    p.add_argument(
+        "--log-file",
+        metavar="FILE",
+        help="also append the log to FILE (default for `ragmix ui`: ui.log_file)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,13 +159,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from ragmix.core.logs import configure
+
+    log = configure(getattr(args, "verbose", 0), getattr(args, "log_file", None))
     try:
         return _dispatch(parser, args)
     except ConfigError as exc:
         _error(str(exc))
+        log.debug("the error's causes", exc_info=exc)
         return 2
     except RagmixError as exc:
         _error(str(exc))
+        log.debug("the error's causes", exc_info=exc)
         return 1
     except OSError as exc:
         import errno
@@ -277,6 +294,10 @@ def _chat(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     rm = _ragmix(args)
     ui = rm.settings.ui
+    if ui.log_file and not args.log_file:
+        from ragmix.core.logs import configure
+
+        configure(args.verbose, ui.log_file)
     from ragmix.ui.app import launch
 
     launch(rm, host=args.host or ui.host, port=args.port or ui.port, auth=args.auth or ui.auth)

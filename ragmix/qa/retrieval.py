@@ -128,8 +128,14 @@ class HybridSearcher:
         self.understands = understands
 
     def search(
-        self, query: str, doc_ids: Sequence[str] | None = None, k: int | None = None
+        self,
+        query: str,
+        doc_ids: Sequence[str] | None = None,
+        k: int | None = None,
+        relative_cut: bool = True,
     ) -> SearchResult:
+        """The best ``k`` passages (default ``retrieval.candidates``); ``relative_cut`` drops
+        those under ``retrieval.min_relative_score`` times the best fused score."""
         s = self.settings
         n = k or s.candidates
         tokens = lexical_tokens(query)
@@ -151,7 +157,7 @@ class HybridSearcher:
         )
         ceiling = self.catalog.bm25_ceiling(tokens) if dense else 0.0
         fused = fuse(lexical, dense, s, ceiling)[:n]
-        if fused and dense:  # a cut for the embedder's noise: BM25 hits all hold a term
+        if relative_cut and fused and dense:  # the embedder's noise: BM25 hits hold a term
             floor = s.min_relative_score * fused[0][1]
             fused = [(cid, score) for cid, score in fused if score >= floor]
         found = self.catalog.passages([c for c, _ in fused])
@@ -254,11 +260,18 @@ class RagmixRetriever(BaseRetriever):
     searcher: Any
     doc_ids: list[str] | None = None
     k: int = 8
+    #: Drop passages far below the best (``retrieval.min_relative_score``), as ``ask`` does;
+    #: off by default: a LangChain retriever returns ``k`` documents when it has them.
+    relative_cut: bool = False
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        result = self.searcher.search(query, self.doc_ids, k=self.k)
+        """The best ``k`` passages (default: the retriever's ``k``); ``invoke(query, k=3)``
+        asks for another number once."""
+        result = self.searcher.search(
+            query, self.doc_ids, k=k or self.k, relative_cut=self.relative_cut
+        )
         return [
             Document(
                 id=p.chunk_id,

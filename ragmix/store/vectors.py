@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from ragmix.core.errors import EmbedderMismatchError, StoreError
+from ragmix.core.errors import EmbedderMismatchError, RagmixError, StoreError
 from ragmix.core.settings import StoreSettings
 from ragmix.store.catalog import disk_full_error, is_disk_full
 
@@ -54,7 +54,7 @@ def _client(settings: StoreSettings) -> Any:
         raise
     except Exception as exc:
         if _is_timeout(exc) or is_disk_full(exc):
-            raise _store_error("cannot open the store", exc, settings) from None
+            raise _store_error("cannot open the store", exc, settings) from exc
         where = (
             f"the Chroma server at {settings.host}:{settings.port}"
             if settings.mode == "http"
@@ -65,7 +65,7 @@ def _client(settings: StoreSettings) -> Any:
             if settings.mode == "http"
             else "check the folder is writable and not damaged"
         )
-        raise StoreError(f"cannot open {where}: {exc}; {hint}") from None
+        raise StoreError(f"cannot open {where}: {exc}; {hint}") from exc
 
 
 def _preflight(settings: StoreSettings, headers: dict[str, str]) -> None:
@@ -119,6 +119,20 @@ def _store_error(what: str, exc: Exception, settings: StoreSettings) -> StoreErr
     return StoreError(f"{what}: {exc}")
 
 
+@contextmanager
+def chroma_errors(what: str, settings: StoreSettings) -> Iterator[None]:
+    """The one place where a chromadb call's exceptions (and those of its HTTP client)
+    become :class:`StoreError`: ``what`` failed, why, and the fix where one is known (a full
+    disk, a server that does not answer). The original stays as ``__cause__``; ragmix's own
+    errors pass through unchanged."""
+    try:
+        yield
+    except RagmixError:
+        raise
+    except Exception as exc:
+        raise _store_error(what, exc, settings) from exc
+
+
 #: Collection metadata keys: which embedder made the vectors, and a re-embedding's progress.
 EMBEDDER_KEY = "ragmix:embedder"
 STATE_KEY = "ragmix:state"
@@ -147,11 +161,9 @@ class VectorIndex:
         self.name = collection or settings.collection
         self.client = _client(settings)
         self._checked = False
-        try:
+        with chroma_errors(f"cannot open collection {self.name!r}", settings):
             self._collection = self._open()
             self.max_batch = min(_MAX_BATCH, int(self.client.get_max_batch_size()))
-        except Exception as exc:
-            raise _store_error(f"cannot open collection {self.name!r}", exc, settings) from exc
 
     def _open(self) -> Any:
         return self.client.get_or_create_collection(
@@ -170,21 +182,13 @@ class VectorIndex:
     def _meta(self) -> dict[str, Any]:
         # Fetched afresh: a Collection object keeps the metadata it was opened with, and
         # another writer may have stamped the embedder since (a shared server).
-        try:
+        with chroma_errors("reading the collection's metadata failed", self.settings):
             return dict(self.client.get_collection(self.name).metadata or {})
-        except Exception as exc:
-            raise _store_error(
-                "reading the collection's metadata failed", exc, self.settings
-            ) from exc
 
     def _set_meta(self, **values: Any) -> None:
         meta = {**self._meta(), **values}
-        try:
+        with chroma_errors("writing the collection's metadata failed", self.settings):
             self._collection.modify(metadata=meta)
-        except Exception as exc:
-            raise _store_error(
-                "writing the collection's metadata failed", exc, self.settings
-            ) from exc
 
     def recorded_embedder(self) -> dict[str, Any] | None:
         """The fingerprint of the embedder that made the stored vectors, if recorded."""
@@ -262,16 +266,12 @@ class VectorIndex:
             return  # already promoted
         if (stage.metadata or {}).get(STATE_KEY) != "complete":
             raise StoreError(f"re-embedding into {name!r} is not complete; run it again")
-        try:
+        with chroma_errors("swapping in the re-embedded collection failed", self.settings):
             with suppress(Exception):  # gone already after an interrupted promotion
                 self.client.delete_collection(self.name)
             meta = dict(stage.metadata or {})
             meta.pop(STATE_KEY, None)
             stage.modify(name=self.name, metadata=meta)
-        except Exception as exc:
-            raise _store_error(
-                "swapping in the re-embedded collection failed", exc, self.settings
-            ) from exc
         self._collection = self.client.get_collection(self.name)
         self._checked = False
 
@@ -286,35 +286,23 @@ class VectorIndex:
         self.check_embedder()
         for i in range(0, len(ids), self.max_batch):
             sl = slice(i, i + self.max_batch)
-            try:
+            with chroma_errors(f"writing {len(ids)} chunks to Chroma failed", self.settings):
                 self._collection.upsert(
                     ids=list(ids[sl]),
                     embeddings=[list(v) for v in vectors[sl]],
                     documents=list(texts[sl]),
                     metadatas=list(metadatas[sl]),
                 )
-            except Exception as exc:
-                raise _store_error(
-                    f"writing {len(ids)} chunks to Chroma failed", exc, self.settings
-                ) from None
 
     def delete(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), self.max_batch):
-            try:
+            with chroma_errors("deleting chunks from Chroma failed", self.settings):
                 self._collection.delete(ids=list(ids[i : i + self.max_batch]))
-            except Exception as exc:
-                raise _store_error(
-                    "deleting chunks from Chroma failed", exc, self.settings
-                ) from None
 
     def delete_doc(self, doc_id: str) -> None:
         """Every vector of one document, including any a crash left behind."""
-        try:
+        with chroma_errors(f"deleting document {doc_id} from Chroma failed", self.settings):
             self._collection.delete(where={"doc_id": doc_id})
-        except Exception as exc:
-            raise _store_error(
-                f"deleting document {doc_id} from Chroma failed", exc, self.settings
-            ) from None
 
     def iter_ids(self, page: int = 5000) -> Iterator[str]:
         for cid, _meta in self.iter_records(page, include_meta=False):
@@ -327,10 +315,8 @@ class VectorIndex:
         offset = 0
         include: list[Any] = ["metadatas"] if include_meta else []
         while True:
-            try:
+            with chroma_errors("listing Chroma ids failed", self.settings):
                 got = self._collection.get(include=include, limit=page, offset=offset)
-            except Exception as exc:
-                raise _store_error("listing Chroma ids failed", exc, self.settings) from None
             ids = got["ids"]
             metas = got.get("metadatas") or [{}] * len(ids)
             yield from zip(ids, (m or {} for m in metas), strict=True)
@@ -339,17 +325,13 @@ class VectorIndex:
             offset += page
 
     def count(self) -> int:
-        try:
+        with chroma_errors("counting Chroma records failed", self.settings):
             return int(self._collection.count())
-        except Exception as exc:
-            raise _store_error("counting Chroma records failed", exc, self.settings) from None
 
     def drop(self) -> None:
         """Delete the whole collection (temporary evaluation stores, stale staging)."""
-        try:
+        with chroma_errors("deleting the collection failed", self.settings):
             self.client.delete_collection(self.name)
-        except Exception as exc:
-            raise _store_error("deleting the collection failed", exc, self.settings) from None
 
     def search(
         self, query: str, k: int, doc_ids: Sequence[str] | None = None
@@ -363,13 +345,11 @@ class VectorIndex:
             where = (
                 {"doc_id": doc_ids[0]} if len(doc_ids) == 1 else {"doc_id": {"$in": list(doc_ids)}}
             )
-        try:
-            vec = self.embeddings.embed_query(query)
+        vec = self.embeddings.embed_query(query)  # the embedder's errors are its own
+        with chroma_errors("vector search failed", self.settings):
             res = self._collection.query(
                 query_embeddings=[vec], n_results=k, where=where, include=["distances"]
             )
-        except Exception as exc:
-            raise _store_error("vector search failed", exc, self.settings) from None
         return [
             (cid, 1.0 - float(dist))
             for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True)
@@ -405,18 +385,14 @@ class DocRegistry:
         self.settings = settings
         self.client = client or _client(settings)
         self.name = f"{settings.collection}__docs"[:512]
-        try:
+        with chroma_errors(f"cannot open collection {self.name!r}", settings):
             self._col = self.client.get_or_create_collection(
                 self.name, embedding_function=None, metadata={"ragmix": "documents"}
             )
-        except Exception as exc:
-            raise _store_error(f"cannot open collection {self.name!r}", exc, settings) from None
 
     def _call(self, what: str, fn: Any, **kw: Any) -> Any:
-        try:
+        with chroma_errors(what, self.settings):
             return fn(**kw)
-        except Exception as exc:
-            raise _store_error(what, exc, self.settings) from None
 
     def put(self, doc_id: str, header: dict[str, Any], text: str) -> None:
         """Write a document: text parts first, then the header that makes it visible."""
