@@ -26,7 +26,12 @@ DEMO_STORE ?= .ragmix-demo
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The install is strict (a tree of links to each file; mypy and IDEs resolve it), so it is
+# redone when a package folder gains or loses a module (the folders' times change), not only
+# when pyproject.toml does.
+PACKAGE_DIRS := ragmix $(sort $(dir $(wildcard ragmix/*/__init__.py))) ingest ui
+
+$(VENV)/.installed: pyproject.toml $(PACKAGE_DIRS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip wheel
 	$(PY) -m pip install -q $(TORCH)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import random
+import threading
 from pathlib import Path
+from typing import Any
 
 #: About 300 characters of ordinary simplified Chinese (all in GBK; 镕 is GBK-only, not GB2312).
 SIMPLIFIED = (
@@ -248,3 +250,25 @@ def make_empty(path: Path) -> Path:
     _parent(path)
     path.write_bytes(b"")
     return path
+
+
+def run_threads(*targets: Any, join_s: float = 120) -> list[BaseException]:
+    """Run each target in its own thread (joined within 120 s, ``join_s``); the exceptions
+    they raised."""
+    errors: list[BaseException] = []
+
+    def wrap(fn: Any) -> Any:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001  (collected for the assertion)
+                errors.append(exc)
+
+        return run
+
+    threads = [threading.Thread(target=wrap(t)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(join_s)
+    return errors

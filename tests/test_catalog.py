@@ -15,27 +15,7 @@ import pytest
 from ragmix.core.errors import StoreError
 from ragmix.core.schema import Chunk
 from ragmix.store.catalog import Catalog
-
-
-def _threads(*targets: Any) -> list[BaseException]:
-    """Run each target in its own thread; the exceptions they raised."""
-    errors: list[BaseException] = []
-
-    def wrap(fn: Any) -> Any:
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as exc:  # noqa: BLE001  (collected for the assertion)
-                errors.append(exc)
-
-        return run
-
-    threads = [threading.Thread(target=wrap(t)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return errors
+from tests.fixtures import run_threads as _threads
 
 
 def test_two_threads_writing_at_once_each_commit_their_own(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from ragmix.core.settings import load_settings
 from ragmix.store.stores import EmbeddedStore, ServerStore, open_store, resolve_root
+from tests.fixtures import run_threads
 
 
 def _no_embedder() -> object:
@@ -92,19 +92,9 @@ def test_ingest_while_two_threads_ask_in_auto_mode_for_a_minute(tmp_path: Path) 
     )
     (docs / "base.md").write_text("The espresso machine needs descaling every two months.\n")
     rm.ingest(docs)
-    errors: list[BaseException] = []
     answers: list[str] = []
     rounds = {"ingest": 0}
     end = time.monotonic() + 60
-
-    def guarded(fn):  # type: ignore[no-untyped-def]
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as exc:  # noqa: BLE001  (collected for the assertion)
-                errors.append(exc)
-
-        return run
 
     def ingest() -> None:
         i = 0
@@ -127,10 +117,6 @@ def test_ingest_while_two_threads_ask_in_auto_mode_for_a_minute(tmp_path: Path) 
             assert answer.tokens["prompt"] + rm.settings.llm.max_tokens <= 2048
             answers.append(answer.route)
 
-    threads = [threading.Thread(target=guarded(f)) for f in (ingest, asker, asker)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    errors = run_threads(ingest, asker, asker, join_s=300)
     assert errors == [], [repr(e) for e in errors]
     assert rounds["ingest"] >= 2 and len(answers) >= 4, (rounds, answers)
