@@ -262,7 +262,7 @@ def test_two_concurrent_writers(chroma: Server, tmp_path: Path, same_cache: bool
     assert names.count("shared.md") == 1 and len(names) == 8
     assert s["problems"] == [] and s["chroma_chunks"] == s["catalog_chunks"]
     assert reader.vectors.count() == len(s["chroma_chunks"])  # no duplicate records
-    assert len(reader.registry.stamps()) == 8
+    assert len(reader.store.registry.stamps()) == 8
     for cache in {store["path"], other["path"]}:
         w = RagMix.from_config(None, store={**store, "path": cache})
         assert state(w)["docs"] == s["docs"]
