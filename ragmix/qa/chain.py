@@ -147,13 +147,27 @@ class QA:
             return int(exact(messages))
         return sum(self.count(str(m.content)) + _PER_MESSAGE for m in messages)
 
-    def doc_tokens(self, doc_id: str) -> int:
+    def doc_tokens(self, doc_id: str) -> int | None:
+        """A document's length in the answering model's tokens; None once it was removed."""
         name = self.counter.name
         n = self.catalog.n_tokens(doc_id, name)
         if n is None:  # ingested with another model: count once, remember
-            n = self.count(self.catalog.text(doc_id))
+            text = self.catalog.texts([doc_id]).get(doc_id)
+            if text is None:
+                return None
+            n = self.count(text)
             self.catalog.set_tokens(doc_id, name, n)
         return n
+
+    def _present(self, doc_ids: Sequence[str]) -> dict[str, int]:
+        """Token counts of the documents of the scope that are still there. A writer may
+        remove one between the question's arrival and now (``ingest --sync`` on another
+        thread): the answer is then written from the rest, never from half a document."""
+        counts = {d: self.doc_tokens(d) for d in doc_ids}
+        present = {d: n for d, n in counts.items() if n is not None}
+        if not present:
+            raise StoreError("the documents asked about were removed meanwhile; ask again")
+        return present
 
     def _history_tokens(self, history: Sequence[tuple[str, str]]) -> int:
         return sum(self.count(q) + self.count(a) + 2 * _PER_MESSAGE for q, a in history)
@@ -200,9 +214,11 @@ class QA:
                 canned="" if result.passages else lang.no_passages,
             )
         hist = self._trim_history(history)
+        tokens = self._present(doc_ids)
+        doc_ids = list(tokens)
         req = RouteRequest(
             mode=mode,
-            scope_tokens=sum(self.doc_tokens(d) for d in doc_ids),
+            scope_tokens=sum(tokens.values()),
             window=self.window,
             question_tokens=self.count(question),
             history_tokens=self._history_tokens(hist),
@@ -225,7 +241,11 @@ class QA:
         hist: list[tuple[str, str]],
         t0: float,
     ) -> Plan:
-        docs = [(self._name(d), self.catalog.text(d)) for d in doc_ids]
+        texts = self.catalog.texts(doc_ids)
+        doc_ids = [d for d in doc_ids if d in texts]  # removed meanwhile: read the rest
+        if not doc_ids:
+            raise StoreError("the documents asked about were removed meanwhile; ask again")
+        docs = [(self._name(d), texts[d]) for d in doc_ids]
         messages = prompts.stuff_messages(docs, question, hist, lang)
         n = self.count_prompt(messages)
         decision = router.confirm_stuff(decision, n, self.window)
@@ -363,7 +383,10 @@ class QA:
 
     def _self_route(self, plan: Plan) -> Plan | None:
         best = max(plan.passages, key=lambda p: p.score).doc_id
-        decision = router.self_route(plan.decision, self.doc_tokens(best))
+        tokens = self.doc_tokens(best)
+        if tokens is None:  # removed meanwhile: keep the passages already found
+            return None
+        decision = router.self_route(plan.decision, tokens)
         if decision is None:
             return None
         return self._plan_stuff(
@@ -451,7 +474,8 @@ class QA:
         plan.prompt_tokens = self.count_prompt(messages)
         # The sources are the whole documents whose notes the answer was written from.
         read = dict.fromkeys((d, n) for d, n, _ in parts[: len(notes)])
-        plan.sources = [_text_source(n, self.catalog.text(d)) for d, n in read]
+        full = self.catalog.texts([d for d, _ in read])
+        plan.sources = [_text_source(n, full[d]) for d, n in read if d in full]
         yield Sources(tuple(plan.sources))
         text, completion, ttft = yield from self._generate(messages)
         yield Done(self._answer(plan, text, completion, t_start, ttft))

@@ -220,8 +220,10 @@ def pack(
             if p.start >= s.start and p.end <= s.end:
                 continue  # already inside (duplicate or overlap)
             if s.doc_id not in texts:  # one read per document, not per merge
-                texts[s.doc_id] = catalog.text(s.doc_id)
-            text = texts[s.doc_id]
+                texts.update(catalog.texts([s.doc_id]))
+            text = texts.get(s.doc_id)
+            if text is None:  # removed by a writer since the search: keep the span as it is
+                continue
             start, end = min(s.start, p.start), max(s.end, p.end)
             new_text = text[start:end]
             delta = count_tokens(new_text) - count_tokens(s.text)

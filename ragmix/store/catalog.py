@@ -705,6 +705,21 @@ class Catalog:
         match = self.lookup(name_or_id)
         return match.doc if match else None
 
+    def texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """The full texts of those of ``doc_ids`` that are ready, in one read (a document
+        removed by a writer meanwhile is simply absent)."""
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(doc_ids))
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                f"SELECT doc_id, text FROM documents WHERE state = 'ready' AND doc_id IN ({marks})",
+                part,
+            ).fetchall()
+            out.update((str(d), str(t)) for d, t in rows)
+        return out
+
     def text(self, doc_id: str) -> str:
         row = self._one("SELECT text FROM documents WHERE doc_id = ?", (doc_id,))
         if row is None:
