@@ -63,7 +63,7 @@ browser-deps:
 
 # Quickstart 2: set up and run the whole test suite (real models, real Chroma, real browser).
 test: setup browser-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser and not server"
