@@ -153,8 +153,12 @@ class Store(ABC):
             if self._vectors is None:
                 from ragmix.store.vectors import VectorIndex
 
-                self._vectors = VectorIndex(self.settings, self._embeddings())
+                self._vectors = VectorIndex(self.settings, self._embeddings(), self._client())
             return self._vectors
+
+    @abstractmethod
+    def _client(self) -> Any:
+        """A new Chroma client for this store (opened with the vector index)."""
 
     def close(self) -> None:
         """Let go of the catalog's connections and the vector client."""
@@ -270,6 +274,11 @@ class EmbeddedStore(Store):
     @property
     def catalog_path(self) -> Path:
         return self.root / "catalog.sqlite3"
+
+    def _client(self) -> Any:
+        from ragmix.store.vectors import embedded_client
+
+        return embedded_client(self.settings)
 
     def writer(self) -> AbstractContextManager[None]:
         return writer_lock(self.root, self.settings.lock_timeout_s)
@@ -421,6 +430,11 @@ class ServerStore(Store):
         # The same server, a collection of its own; discard() drops it afterwards.
         name = f"{self.settings.collection}-eval-{uuid.uuid4().hex[:8]}"
         return self.settings.model_copy(update={"path": root, "collection": name})
+
+    def _client(self) -> Any:
+        from ragmix.store.vectors import server_client
+
+        return server_client(self.settings)
 
     def writer(self) -> AbstractContextManager[None]:
         return nullcontext()  # the server serialises writes; documents are idempotent

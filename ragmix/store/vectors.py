@@ -26,45 +26,55 @@ from ragmix.store.catalog import disk_full_error, is_disk_full
 _MAX_BATCH = 5000
 
 
-def _client(settings: StoreSettings) -> Any:
+def server_client(settings: StoreSettings) -> Any:
+    """A client of the ``chroma run`` server ``settings`` name (checked: it answers, the
+    credentials are accepted, and no request waits longer than ``store.timeout_s``)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    try:
-        if settings.mode == "http":
-            headers = dict(settings.headers)
-            if settings.token:
-                headers.setdefault("Authorization", f"Bearer {settings.token}")
-            _preflight(settings, headers)
-            client = chromadb.HttpClient(
-                host=settings.host,
-                port=settings.port,
-                ssl=settings.ssl,
-                headers=headers or None,
-                settings=chroma_settings,
-            )
-            _bound_http_timeout(client, settings.timeout_s)
-            client.heartbeat()
-            return client
-        path = Path(settings.path) / "chroma"
+    where = f"the Chroma server at {settings.host}:{settings.port}"
+    hint = "start it (`chroma run --path DIR --host HOST --port PORT`) or fix store.host/port"
+    with _opening(where, hint, settings):
+        headers = dict(settings.headers)
+        if settings.token:
+            headers.setdefault("Authorization", f"Bearer {settings.token}")
+        _preflight(settings, headers)
+        client = chromadb.HttpClient(
+            host=settings.host,
+            port=settings.port,
+            ssl=settings.ssl,
+            headers=headers or None,
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+        _bound_http_timeout(client, settings.timeout_s)
+        client.heartbeat()
+        return client
+
+
+def embedded_client(settings: StoreSettings) -> Any:
+    """Chroma in this process, its files in ``<store>/chroma``."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    path = Path(settings.path) / "chroma"
+    hint = "check the folder is writable and not damaged"
+    with _opening(f"the embedded Chroma store in {settings.path}", hint, settings):
         path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        return chromadb.PersistentClient(
+            path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+        )
+
+
+@contextmanager
+def _opening(where: str, hint: str, settings: StoreSettings) -> Iterator[None]:
+    """What opening a client raises, as a StoreError that names the store and the fix."""
+    try:
+        yield
     except StoreError:
         raise
     except Exception as exc:
         if _is_timeout(exc) or is_disk_full(exc):
             raise _store_error("cannot open the store", exc, settings) from exc
-        where = (
-            f"the Chroma server at {settings.host}:{settings.port}"
-            if settings.mode == "http"
-            else f"the embedded Chroma store in {settings.path}"
-        )
-        hint = (
-            "start it (`chroma run --path DIR --host HOST --port PORT`) or fix store.host/port"
-            if settings.mode == "http"
-            else "check the folder is writable and not damaged"
-        )
         raise StoreError(f"cannot open {where}: {exc}; {hint}") from exc
 
 
@@ -109,9 +119,11 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def _store_error(what: str, exc: Exception, settings: StoreSettings) -> StoreError:
-    if settings.mode == "embedded" and is_disk_full(exc):
+    # By what happened, not by mode: only a disk of this machine fills up under Chroma, and
+    # only a server's HTTP client times out.
+    if is_disk_full(exc):
         return StoreError(f"{what}: {disk_full_error(Path(settings.path) / 'chroma')}")
-    if settings.mode == "http" and _is_timeout(exc):
+    if _is_timeout(exc):
         return StoreError(
             f"{what}: the Chroma server at {settings.host}:{settings.port} did not answer "
             f"within {settings.timeout_s:g} s; check it is running, or raise store.timeout_s"
@@ -148,18 +160,24 @@ class VectorIndex:
     ``EmbedderMismatchError`` instead of comparing vectors of two models.
 
     Args:
-        settings: where the store lives (embedded folder or server).
+        settings: where the store lives (for messages and limits).
         embeddings: the LangChain embeddings used for passages and queries.
+        client: the open Chroma client (``embedded_client`` or ``server_client``, chosen by
+            the store object).
         collection: the collection's name; default ``settings.collection``.
     """
 
     def __init__(
-        self, settings: StoreSettings, embeddings: Embeddings, collection: str | None = None
+        self,
+        settings: StoreSettings,
+        embeddings: Embeddings,
+        client: Any,
+        collection: str | None = None,
     ) -> None:
         self.settings = settings
         self.embeddings = embeddings
         self.name = collection or settings.collection
-        self.client = _client(settings)
+        self.client = client
         self._checked = False
         with chroma_errors(f"cannot open collection {self.name!r}", settings):
             self._collection = self._open()
@@ -232,7 +250,7 @@ class VectorIndex:
         """The collection a re-embedding with ``embeddings`` fills (created, or resumed if an
         earlier run with the same embedder was interrupted; restarted if with another)."""
         name = (self.name + STAGING_SUFFIX)[:512]
-        stage = VectorIndex(self.settings, self.embeddings, collection=name)
+        stage = VectorIndex(self.settings, self.embeddings, self.client, collection=name)
         want = json.dumps(self.embeddings.fingerprint, sort_keys=True)  # type: ignore[attr-defined]
         if stage._meta().get(EMBEDDER_KEY) != want:
             if stage.count():
@@ -381,9 +399,9 @@ class DocRegistry:
 
     PART_CHARS = 1_000_000
 
-    def __init__(self, settings: StoreSettings, client: Any | None = None) -> None:
+    def __init__(self, settings: StoreSettings, client: Any) -> None:
         self.settings = settings
-        self.client = client or _client(settings)
+        self.client = client
         self.name = f"{settings.collection}__docs"[:512]
         with chroma_errors(f"cannot open collection {self.name!r}", settings):
             self._col = self.client.get_or_create_collection(
