@@ -54,7 +54,7 @@ def configure(verbosity: int = 0, log_file: str | Path | None = None) -> logging
     for h in handlers:
         h._ragmix = True  # type: ignore[attr-defined]
         root.addHandler(h)
-    root.setLevel(min(terminal_level, file_level if log_file else terminal_level))
+    root.setLevel(min(h.level for h in handlers))
     root.propagate = False
     for name in _CHATTY:
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)

@@ -55,6 +55,8 @@ _REWRITE_TOKENS = 64
 __all__ = ["QA", "Answer", "AnswerRunnable", "Plan"]
 
 logger = logging.getLogger(__name__)
+#: Every document of a question's scope was removed by a writer before it could be read.
+_REMOVED_MEANWHILE = "the documents asked about were removed meanwhile; ask again"
 
 
 @dataclass
@@ -166,7 +168,7 @@ class QA:
         counts = {d: self.doc_tokens(d) for d in doc_ids}
         present = {d: n for d, n in counts.items() if n is not None}
         if not present:
-            raise StoreError("the documents asked about were removed meanwhile; ask again")
+            raise StoreError(_REMOVED_MEANWHILE)
         return present
 
     def _history_tokens(self, history: Sequence[tuple[str, str]]) -> int:
@@ -244,7 +246,7 @@ class QA:
         texts = self.catalog.texts(doc_ids)
         doc_ids = [d for d in doc_ids if d in texts]  # removed meanwhile: read the rest
         if not doc_ids:
-            raise StoreError("the documents asked about were removed meanwhile; ask again")
+            raise StoreError(_REMOVED_MEANWHILE)
         docs = [(self._name(d), texts[d]) for d in doc_ids]
         messages = prompts.stuff_messages(docs, question, hist, lang)
         n = self.count_prompt(messages)

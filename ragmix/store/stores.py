@@ -166,9 +166,7 @@ class Store(ABC):
             if self._catalog is not None:
                 self._catalog.close()
                 self._catalog = None
-            vectors, self._vectors = self._vectors, None
-        if vectors is not None and hasattr(vectors, "close"):
-            vectors.close()
+            self._vectors = None  # Chroma's client has nothing to close; it goes with it
 
     def discard(self) -> None:
         """Remove what this store put outside its folder (a scratch store's server
@@ -194,7 +192,7 @@ class Store(ABC):
         catalog is being rebuilt from the given files alone)."""
         path = self.catalog_path
         if not path.exists():
-            return self._catalog_missing(), False
+            return self._catalog_missing()
         if readable(path):
             return [], False
         self.close()
@@ -206,8 +204,8 @@ class Store(ABC):
                 extra.rename(aside.with_name(aside.name + suffix))
         return self._catalog_moved(path, aside)
 
-    def _catalog_missing(self) -> list[str]:
-        return []
+    def _catalog_missing(self) -> tuple[list[str], bool]:
+        return [], False
 
     @abstractmethod
     def _catalog_moved(self, path: Path, aside: Path) -> tuple[list[str], bool]: ...
@@ -283,14 +281,10 @@ class EmbeddedStore(Store):
     def writer(self) -> AbstractContextManager[None]:
         return writer_lock(self.root, self.settings.lock_timeout_s)
 
-    def _catalog_missing(self) -> list[str]:
-        if (self.root / "chroma").exists():
-            return [f"the catalog {self.catalog_path} was missing: rebuilt from the given files"]
-        return []
-
-    def repair_catalog(self) -> tuple[list[str], bool]:
-        done, _ = super().repair_catalog()
-        return done, bool(done)
+    def _catalog_missing(self) -> tuple[list[str], bool]:
+        if not (self.root / "chroma").exists():
+            return [], False  # a new store
+        return [f"the catalog {self.catalog_path} was missing: rebuilt from the given files"], True
 
     def _catalog_moved(self, path: Path, aside: Path) -> tuple[list[str], bool]:
         return [f"damaged catalog moved aside to {aside}; rebuilt from the given files"], True
