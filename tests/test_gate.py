@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ragmix.ui.gate import Gate
+from ragmix.app.gate import Gate
 
 
 def test_tickets_pass_in_arrival_order_one_at_a_time() -> None:

@@ -2,7 +2,7 @@
 or inside a function): no lower layer imports a higher one, no two packages of one layer import
 each other, and no modules import each other in a circle.
 
-    cli (5) -> ui (4) -> app (3) -> ingest, qa (2) -> store, models (1) -> core (0)
+    cli (5) -> ui, server (4) -> app (3) -> ingest, qa (2) -> store, models (1) -> core (0)
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ LAYERS = {
     "ragmix.qa": 2,
     "ragmix.app": 3,
     "ragmix.ui": 4,
+    "ragmix.server": 4,
     "ragmix.cli": 5,
 }
 

@@ -293,10 +293,10 @@ def test_question_over_every_budget_gets_a_clear_error(
     """A question that leaves no room for any document text is refused with the router's
     message in the chat; nothing is cut to fit. The box itself stops at a length that is over
     every budget (8 characters per token of the question limit)."""
+    from ragmix.app.desk import Desk
     from ragmix.models.llm import make_token_counter
-    from ragmix.ui.app import max_question_chars
 
-    limit = max_question_chars(app.rm)
+    limit = Desk(app.rm).max_question_chars
     question = "请问苏州有哪些古典园林，它们分别是在哪个朝代建成的？" * 500  # 13,000 characters
     n = make_token_counter(app.rm.settings.llm).count(question)
     assert n > 7360 and len(question) < limit

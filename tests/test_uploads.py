@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ragmix.app.uploads import remove_upload, safe_name, save_uploads
 from ragmix.core.events import (
     Answer,
     AnswerState,
@@ -21,7 +22,6 @@ from ragmix.core.events import (
 )
 from ragmix.ui.i18n import pick_language
 from ragmix.ui.render import answer_html, docs_table, upload_report
-from ragmix.ui.uploads import remove_upload, safe_name, save_uploads
 
 EXTS = [".pdf", ".txt", ".md"]
 

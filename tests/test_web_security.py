@@ -140,9 +140,9 @@ def test_api_cannot_ingest_a_server_file(server: SimpleNamespace, path: str) -> 
 def test_api_question_longer_than_the_page_allows(server: SimpleNamespace) -> None:
     """The box stops at the limit; a script that skips the box gets a clear refusal."""
     from ragmix import RagMix
-    from ragmix.ui.app import max_question_chars
+    from ragmix.app.desk import Desk
 
-    limit = max_question_chars(RagMix.from_config(None, store={"path": str(server.store)}))
+    limit = Desk(RagMix.from_config(None, store={"path": str(server.store)})).max_question_chars
     assert limit == 8 * (8192 - 512 - 256 - 64)
     question = "How long is the warranty? " * (limit // 26 + 1)
     asked = http_call(server.url, "add_question", [question, []], session="long-question")

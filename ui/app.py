@@ -2,17 +2,18 @@
 
 The only module that imports gradio. Callbacks are thin adapters over ``RagMix``: they read
 the inputs, call the library, and render with ``ragmix.ui.render``. Answers run side by side,
-but those that use the model pass one at a time through a first-come, first-served gate
-(``ragmix.ui.gate``), so several users see "Waiting for the model" instead of interleaved
-tokens while search-only questions never queue behind a long answer; uploads and deletions
-share a queue of their own ("writer") because the embedded store has one writer.
+but those that use the model pass one at a time through the front desk's first-come,
+first-served gate (``ragmix.app.desk``, shared with ``ragmix serve``'s rules), so several users
+see "Waiting for the model" instead of interleaved tokens while search-only questions never
+queue behind a long answer; uploads and deletions share a queue of their own ("writer")
+because the embedded store has one writer.
 
 Limits a browser or API client meets here: uploads over ``ui.upload_max_mb`` or of another
-type are refused (by Gradio before sending, and again by ``save_uploads``); Gradio's own copy
+type are refused (by Gradio before sending, and again by ``Desk.upload``); Gradio's own copy
 of an upload is deleted once it is stored; the store folder is never served as a file; a
-question longer than ``CHARS_PER_TOKEN_MAX`` characters per token of the model's question
-limit is refused (the box stops at that length too), and a shorter one that still leaves no
-room for document text gets the router's ``BudgetError`` message in the chat.
+question over ``Desk.max_question_chars`` is refused (the box stops at that length too), and a
+shorter one that still leaves no room for document text gets the router's ``BudgetError``
+message in the chat.
 
 Example:
     >>> from ragmix import RagMix
@@ -27,12 +28,12 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from ragmix.app.api import RagMix
+from ragmix.app.desk import Desk
 from ragmix.core.errors import ConfigError, RagmixError
 from ragmix.core.events import (
     AnswerState,
@@ -43,11 +44,9 @@ from ragmix.core.events import (
     IngestState,
     catch_errors,
 )
-from ragmix.qa.router import MODES, Window
+from ragmix.qa.router import MODES
 from ragmix.ui import render
-from ragmix.ui.gate import Gate
 from ragmix.ui.i18n import Lang, pick_language, tr, translations
-from ragmix.ui.uploads import remove_upload, save_uploads
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +79,6 @@ def _logged(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 #: Seconds between streamed chat updates; tokens in between are sent together.
 STREAM_EVERY_S = 0.08
-#: No ordinary text averages more characters per token (English BPE: about 4), so a question
-#: this many times longer than the question limit in tokens is over every budget.
-CHARS_PER_TOKEN_MAX = 8
 #: Seconds a waiting answer blocks before handing its thread back to Gradio (a closed tab
 #: is noticed between two waits).
 WAIT_SLICE_S = 1.0
@@ -127,11 +123,6 @@ CSS = """
 """
 
 
-def max_question_chars(rm: RagMix) -> int:
-    """The longest question the page accepts, in characters (see ``CHARS_PER_TOKEN_MAX``)."""
-    return CHARS_PER_TOKEN_MAX * max(Window.of(rm.settings).question_limit, 1)
-
-
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
     """'user:password' as Gradio's (user, password) pair; None for no login."""
     if not auth:
@@ -164,12 +155,18 @@ class _Ingest:
             self.progress(s.fraction, desc=text)
 
 
-def build_app(rm: RagMix) -> gr.Blocks:
-    """The page for one store; call ``launch`` (or ``.queue().launch()``) to serve it."""
+def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
+    """The page for one store; call ``launch`` (or ``.queue().launch()``) to serve it.
+
+    Args:
+        desk: the front desk to share (with ``ragmix serve`` in the same process); a new one
+            for ``rm`` by default.
+    """
     ui = rm.settings.ui
     i18n = gr.I18n(**translations())
-    model_gate = Gate()
-    max_chars = max_question_chars(rm)
+    desk = desk or Desk(rm)
+    model_gate = desk.gate
+    max_chars = desk.max_question_chars
 
     def T(key: str) -> Any:
         # 'auto' leaves the translation to the browser; a fixed language is plain text.
@@ -206,28 +203,9 @@ def build_app(rm: RagMix) -> gr.Blocks:
         pairs = [
             (f["path"], f.get("orig_name") or f["path"].rsplit("/", 1)[-1]) for f in files or []
         ]
-        uploads = save_uploads(
-            pairs,
-            rm.store.uploads,
-            max_mb=ui.upload_max_mb,
-            extensions=rm.settings.ingest.extensions,
-        )
-        for tmp, _ in pairs:  # Gradio's copy: anyone with its URL could fetch it
-            Path(tmp).unlink(missing_ok=True)
-        stored = [u.stored for u in uploads if u.stored]
         track = _Ingest(progress, lang)
-        failed: dict[str, str] = {}
-        if stored:
-            try:
-                summary = rm.ingest(*stored, progress=track)
-                failed = {f["path"]: f["error"] for f in summary.failed}
-            except RagmixError as exc:
-                logger.warning("upload of %d files not ingested: %s", len(stored), exc)
-                failed = {u.name: str(exc) for u in uploads if u.stored}
-        for u in uploads:
-            if u.error:
-                logger.info("upload %r refused (%s)", u.original, u.error)
-        report = render.upload_report(uploads, track.state.statuses, failed, lang)
+        done = desk.upload(pairs, progress=track)
+        report = render.upload_report(done.uploads, done.statuses, done.failed, lang)
         return (report, *doc_views(lang, scope), None)
 
     @_logged
@@ -236,11 +214,9 @@ def build_app(rm: RagMix) -> gr.Blocks:
         if not name:
             return (render.note(tr("pick_first", lang)), *doc_views(lang, scope))
         try:
-            done = rm.delete(name)
+            done = desk.delete(name)
         except RagmixError as exc:
             return (render.note(str(exc), bad=True), *doc_views(lang, scope))
-        for gone in done.document.names if done.document_removed else (done.name,):
-            remove_upload(rm.store.uploads, gone)
         if done.document_removed:
             text = tr("deleted", lang, name=done.name)
         else:
@@ -287,7 +263,7 @@ def build_app(rm: RagMix) -> gr.Blocks:
             yield bubble(), gr.skip()
             return
         # Search never touches the model: it does not queue behind someone else's answer.
-        ticket = None if mode == "search" else model_gate.join()
+        ticket = model_gate.join() if desk.uses_model(mode) else None
         try:
             if ticket is not None and not model_gate.ready(ticket, 0):
                 status = tr("waiting", lang)

@@ -11,9 +11,9 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ragmix.app.uploads import Upload
 from ragmix.core.events import AnswerState, Source
 from ragmix.ui.i18n import Lang, tr
-from ragmix.ui.uploads import Upload
 
 #: Characters of a passage shown in a source's one-line summary.
 SNIPPET_CHARS = 90

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragmix.core.errors import StoreError
+from ragmix.core.errors import StoreError, UnknownDocumentError
 from ragmix.core.events import Answer, AnswerEvent, AnswerState
 from ragmix.core.settings import Settings, load_settings
 from ragmix.qa.router import Mode
@@ -197,8 +197,8 @@ class RagMix:
         gives it back.
 
         Raises:
-            StoreError: no such document, or a bare file name that several of one
-                document's names end in (give the whole name).
+            StoreError: no such document (``UnknownDocumentError``), or a bare file name
+                that several of one document's names end in (give the whole name).
         """
         match = self._match(name)
         doc = match.doc
@@ -224,7 +224,7 @@ class RagMix:
         match = self.catalog.lookup(name)
         if match is None:
             known = ", ".join(d.name for d in self.catalog.documents()[:10]) or "none"
-            raise StoreError(
+            raise UnknownDocumentError(
                 f"no document named {name!r} in {self.location}; known: {known} "
                 "(see `ragmix docs list`)"
             )

@@ -119,6 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+    p = sub.add_parser(
+        "serve",
+        help="serve an OpenAI-compatible API over the store",
+        description="Serve /v1/chat/completions, /v1/models, /v1/documents, /v1/search and "
+        "/v1/embeddings, so any OpenAI client (openai SDK, LangChain ChatOpenAI, open-webui) "
+        "asks your documents. Listens on 127.0.0.1 unless --host says otherwise.",
+    )
+    p.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default: server.port, 8000)")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="require 'Authorization: Bearer KEY' (default: env RAGMIX_API_KEY or "
+        "server.api_key); advised with --host 0.0.0.0",
+    )
+    _common(p)
+
     p = sub.add_parser("eval", help="measure retrieval or answer quality on a SQuAD-style set")
     ev = p.add_subparsers(dest="eval_command", metavar="KIND")
     e = ev.add_parser("retrieval", help="recall@k and MRR of the retriever `ask` uses")
@@ -209,6 +226,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _chat(args)
     if args.command == "ui":
         return _ui(args)
+    if args.command == "serve":
+        return _serve(args)
     if args.command == "doctor":
         return _doctor(args)
     if args.command == "eval":
@@ -301,6 +320,25 @@ def _ui(args: argparse.Namespace) -> int:
     from ragmix.ui.app import launch
 
     launch(rm, host=args.host or ui.host, port=args.port or ui.port, auth=args.auth or ui.auth)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    rm = _ragmix(args)
+    server = rm.settings.server
+    key = args.api_key or os.environ.get("RAGMIX_API_KEY") or server.api_key
+    from ragmix.server.app import serve
+
+    log_level = "warning" if args.verbose == 0 else "info" if args.verbose == 1 else "debug"
+    serve(
+        rm,
+        host=args.host or server.host,
+        port=args.port or server.port,
+        api_key=key or None,
+        log_level=log_level,
+    )
     return 0
 
 

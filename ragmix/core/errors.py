@@ -28,6 +28,10 @@ class StoreError(RagmixError):
     """The document store cannot be opened, read or written."""
 
 
+class UnknownDocumentError(StoreError):
+    """No stored document has the name (or id) asked for."""
+
+
 class StoreLockedError(StoreError):
     """Another process holds the embedded store's writer lock."""
 

@@ -321,6 +321,39 @@ class UiSettings(BaseModel):
     )
 
 
+class ServerSettings(BaseModel):
+    """``ragmix serve``: the OpenAI-compatible HTTP API. Uploads obey ``ui.upload_max_mb`` and
+    ``ingest.extensions``, questions the page's length limit."""
+
+    host: str = Field("127.0.0.1", description="Listen address (loopback by default).")
+    port: int = Field(8000, ge=1, le=65535, description="Listen port.")
+    api_key: str | None = Field(
+        None,
+        description="Require 'Authorization: Bearer KEY' on every route but /health; also from "
+        "the environment variable RAGMIX_API_KEY.",
+    )
+    max_request_kb: float = Field(
+        1024.0, gt=0, description="Largest JSON request body (uploads: see ui.upload_max_mb)."
+    )
+    max_files: int = Field(20, ge=1, description="Most files in one upload request.")
+    queue_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds an answer waits for the model before it is refused with 503.",
+    )
+    system_messages: Literal["refuse", "ignore"] = Field(
+        "refuse",
+        description="What to do with a chat request's system messages: ragmix answers with its "
+        "own prompt, so they are refused with 400, or ignored (for clients that always send "
+        "one).",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (web chat front ends); none by "
+        "default.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything ragmix can be told. See ``configs/`` for profiles."""
 
@@ -339,6 +372,7 @@ class Settings(BaseSettings):
     router: RouterSettings = Field(default_factory=lambda: RouterSettings())
     retrieval: RetrievalSettings = Field(default_factory=lambda: RetrievalSettings())
     ui: UiSettings = Field(default_factory=lambda: UiSettings())
+    server: ServerSettings = Field(default_factory=lambda: ServerSettings())
 
 
 class _YamlSource(PydanticBaseSettingsSource):

@@ -1,13 +1,13 @@
 """A first-come, first-served turnstile: one holder at a time, the others wait their turn.
 
-The web page answers many questions at once, but the answering model reads one prompt at a
-time. Search-only questions never touch the model, so they should not queue behind someone
-else's long answer; questions that use the model pass this gate in the order they arrived,
-and the page shows "Waiting for the model" meanwhile. Waiting is done in short slices
-(``ready(ticket, timeout)``) so the caller can yield to Gradio between them and a closed tab
-cancels its place in line.
+The web page and ``ragmix serve`` answer many questions at once, but the answering model
+reads one prompt at a time. Search-only questions never touch the model, so they should not
+queue behind someone else's long answer; questions that use the model pass this gate in the
+order they arrived, and the page shows "Waiting for the model" meanwhile. Waiting is done in
+short slices (``ready(ticket, timeout)``) so the caller can yield to Gradio (or the event loop)
+between them and a closed tab or dropped connection cancels its place in line.
 
-Nothing here imports gradio (tested directly in ``tests/test_gate.py``).
+Tested directly in ``tests/test_gate.py``.
 
 Example:
     >>> gate = Gate()

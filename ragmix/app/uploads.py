@@ -6,7 +6,8 @@ control and format characters and leading dots, and leaves letters of every scri
 ``苏州报告.pdf`` stays readable. ``save_uploads`` then copies each accepted file inside the
 upload folder and nowhere else; the ingest pipeline does the rest (duplicates included).
 
-Nothing here imports gradio, so it is tested directly (``tests/test_uploads.py``).
+The page and ``ragmix serve`` both upload through ``ragmix.app.desk.Desk``; tested directly
+in ``tests/test_uploads.py``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,145 @@
+"""The front desk the web page and ``ragmix serve`` share: uploads, deletions, question limits
+and the model's line.
+
+Both front ends serve many people at once over one ``RagMix``. What they must agree on lives
+here, so the page and the HTTP API cannot drift apart:
+
+* **uploads**: checked, given safe names and copied under ``<store>/uploads/`` only
+  (``ragmix.app.uploads``), the temporary copies deleted, then ingested by the one pipeline;
+* **deletions**: the name comes off its document, and the uploaded copy goes with it;
+* **writes** take turns (the embedded store has one writer);
+* **questions** longer than ``CHARS_PER_TOKEN_MAX`` characters per token of the model's question
+  limit are refused before anything is counted;
+* **the model's line**: answers that use the in-process model pass ``gate`` one at a time, first
+  come first served; search-only questions (``uses_model``) never wait in it.
+
+Example:
+    >>> desk = Desk(RagMix.from_config(None))                      # doctest: +SKIP
+    >>> outcome = desk.upload([("/tmp/upl123", "报告.pdf")])         # doctest: +SKIP
+    >>> [u.name for u in outcome.uploads], outcome.failed            # doctest: +SKIP
+    (['报告.pdf'], {})
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragmix.app.api import RagMix, Removal
+from ragmix.app.gate import Gate
+from ragmix.app.uploads import Upload, remove_upload, save_uploads
+from ragmix.core.errors import RagmixError
+from ragmix.core.events import IngestEvent, IngestState
+from ragmix.core.schema import Mode
+from ragmix.qa.router import Window, parse_mode
+
+if TYPE_CHECKING:
+    from ragmix.ingest.pipeline import ProgressFn
+
+logger = logging.getLogger(__name__)
+
+#: No ordinary text averages more characters per token (English BPE: about 4), so a question
+#: this many times longer than the question limit in tokens is over every budget.
+CHARS_PER_TOKEN_MAX = 8
+
+
+@dataclass
+class UploadOutcome:
+    """What became of one batch of uploads.
+
+    Attributes:
+        uploads: one per file, in order; refused ones carry an ``error`` code.
+        statuses: each ingested file's status by name ('ingested', 'unchanged', 'duplicate',
+            'renamed'), as the pipeline reported it.
+        failed: files that could not be read, by stored path (or name), with the reason.
+    """
+
+    uploads: list[Upload]
+    statuses: Mapping[str, str] = field(default_factory=dict)
+    failed: Mapping[str, str] = field(default_factory=dict)
+
+
+class Desk:
+    """One store's shared front desk (one per process; thread-safe).
+
+    Args:
+        rm: the store and models.
+    """
+
+    def __init__(self, rm: RagMix) -> None:
+        self.rm = rm
+        #: The answering model's line (see ``ragmix.app.gate``).
+        self.gate = Gate()
+        self._writer = threading.Lock()
+        self.max_question_chars = CHARS_PER_TOKEN_MAX * max(
+            Window.of(rm.settings).question_limit, 1
+        )
+
+    def uses_model(self, mode: Mode | str | None) -> bool:
+        """Whether an answer in ``mode`` needs the answering model (search does not)."""
+        return parse_mode(mode or self.rm.settings.router.mode) != "search"
+
+    def question_problem(self, question: str) -> tuple[int, int] | None:
+        """``(length, limit)`` in characters when ``question`` is too long to ever fit."""
+        if len(question) > self.max_question_chars:
+            return len(question), self.max_question_chars
+        return None
+
+    def upload(
+        self, files: Sequence[tuple[str | Path, str]], progress: ProgressFn | None = None
+    ) -> UploadOutcome:
+        """Check, store and ingest uploaded files; the temporary copies are deleted.
+
+        Args:
+            files: ``(temporary path, name the client sent)`` pairs.
+            progress: called with the pipeline's ingest events.
+        """
+        settings = self.rm.settings
+        with self._writer:
+            uploads = save_uploads(
+                files,
+                self.rm.store.uploads,
+                max_mb=settings.ui.upload_max_mb,
+                extensions=settings.ingest.extensions,
+            )
+            for tmp, _ in files:  # a client's copy: nothing but the stored one stays
+                Path(tmp).unlink(missing_ok=True)
+            for u in uploads:
+                if u.error:
+                    logger.info("upload %r refused (%s)", u.original, u.error)
+            stored = [u.stored for u in uploads if u.stored]
+            if not stored:
+                return UploadOutcome(uploads)
+            state = IngestState()
+
+            def track(event: IngestEvent) -> None:
+                nonlocal state
+                state = state.apply(event)
+                if progress is not None:
+                    progress(event)
+
+            try:
+                summary = self.rm.ingest(*stored, progress=track)
+            except RagmixError as exc:
+                logger.warning("upload of %d files not ingested: %s", len(stored), exc)
+                return UploadOutcome(
+                    uploads, state.statuses, {u.name: str(exc) for u in uploads if u.stored}
+                )
+            failed = {f["path"]: f["error"] for f in summary.failed}
+            return UploadOutcome(uploads, state.statuses, failed)
+
+    def delete(self, name: str) -> Removal:
+        """Take ``name`` off its document (``RagMix.delete``); the uploaded copy goes too.
+
+        Raises:
+            StoreError: no such document (``UnknownDocumentError``), or an ambiguous name.
+        """
+        with self._writer:
+            done = self.rm.delete(name)
+        for gone in done.document.names if done.document_removed else (done.name,):
+            remove_upload(self.rm.store.uploads, gone)
+        return done

@@ -1,0 +1,1 @@
+"""``ragmix serve``: the OpenAI-compatible HTTP API (``ragmix.server.app``)."""
