@@ -134,9 +134,31 @@ def start_ui(
     store: Path, port: int, *extra: str, env: dict[str, str] | None = None, log: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """``ragmix ui --store STORE --port PORT`` (no --host: its default), ready to answer."""
+    return start_ragmix("ui", store, port, "gradio_api/info", *extra, env=env, log=log)
+
+
+def start_serve(
+    store: Path, port: int, *extra: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``ragmix serve --store STORE --port PORT`` (no --host: its default), ready to answer;
+    returns the process and the base URL (``.../v1`` is the OpenAI base URL)."""
+    proc, url = start_ragmix("serve", store, port, "health", *extra, env=env, log=log)
+    return proc, url.rstrip("/")
+
+
+def start_ragmix(
+    command: str,
+    store: Path,
+    port: int,
+    ready: str,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``ragmix COMMAND --store STORE --port PORT ...``, once ``GET /READY`` answers."""
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (kept by the child)
     proc = subprocess.Popen(
-        [str(RAGMIX), "ui", "--store", str(store), "--port", str(port), *extra],
+        [str(RAGMIX), command, "--store", str(store), "--port", str(port), *extra],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=out,
@@ -146,16 +168,16 @@ def start_ui(
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"`ragmix ui` exited with {proc.returncode} before serving")
+            raise RuntimeError(f"`ragmix {command}` exited with {proc.returncode} before serving")
         try:
-            with urllib.request.urlopen(url + "gradio_api/info", timeout=2):
+            with urllib.request.urlopen(url + ready, timeout=2):
                 return proc, url
         except urllib.error.HTTPError:
             return proc, url  # it answers (a login may be required)
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    raise RuntimeError(f"`ragmix ui` did not answer on {url} within 120 s")
+    raise RuntimeError(f"`ragmix {command}` did not answer on {url} within 120 s")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

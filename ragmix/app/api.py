@@ -269,6 +269,11 @@ class RagMix:
                 self._chat = make_chat_model(self.settings.llm)
             return self._chat
 
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the answering model has been loaded (search-only use never loads it)."""
+        return getattr(self, "_chat", None) is not None
+
     def _counter(self) -> TokenCounter:
         from ragmix.models.llm import make_token_counter
 

@@ -55,7 +55,8 @@ class UploadOutcome:
         uploads: one per file, in order; refused ones carry an ``error`` code.
         statuses: each ingested file's status by name ('ingested', 'unchanged', 'duplicate',
             'renamed'), as the pipeline reported it.
-        failed: files that could not be read, by stored path (or name), with the reason.
+        failed: files that could not be read or stored, by name, with the reason (their
+            uploaded copies are deleted).
     """
 
     uploads: list[Upload]
@@ -124,12 +125,13 @@ class Desk:
 
             try:
                 summary = self.rm.ingest(*stored, progress=track)
+                failed = {f["path"]: f["error"] for f in summary.failed}
             except RagmixError as exc:
                 logger.warning("upload of %d files not ingested: %s", len(stored), exc)
-                return UploadOutcome(
-                    uploads, state.statuses, {u.name: str(exc) for u in uploads if u.stored}
-                )
-            failed = {f["path"]: f["error"] for f in summary.failed}
+                failed = {u.name: str(exc) for u in uploads if u.stored}
+            for u in uploads:  # a file that is no document keeps no copy
+                if u.stored and u.name in failed:
+                    u.stored.unlink(missing_ok=True)
             return UploadOutcome(uploads, state.statuses, failed)
 
     def delete(self, name: str) -> Removal:

@@ -97,6 +97,9 @@ def _json_error(err: ApiError) -> JSONResponse:
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     parts, param = [], None
     for e in exc.errors()[:5]:
+        if e.get("type") == "json_invalid":
+            why = (e.get("ctx") or {}).get("error", "")
+            return f"the body is not valid JSON ({why} at character {e['loc'][-1]})", None
         loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
         param = param or loc or None
         parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
@@ -215,8 +218,9 @@ class _Run:
         gen = None
         try:
             gen = self._events()
-            for event in gen:
+            for n, event in enumerate(gen):
                 if self.cancelled.is_set():
+                    logger.info("answer stopped after %d events: the client is gone", n)
                     break
                 self._put(event)
         except BaseException as exc:  # handed to the loop: ragmix errors become responses
@@ -242,7 +246,6 @@ async def _watch(request: Request, run: _Run) -> None:
     """Cancels ``run`` when the client goes away."""
     while run.thread.is_alive() and not run.cancelled.is_set():
         if await request.is_disconnected():
-            logger.info("client gone: answer stopped")
             run.cancel()
             return
         await asyncio.sleep(WATCH_S)
@@ -289,11 +292,17 @@ class Api:
             return _json_error(ApiError(400, message, "invalid_request", param=param))
 
         @app.exception_handler(StarletteHTTPException)
-        async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
             if isinstance(exc, _TooLarge):
                 return _json_error(exc.err)
             code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
-            return _json_error(ApiError(exc.status_code, str(exc.detail), code))
+            message = str(exc.detail)
+            if exc.status_code in (404, 405):
+                message = (
+                    f"no route {request.method} {request.url.path}; the routes are listed at "
+                    "/v1/openapi.json"
+                )
+            return _json_error(ApiError(exc.status_code, message, code))
 
         @app.exception_handler(Exception)
         async def bug(request: Request, exc: Exception) -> JSONResponse:
@@ -305,7 +314,7 @@ class Api:
 
         @app.get("/health")
         async def health() -> dict[str, Any]:
-            return {"status": "ok"}
+            return {"status": "ok", "model_loaded": self.rm.model_loaded}
 
         v1 = APIRouter(prefix="/v1", dependencies=[Depends(self._auth)])
         v1.add_api_route("/models", self.models, methods=["GET"])
@@ -445,8 +454,8 @@ class Api:
                     if now > deadline:
                         raise ApiError(
                             503,
-                            f"the model is busy: {gate.ahead(ticket)} answers ahead after "
-                            f"{self.settings.queue_timeout_s:.0f} s; try again later",
+                            f"the model is busy: waited {self.settings.queue_timeout_s:.0f} s "
+                            f"with {gate.ahead(ticket)} answer(s) ahead; try again later",
                             "model_busy",
                             "server_error",
                             headers={"Retry-After": "30"},
@@ -546,11 +555,13 @@ class Api:
                 400,
                 f"send the files as multipart/form-data fields named 'file' ({exc})",
                 "invalid_upload",
-                "file",
+                param="file",
             ) from None
         files = [f for key, f in form.multi_items() if key == "file" and hasattr(f, "filename")]
         if not files:
-            raise ApiError(400, "no files: send multipart fields named 'file'", "no_file", "file")
+            raise ApiError(
+                400, "no files: send multipart fields named 'file'", "no_file", param="file"
+            )
         pairs: list[tuple[str | Path, str]] = []
         try:
             for f in files:
@@ -599,7 +610,7 @@ class Api:
             "name": done.name,
             "deleted": done.document_removed,
             "remaining_names": list(done.remaining),
-            "document": _doc(done.document),
+            "id": done.document.doc_id,
         }
 
     # -- search and embeddings -------------------------------------------------------------
