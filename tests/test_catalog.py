@@ -234,3 +234,31 @@ def test_ingest_while_two_threads_read_and_search(tmp_path: Path) -> None:
     assert len(seen_counts) >= 2, seen_counts  # the readers saw the store change under them
     assert rm.catalog.check() == []
     assert sorted(rm.catalog.chunk_ids(dense_only=True)) == sorted(rm.vectors.iter_ids())
+
+
+def test_bm25_over_every_document_skips_those_not_ready(tmp_path: Path) -> None:
+    """The unfiltered search ranks by FTS5 alone, then drops chunks of documents being
+    ingested or deleted: they never take a ready chunk's place, however well they match."""
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+
+    def add(doc_id: str, texts: list[str], state: str) -> None:
+        chunks, at = [], 0
+        for i, t in enumerate(texts):
+            chunks.append(Chunk(i, t, at, at + len(t), 3))
+            at += len(t)
+        with cat.transaction() as conn:
+            cat.add_pending(conn, doc_id=doc_id, name=f"{doc_id}.txt", kind="txt",
+                            text="".join(texts), page_starts=None, chunks=chunks,
+                            lexical=[t.lower().split() for t in texts], tokens={})  # fmt: skip
+            cat.set_state(conn, doc_id, state)
+
+    add("ready1", ["kettle boils water", "nothing here"], "ready")
+    add("new", ["kettle kettle kettle"] * 5, "pending")
+    add("old", ["kettle kettle"] * 3, "deleting")
+    assert cat.unready_chunks() == 8
+    for k in (1, 2, 5):
+        hits = cat.bm25(["kettle"], k)
+        assert [c for c, _ in hits] == ["ready1-000000"], k
+    add("ready2", ["kettle kettle water"], "ready")
+    assert [c for c, _ in cat.bm25(["kettle"], 5)] == ["ready2-000000", "ready1-000000"]
+    assert [c for c, _ in cat.bm25(["kettle"], 5, ["ready1"])] == ["ready1-000000"]

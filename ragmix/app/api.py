@@ -234,7 +234,7 @@ class RagMix:
         """Doc ids for document names; all ready documents when ``names`` is empty."""
         self.refresh()
         if not names:
-            return [d.doc_id for d in self.catalog.documents()]
+            return self.catalog.doc_ids("ready")
         return [self.find(n).doc_id for n in names]
 
     # -- questions ------------------------------------------------------------------------

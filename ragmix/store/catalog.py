@@ -615,6 +615,14 @@ class Catalog:
         return out
 
     # -- reading documents ------------------------------------------------------------------
+    def unready_chunks(self) -> int:
+        """Chunks of documents being ingested or deleted (searches skip them)."""
+        rows = self.query(
+            "SELECT count(*) FROM documents d CROSS JOIN chunks c ON c.doc_id = d.doc_id"
+            " WHERE d.state != 'ready'"
+        )
+        return int(rows[0][0])
+
     def doc_ids(self, state: str | None = None) -> list[str]:
         if state is None:
             rows = self.query("SELECT doc_id FROM documents ORDER BY name")
@@ -748,9 +756,12 @@ class Catalog:
             )
 
     # -- chunks -------------------------------------------------------------------------
+    # CROSS JOIN fixes the order: chunks first (by id), then their document. Left to itself,
+    # SQLite walks documents by state (every one is 'ready') and scans each one's chunks:
+    # 16 ms instead of 0.2 for 40 chunks of a 20K-chunk store.
     _PASSAGE_SQL = (
         'SELECT c.chunk_id, c.doc_id, d.name, c.text, c.idx, c.start, c."end", c.page'
-        " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+        " FROM chunks c CROSS JOIN documents d ON d.doc_id = c.doc_id"
     )
 
     def passages(self, chunk_ids: Sequence[str]) -> dict[str, Passage]:
@@ -794,6 +805,17 @@ class Catalog:
         query = fts_query(tokens)
         if not query:
             return []
+        if not doc_ids:
+            # The best k + (chunks of documents not ready) by FTS5 alone, then the ready ones:
+            # ranking every match joined to its chunk and document first costs twice as much.
+            sql = (
+                "SELECT c.chunk_id, -f.r FROM (SELECT rowid, bm25(chunks_fts) AS r"
+                " FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY r LIMIT ?) f"
+                " CROSS JOIN chunks c ON c.rowid = f.rowid"
+                " CROSS JOIN documents d ON d.doc_id = c.doc_id"
+                " WHERE d.state = 'ready' ORDER BY f.r LIMIT ?"
+            )
+            return self._bm25(sql, [query, k + self.unready_chunks(), k])
         sql = (
             "SELECT c.chunk_id, -bm25(chunks_fts) AS s FROM chunks_fts"
             " JOIN chunks c ON c.rowid = chunks_fts.rowid"
@@ -806,6 +828,9 @@ class Catalog:
             params.extend(doc_ids)
         sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
         params.append(k)
+        return self._bm25(sql, params)
+
+    def _bm25(self, sql: str, params: Sequence[object]) -> list[tuple[str, float]]:
         try:
             return [(r[0], float(r[1])) for r in self.conn.execute(sql, params)]
         except sqlite3.Error as exc:
