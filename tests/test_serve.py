@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def _shape(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     err = r.json()["error"]
     assert set(err) >= {"message", "type", "code"}
     assert err["code"] == code, err
+    assert err["type"] in ("invalid_request_error", "authentication_error", "server_error"), err
     assert err["message"] and isinstance(err["message"], str)
     return err
 
@@ -314,7 +316,7 @@ def test_limits_and_error_shapes(api: SimpleNamespace) -> None:
         _shape(h.post(chat, content=b"{bad", headers=JSON), 400, "invalid_request")
         _shape(h.post(chat, json={"model": "ragmix"}), 400, "invalid_request")
         _shape(h.post(chat, json={**ask, "model": "gpt-4o"}), 404, "model_not_found")
-        _shape(h.post(chat, json={**ask, "n": 2}), 400, "n_unsupported")
+        assert _shape(h.post(chat, json={**ask, "n": 2}), 400, "n_unsupported")["param"] == "n"
         system = {**ask, "messages": [{"role": "system", "content": "x"}, *ask["messages"]]}
         _shape(h.post(chat, json=system), 400, "system_message_not_supported")
         _shape(
@@ -506,3 +508,25 @@ def test_32_clients_for_a_minute_lose_nothing_and_mix_no_sources(api: SimpleName
     assert kinds.count("answer") >= 8 and kinds.count("search") >= 100, {
         k: kinds.count(k) for k in set(kinds)
     }
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_readme_client_example_runs(api: SimpleNamespace) -> None:
+    """The README's `openai` SDK + ChatOpenAI example, as written, against this server."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    example = next(b for b in blocks if "from openai import OpenAI" in b)
+    assert example.count("http://127.0.0.1:8000/v1") == 2
+    script = api.work / "client_example.py"
+    script.write_text(example.replace("http://127.0.0.1:8000/v1", api.base), encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "KEY": KEY},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "stuff" in run.stdout and "'lumen-x2-manual.md'" in run.stdout
+    assert "[1] lumen-x2-manual.md" in run.stdout  # ChatOpenAI on the search model

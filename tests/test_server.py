@@ -509,3 +509,60 @@ def test_web_page_on_a_server_store(chroma: Server, browser: Any, tmp_path: Path
         assert note.name in first.inner_text() and "1280" in first.inner_text()
     finally:
         demo.close()
+
+
+def test_serve_on_a_chroma_server_and_a_model_server(
+    chroma: Server, llama_server: Server, tmp_path: Path
+) -> None:
+    """`ragmix serve` over a shared store and a model server: it lists and searches another
+    client's documents, an upload through the API reaches that client and a deletion too, and
+    answers come from the model server with exact token counts."""
+    import httpx
+    from openai import OpenAI
+
+    from ragmix import RagMix
+    from tests.servers import free_port
+    from tests.webclient import start_serve, stop
+
+    store = http_store(chroma, tmp_path / "other")
+    other = RagMix.from_config(None, store=store)
+    other.ingest(SAMPLES)
+    env = {
+        "RAGMIX_STORE__MODE": "http",
+        "RAGMIX_STORE__PORT": str(chroma.port),
+        "RAGMIX_STORE__COLLECTION": store["collection"],
+        "RAGMIX_STORE__SYNC_INTERVAL_S": "0",
+        "RAGMIX_LLM__BACKEND": "openai",
+        "RAGMIX_LLM__BASE_URL": f"{llama_server.url}/v1",
+        "RAGMIX_LLM__MODEL": "smollm2",
+        "RAGMIX_LLM__MAX_TOKENS": "32",
+    }
+    proc, url = start_serve(tmp_path / "serve", free_port(), env=env, log=tmp_path / "serve.log")
+    try:
+        with httpx.Client(base_url=url, timeout=300) as h:
+            listed = [d["name"] for d in h.get("/v1/documents").json()["data"]]
+            assert sorted(listed) == sorted(f.name for f in SAMPLES.iterdir())
+            note = b"Kiln log: the glaze firing reached 1280 degrees on Tuesday.\n"
+            up = h.post("/v1/documents", files={"file": ("kiln-log.txt", note, "text/plain")})
+            assert up.json()["data"][0]["status"] == "ingested", up.text
+            other.refresh(force=True)
+            assert "kiln-log.txt" in [d.name for d in other.documents()]
+            found = h.post("/v1/search", json={"query": "glaze firing temperature", "k": 2})
+            assert found.json()["data"][0]["source"] == "kiln-log.txt"
+
+            client = OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+            r = client.chat.completions.create(
+                model="ragmix-stuff",
+                messages=[{"role": "user", "content": "How long is the warranty?"}],
+                extra_body={"ragmix": {"docs": ["lumen-x2-manual.md"]}},
+            )
+            extra = r.model_extra["ragmix"]
+            assert extra["route"] == "stuff" and r.choices[0].message.content.strip()
+            assert [s["source"] for s in extra["sources"]] == ["lumen-x2-manual.md"]
+            assert 0 < r.usage.completion_tokens <= 32 and r.usage.prompt_tokens > 0
+
+            assert h.delete("/v1/documents/kiln-log.txt").json()["deleted"] is True
+            other.refresh(force=True)
+            assert "kiln-log.txt" not in [d.name for d in other.documents()]
+    finally:
+        stop(proc)

@@ -80,14 +80,14 @@ def _api_error(exc: RagmixError) -> ApiError:
     if isinstance(exc, BudgetError):
         return ApiError(400, msg, "context_length_exceeded")
     if isinstance(exc, StoreLockedError):
-        return ApiError(503, msg, "store_busy", "server_error", headers={"Retry-After": "5"})
+        return ApiError(503, msg, "store_busy", type="server_error", headers={"Retry-After": "5"})
     if isinstance(exc, StoreError):
-        return ApiError(500, msg, "store_error", "server_error")
+        return ApiError(500, msg, "store_error", type="server_error")
     if isinstance(exc, ModelError):
-        return ApiError(502, msg, "model_error", "server_error")
+        return ApiError(502, msg, "model_error", type="server_error")
     if isinstance(exc, ConfigError):
-        return ApiError(500, msg, "config_error", "server_error")
-    return ApiError(500, msg, "ragmix_error", "server_error")
+        return ApiError(500, msg, "config_error", type="server_error")
+    return ApiError(500, msg, "ragmix_error", type="server_error")
 
 
 def _json_error(err: ApiError) -> JSONResponse:
@@ -309,7 +309,7 @@ class Api:
             # Starlette re-raises it after this answer: the server's log gets the traceback.
             return _json_error(
                 ApiError(500, "internal error; the server's log has the details", "internal",
-                         "server_error")
+                         type="server_error")
             )  # fmt: skip
 
         @app.get("/health")
@@ -353,7 +353,7 @@ class Api:
                 "missing or wrong API key: send 'Authorization: Bearer KEY' (the key the "
                 "server was started with: --api-key or RAGMIX_API_KEY)",
                 "invalid_api_key",
-                "authentication_error",
+                type="authentication_error",
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
@@ -457,7 +457,7 @@ class Api:
                             f"the model is busy: waited {self.settings.queue_timeout_s:.0f} s "
                             f"with {gate.ahead(ticket)} answer(s) ahead; try again later",
                             "model_busy",
-                            "server_error",
+                            type="server_error",
                             headers={"Retry-After": "30"},
                         )
                     if now >= next_watch:
@@ -483,7 +483,7 @@ class Api:
             return _api_error(exc)
         logger.error("an answer failed", exc_info=exc)
         return ApiError(500, "internal error; the server's log has the details", "internal",
-                        "server_error")  # fmt: skip
+                        type="server_error")  # fmt: skip
 
     async def _first(self, run: _Run) -> AnswerEvent:
         """The answer's first event; its failure before any text becomes the HTTP error."""

@@ -40,8 +40,9 @@ class ApiError(Exception):
         status: int,
         message: str,
         code: str,
-        type: str = "invalid_request_error",
         param: str | None = None,
+        *,
+        type: str = "invalid_request_error",
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
