@@ -185,3 +185,24 @@ def test_ingest_state_after_each_event() -> None:
     # a pure fold: an earlier state keeps what it had (no mapping shared and mutated)
     assert dict(seen[5].statuses) == {"a.md": "ingested"} and dict(seen[5].failed) == {}
     assert IngestState().fraction == 0.0  # no files known yet: no division by zero
+
+
+def test_stop_flag_runs_its_hooks_once_and_only_while_registered() -> None:
+    from ragmix.core.cancel import StopFlag, current, stoppable
+
+    calls: list[str] = []
+    flag = StopFlag()
+    assert current() is None
+    with stoppable(flag):
+        assert current() is flag
+        with flag.on_set(lambda: calls.append("a")):
+            flag.set()
+            flag.set()  # once
+        with flag.on_set(lambda: calls.append("late")):  # already set: runs at once
+            pass
+    assert current() is None and calls == ["a", "late"]
+    other = StopFlag()
+    with other.on_set(lambda: calls.append("gone")):
+        pass
+    other.set()  # the hook left with its block
+    assert calls == ["a", "late"] and other.is_set()

@@ -377,6 +377,43 @@ def busy_api(api: SimpleNamespace) -> Iterator[SimpleNamespace]:
 LONG = "Write a long, detailed report on every section of the annual report, in full sentences."
 
 
+def _gone(api: SimpleNamespace) -> int:
+    return api.log.read_text("utf-8").count("the client is gone")
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_client_gone_while_the_model_reads_the_prompt(busy_api: SimpleNamespace) -> None:
+    """A client that leaves before the first word: llama.cpp stops reading the prompt at its
+    next batch (512 tokens), not at its end, and the next answer gets the model at once."""
+    client = _client(busy_api)
+    before = _gone(busy_api)
+    stream = client.chat.completions.create(
+        model="ragmix-stuff",
+        messages=[{"role": "user", "content": LONG}],
+        stream=True,
+        extra_body={"ragmix": {"docs": ["jiangnan-annual-report-2025.txt"]}},
+    )
+    first = next(iter(stream))  # the route, sent before the model reads anything
+    tokens = first.model_extra["ragmix"]["tokens"]["prompt"]
+    assert tokens > 3 * 512, tokens  # four batches to read: ~20 s on one core
+    time.sleep(1)
+    stream.close()
+    t0 = time.monotonic()
+    while _gone(busy_api) == before:
+        assert time.monotonic() - t0 < 15, "the model read the whole prompt for nobody"
+        time.sleep(0.1)
+    freed = time.monotonic() - t0
+    doc = busy_api.docs[6]
+    r = client.chat.completions.create(  # queue_timeout_s is 1 s: a busy model gives 503
+        model="ragmix",
+        messages=[{"role": "user", "content": doc.question}],
+        extra_body={"ragmix": {"docs": [doc.name]}},
+    )
+    assert r.model_extra["ragmix"]["sources"][0]["source"] == doc.name
+    assert "abandoned while the model read it" in busy_api.log.read_text("utf-8"), freed
+
+
 @pytest.mark.slow
 @pytest.mark.server
 def test_busy_model_503_while_searches_go_on(busy_api: SimpleNamespace) -> None:
@@ -387,7 +424,7 @@ def test_busy_model_503_while_searches_go_on(busy_api: SimpleNamespace) -> None:
         stream=True,
         extra_body={"ragmix": {"docs": ["jiangnan-annual-report-2025.txt"]}},
     )
-    gone = busy_api.log.read_text("utf-8").count("the client is gone")
+    gone = _gone(busy_api)
     # Once the first words come, this answer holds the model for a while (512 tokens).
     assert next(c for c in stream if c.choices and c.choices[0].delta.content)
     t0 = time.perf_counter()
@@ -401,7 +438,7 @@ def test_busy_model_503_while_searches_go_on(busy_api: SimpleNamespace) -> None:
         assert err["type"] == "server_error" and r.headers["retry-after"]
     stream.close()  # the server notices, stops the answer and frees the model
     deadline = time.monotonic() + 60
-    while busy_api.log.read_text("utf-8").count("the client is gone") == gone:
+    while _gone(busy_api) == gone:
         assert time.monotonic() < deadline, "the closed stream's answer went on"
         time.sleep(0.2)
 
@@ -429,7 +466,7 @@ for ch in s:
 @pytest.mark.slow
 @pytest.mark.server
 def test_client_killed_mid_stream_frees_the_model(busy_api: SimpleNamespace) -> None:
-    before = busy_api.log.read_text("utf-8").count("the client is gone")
+    before = _gone(busy_api)
     _kill_mid_stream(busy_api)
     t0 = time.perf_counter()
     client = _client(busy_api)
@@ -441,7 +478,7 @@ def test_client_killed_mid_stream_frees_the_model(busy_api: SimpleNamespace) -> 
     )
     assert r.model_extra["ragmix"]["sources"][0]["source"] == doc.name
     assert time.perf_counter() - t0 < 120
-    assert busy_api.log.read_text("utf-8").count("the client is gone") == before + 1
+    assert _gone(busy_api) == before + 1
 
 
 # -- load ---------------------------------------------------------------------------------------

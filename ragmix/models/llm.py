@@ -27,6 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +39,8 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import Field, model_validator
 
+from ragmix.core import cancel
+from ragmix.core.cancel import StopFlag
 from ragmix.core.errors import BudgetError, ConfigError, ModelError
 from ragmix.core.settings import PACKAGED, LlmSettings
 from ragmix.core.tokens import CounterKind, TokenCounter, resolve_once
@@ -338,6 +341,9 @@ class _Engine:
         self._load_lock = threading.Lock()
         self._llama: Any = None
         self._renderer: tuple[str, Callable[[Messages], str]] | None = None
+        self._always: Any = None  # the abort callback, kept alive while installed
+        self._abort_lock = threading.Lock()
+        self._stop_armed = False
 
     def llama(self) -> Any:
         with self._load_lock:
@@ -372,6 +378,46 @@ class _Engine:
                 atexit.register(self._llama.close)
                 set_state_cache(self, "prefix" if s.state_cache_mb else "off", s.state_cache_mb)
             return self._llama
+
+    def _abort_callback(self, abort: bool) -> None:
+        """Make llama.cpp stop (``abort``) or run on. A Python callback runs once per graph
+        node with the GIL, so none is installed while the model runs on; once installed it
+        stops the prompt at the next batch (``llm.n_batch`` tokens) and raises in ``eval``.
+        """
+        import llama_cpp
+
+        if self._llama is None or (abort and not self._stop_armed):
+            return  # not loaded, or the generation it was meant for is over
+        if abort:
+            if self._always is None:
+                self._always = llama_cpp.ggml_abort_callback(lambda _data: True)
+            fn = self._always
+        else:
+            fn = llama_cpp.ggml_abort_callback()  # NULL
+        llama_cpp.llama_set_abort_callback(self._llama._ctx.ctx, fn, None)
+
+    @contextmanager
+    def stoppable(self) -> Iterator[StopFlag | None]:
+        """While generating under ``engine.lock``: the current answer's stop flag (if its
+        consumer can stop it) aborts llama.cpp mid-prompt; no abort outlives the block."""
+        flag = cancel.current()
+        if flag is None:
+            yield None
+            return
+
+        def stop() -> None:
+            with self._abort_lock:
+                self._abort_callback(True)
+
+        with self._abort_lock:
+            self._stop_armed = True
+        try:
+            with flag.on_set(stop):
+                yield flag
+        finally:
+            with self._abort_lock:  # a late stop() finds the generation over
+                self._stop_armed = False
+                self._abort_callback(False)
 
     def tokenizer(self) -> Any:
         """The full model once loaded, else a vocab-only load: counting never loads weights."""
@@ -549,7 +595,7 @@ class LlamaCppChat(BaseChatModel):
             return False
 
         start, ttft, finish = time.perf_counter(), None, None
-        with engine.lock:
+        with engine.lock, engine.stoppable() as flag:
             parts = llama.create_completion(
                 prompt,
                 max_tokens=kwargs.get("max_tokens", self.settings.max_tokens),
@@ -561,16 +607,22 @@ class LlamaCppChat(BaseChatModel):
                 stopping_criteria=StoppingCriteriaList([_count]),
             )
             # Drain to the end even after finish_reason: llama saves the prompt state last.
-            for part in parts:
-                choice = part["choices"][0]
-                finish = choice.get("finish_reason") or finish
-                if ttft is None:
-                    ttft = time.perf_counter() - start
-                if choice["text"]:
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=choice["text"]))
-                    if run_manager:
-                        run_manager.on_llm_new_token(choice["text"], chunk=chunk)
-                    yield chunk
+            try:
+                for part in parts:
+                    choice = part["choices"][0]
+                    finish = choice.get("finish_reason") or finish
+                    if ttft is None:
+                        ttft = time.perf_counter() - start
+                    if choice["text"]:
+                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=choice["text"]))
+                        if run_manager:
+                            run_manager.on_llm_new_token(choice["text"], chunk=chunk)
+                        yield chunk
+            except RuntimeError as exc:  # llama_decode returned 2: stopped from outside
+                if flag is None or not flag.is_set():
+                    raise
+                logger.info("the prompt was abandoned while the model read it (%s)", exc)
+                finish = "abandoned"
         total = time.perf_counter() - start
         # llama calls the criteria once per sampled token plus once after the loop; an
         # end-of-generation token is sampled but is not part of the answer.

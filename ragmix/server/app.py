@@ -47,6 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragmix.app.api import RagMix
 from ragmix.app.desk import Desk
+from ragmix.core.cancel import StopFlag, stoppable
 from ragmix.core.errors import (
     BudgetError,
     ConfigError,
@@ -198,7 +199,7 @@ class _Run:
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.cancelled = threading.Event()
+        self.cancelled = StopFlag()  # set: stops the answer, down to llama.cpp's prompt
         self._events, self._release = events, release
         self.thread = threading.Thread(target=self._work, name="ragmix-answer", daemon=True)
 
@@ -217,14 +218,18 @@ class _Run:
     def _work(self) -> None:
         gen = None
         try:
-            gen = self._events()
-            for n, event in enumerate(gen):
-                if self.cancelled.is_set():
-                    logger.info("answer stopped after %d events: the client is gone", n)
-                    break
-                self._put(event)
+            with stoppable(self.cancelled):
+                gen = self._events()
+                for n, event in enumerate(gen):
+                    if self.cancelled.is_set():
+                        logger.info("answer stopped after %d events: the client is gone", n)
+                        break
+                    self._put(event)
         except BaseException as exc:  # handed to the loop: ragmix errors become responses
-            self._put(exc)
+            if self.cancelled.is_set():  # e.g. the model stopped mid-prompt: nobody to tell
+                logger.info("answer stopped (%s): the client is gone", type(exc).__name__)
+            else:
+                self._put(exc)
         finally:
             try:
                 close = getattr(gen, "close", None)
