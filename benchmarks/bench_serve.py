@@ -37,7 +37,9 @@ understands, so MiniLM embeds only the English half (Chinese chunks are BM25-onl
 store (200 files) took 501 s with MiniLM (about 10K passages embedded); e5 would embed all 20K,
 over an hour. Query embedding costs about the same (~21 ms MiniLM, ~24 ms e5 per query), but
 with MiniLM Chinese questions skip the dense search: the p50 over the mixed questions is lower
-than e5 would give, so per-language p50s are in the JSON.
+than e5 would give, so per-language p50s are in the JSON. Both servers run with their own
+defaults: ``ragmix serve`` embeds with one torch thread (``embeddings.threads`` unset), the
+page with torch's default.
 
 Run:  .venv/bin/python benchmarks/bench_serve.py [--quick] [--chunks 20000] [--requests 200]
 Writes benchmarks/results/serve.json and serve.png (quick mode: ~2,000 chunks, 40 requests
