@@ -381,6 +381,25 @@ def _gone(api: SimpleNamespace) -> int:
     return api.log.read_text("utf-8").count("the client is gone")
 
 
+def _wait_gone(api: SimpleNamespace, before: int, limit_s: float, why: str) -> float:
+    """Seconds until the server logs one more client gone than ``before`` (at most ``limit_s``)."""
+    t0 = time.monotonic()
+    while _gone(api) == before:
+        assert time.monotonic() - t0 < limit_s, why
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
+def _ask_own_doc(api: SimpleNamespace, doc: DeviceDoc) -> None:
+    """An answer scoped to ``doc``; queue_timeout_s is 1 s, so a model still busy gives 503."""
+    r = _client(api).chat.completions.create(
+        model="ragmix",
+        messages=[{"role": "user", "content": doc.question}],
+        extra_body={"ragmix": {"docs": [doc.name]}},
+    )
+    assert r.model_extra["ragmix"]["sources"][0]["source"] == doc.name
+
+
 @pytest.mark.slow
 @pytest.mark.server
 def test_client_gone_while_the_model_reads_the_prompt(busy_api: SimpleNamespace) -> None:
@@ -399,18 +418,8 @@ def test_client_gone_while_the_model_reads_the_prompt(busy_api: SimpleNamespace)
     assert tokens > 3 * 512, tokens  # four batches to read: ~20 s on one core
     time.sleep(1)
     stream.close()
-    t0 = time.monotonic()
-    while _gone(busy_api) == before:
-        assert time.monotonic() - t0 < 15, "the model read the whole prompt for nobody"
-        time.sleep(0.1)
-    freed = time.monotonic() - t0
-    doc = busy_api.docs[6]
-    r = client.chat.completions.create(  # queue_timeout_s is 1 s: a busy model gives 503
-        model="ragmix",
-        messages=[{"role": "user", "content": doc.question}],
-        extra_body={"ragmix": {"docs": [doc.name]}},
-    )
-    assert r.model_extra["ragmix"]["sources"][0]["source"] == doc.name
+    freed = _wait_gone(busy_api, before, 15, "the model read the whole prompt for nobody")
+    _ask_own_doc(busy_api, busy_api.docs[6])
     assert "abandoned while the model read it" in busy_api.log.read_text("utf-8"), freed
 
 
@@ -437,10 +446,7 @@ def test_busy_model_503_while_searches_go_on(busy_api: SimpleNamespace) -> None:
         err = _shape(r, 503, "model_busy")
         assert err["type"] == "server_error" and r.headers["retry-after"]
     stream.close()  # the server notices, stops the answer and frees the model
-    deadline = time.monotonic() + 60
-    while _gone(busy_api) == gone:
-        assert time.monotonic() < deadline, "the closed stream's answer went on"
-        time.sleep(0.2)
+    _wait_gone(busy_api, gone, 60, "the closed stream's answer went on")
 
 
 def _kill_mid_stream(api: SimpleNamespace) -> None:
@@ -469,14 +475,7 @@ def test_client_killed_mid_stream_frees_the_model(busy_api: SimpleNamespace) -> 
     before = _gone(busy_api)
     _kill_mid_stream(busy_api)
     t0 = time.perf_counter()
-    client = _client(busy_api)
-    doc = busy_api.docs[4]
-    r = client.chat.completions.create(  # queue_timeout_s is 1 s: a stalled model gives 503
-        model="ragmix",
-        messages=[{"role": "user", "content": doc.question}],
-        extra_body={"ragmix": {"docs": [doc.name]}},
-    )
-    assert r.model_extra["ragmix"]["sources"][0]["source"] == doc.name
+    _ask_own_doc(busy_api, busy_api.docs[4])
     assert time.perf_counter() - t0 < 120
     assert _gone(busy_api) == before + 1
 
