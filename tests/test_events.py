@@ -25,6 +25,7 @@ from ragmix.core.events import (
     FileStarted,
     IngestState,
     PartStarted,
+    Reading,
     RouteDecided,
     Source,
     Sources,
@@ -206,3 +207,23 @@ def test_stop_flag_runs_its_hooks_once_and_only_while_registered() -> None:
         pass
     other.set()  # the hook left with its block
     assert calls == ["a", "late"] and other.is_set()
+
+
+def test_reading_progress_folds_into_status_and_clears_when_done() -> None:
+    events: list[AnswerEvent] = [
+        RouteDecided("stuff", "fits", TOKENS),
+        Reading(0, 5700, 0, "", None),
+        Reading(1024, 5700, 0, "", 20.4),
+        Token("营业收入"),
+    ]
+    seen = states(events)
+    assert seen[1].reading == events[1] and seen[1].status == "reading 0/5,700 tokens"
+    assert seen[2].status == "reading 1,024/5,700 tokens · 20 s left"
+    restored = Reading(5600, 5700, 5600, "disk", 0.5)
+    assert restored.text == "reading 5,600/5,700 tokens (5,600 restored from disk) · 0 s left"
+    assert restored.as_dict() == {
+        "type": "reading", "read": 5600, "total": 5700, "restored": 5600, "source": "disk",
+        "seconds_left": 0.5,
+    }  # fmt: skip
+    done = seen[-1].apply(Done(FINAL))
+    assert done.reading is None and done.status == ""

@@ -243,7 +243,7 @@ def test_packaged_gguf_loads_with_settings(chat: LlamaCppChat) -> None:
     assert llama.n_ctx() == 4096 == chat.n_ctx
     assert llama.n_batch == 1024
     assert llama.verbose is False
-    assert llama.cache is not None  # state cache on by default
+    assert chat._engine().states is not None  # state cache on by default
     assert chat.llama() is LlamaCppChat(settings=chat.settings.model_copy()).llama()
 
 
@@ -322,6 +322,6 @@ def test_state_cache_restores_other_document(chat: LlamaCppChat) -> None:
     first = ask(doc_a, "What is fact 3?")
     ask(doc_b, "What is fact 4?")
     again = ask(doc_a, "What is fact 5?")
-    cache = chat.llama().cache
+    cache = chat._engine().states
     assert len(cache.entries) == 2  # one state per document
     assert again < first / 3

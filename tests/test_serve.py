@@ -160,6 +160,12 @@ def test_auto_answer_streamed_and_not_through_the_sdk(api: SimpleNamespace) -> N
     head = first.model_extra["ragmix"]
     assert first.choices[0].delta.role == "assistant"
     assert head["route"] == "stuff" and head["restart"] is False and "sources" not in head
+    # Reading progress before the first word (at least where reading starts: the document
+    # was read by the call above, so only the question is left).
+    extras = [(c.model_extra or {}).get("ragmix") or {} for c in chunks]
+    reading = [x["reading"] for x in extras if "reading" in x]
+    assert reading and reading[0]["total"] == head["tokens"]["prompt"], extras[:3]
+    assert reading[0]["read"] >= reading[0]["total"] - 64  # only the question was left
     done = next(c for c in chunks if c.choices and c.choices[0].finish_reason)
     assert done.choices[0].finish_reason in ("stop", "length")
     assert {s["source"] for s in done.model_extra["ragmix"]["sources"]} == {doc.name}

@@ -183,6 +183,28 @@ def test_search_only_shows_passages(page: Any, artifacts: Path) -> None:
     page.screenshot(path=str(artifacts / "ui-3-search.png"))
 
 
+def test_read_ahead_keeps_the_ticked_documents_state(page: Any, app: SimpleNamespace) -> None:
+    for box in page.locator("#rm-scope input:checked").all():
+        box.click()
+    page.locator("#rm-scope label", has_text=PDF).click()
+    page.click("#rm-warm")
+    page.wait_for_function(
+        "() => document.querySelector('#rm-report').innerText.includes('read ahead')",
+        timeout=180_000,
+    )
+    report = page.inner_text("#rm-report")
+    assert re.search(rf"{re.escape(PDF)} — read ahead: [\d,]+ tokens in [\d.]+ s", report)
+    kept = list((app.store / "states").glob("*/*.kv"))
+    assert len(kept) == 1, report
+    page.click("#rm-warm")  # again: nothing left to read
+    page.wait_for_function(
+        "() => document.querySelector('#rm-report').innerText.includes('already read ahead')",
+        timeout=60_000,
+    )
+    assert list((app.store / "states").glob("*/*.kv")) == kept
+    page.locator("#rm-scope label", has_text=PDF).click()  # back to all documents
+
+
 def test_hostile_file_name_is_shown_as_text(
     page: Any, files: dict[str, Path], artifacts: Path
 ) -> None:

@@ -42,7 +42,9 @@ from ragmix.core.events import (
     FileStarted,
     IngestEvent,
     IngestState,
+    Reading,
     catch_errors,
+    warm_rows,
 )
 from ragmix.qa.router import MODES
 from ragmix.ui import render
@@ -223,6 +225,38 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             text = tr("name_removed", lang, name=done.name, rest=", ".join(done.remaining))
         return (render.note(text), *doc_views(lang, scope))
 
+    @_logged
+    def warm(
+        scope: list[str],
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's injection idiom)
+    ) -> str:
+        """Read the ticked documents (else all) ahead, in the model's queue like a question."""
+        lang = lang_of(request)
+        rows: list[dict[str, Any]] = []
+        ticket = model_gate.join()
+        try:
+            while not model_gate.ready(ticket, WAIT_SLICE_S):
+                progress(0, desc=tr("waiting", lang))
+
+            def show(event: Reading) -> None:
+                progress(event.read / max(event.total, 1), desc=tr("warm_reading", lang,
+                         name=event_name[0]))  # fmt: skip
+
+            event_name = [""]
+
+            def named(events: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+                for name, event in events:
+                    event_name[0] = name
+                    yield name, event
+
+            rows = list(warm_rows(named(rm.warm(scope or None)), show))
+        except RagmixError as exc:
+            return render.note(str(exc), bad=True)
+        finally:
+            model_gate.leave(ticket)
+        return render.warm_report(rows, lang) or render.note(tr("no_docs", lang))
+
     # -- questions -------------------------------------------------------------------------
     @_logged
     def add_question(question: str, chat: list[dict[str, Any]], request: gr.Request) -> Any:
@@ -331,6 +365,7 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
                             T("delete"), variant="stop", size="md", elem_id="rm-delete"
                         )
                         refresh = gr.Button(T("refresh"), size="md", elem_id="rm-refresh")
+                warm_btn = gr.Button(T("warm"), size="sm", elem_id="rm-warm")
             with gr.Column(scale=3, min_width=420):
                 chatbot = gr.Chatbot(
                     label=T("chat"),
@@ -370,6 +405,14 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         )
         delete_btn.click(
             delete, [pick, scope], [report, *views], concurrency_id="writer", concurrency_limit=1
+        )
+        warm_btn.click(
+            warm,
+            [scope],
+            [report],
+            concurrency_id="answer",
+            concurrency_limit=ANSWERS_AT_ONCE,
+            api_visibility="undocumented",
         )
         # The Send button repeats Enter's events; the API lists only Enter's pair.
         for trigger, shown in ((box.submit, "public"), (send.click, "undocumented")):

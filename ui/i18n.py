@@ -26,6 +26,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "delete_pick": {"en": "Document to delete", "zh": "要删除的文档"},
     "delete": {"en": "Delete", "zh": "删除"},
     "refresh": {"en": "Refresh", "zh": "刷新"},
+    "warm": {
+        "en": "Read ahead (ticked documents, else all): faster first answers",
+        "zh": "预读（勾选的文档，未勾选则全部）：首次回答更快",
+    },
     "mode": {"en": "Answer mode", "zh": "回答方式"},
     "mode_auto": {"en": "Auto", "zh": "自动"},
     "mode_stuff": {"en": "Whole document", "zh": "整篇文档"},
@@ -54,6 +58,15 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "正在排队等待模型（正在回答其他问题）……",
     },
     "thinking": {"en": "Reading…", "zh": "正在阅读……"},
+    "reading": {
+        "en": "Reading the documents: {read} of {total} tokens",
+        "zh": "正在阅读文档：{read} / {total} 词元",
+    },
+    "reading_left": {"en": " · about {s} s left", "zh": " · 约剩 {s} 秒"},
+    "reading_restored": {
+        "en": " ({n} read before, loaded from disk)",
+        "zh": "（其中 {n} 词元此前已读过，从磁盘载入）",
+    },
     "badge_stuff": {
         "en": "Whole document · {scope} / {budget} tokens",
         "zh": "整篇文档 · {scope} / {budget} 词元",
@@ -110,11 +123,21 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "en": "Indexing {name}: {done} / {total} chunks",
         "zh": "正在索引 {name}：{done} / {total} 段",
     },
+    "warm_reading": {"en": "Reading {name} ahead…", "zh": "正在预读 {name}……"},
+    "warm_done": {
+        "en": "read ahead: {tokens} tokens in {seconds} s; its first question starts at once",
+        "zh": "已预读：{tokens} 词元，用时 {seconds} 秒；首个问题将立即开始回答",
+    },
+    "warm_kept": {
+        "en": "already read ahead; nothing to do",
+        "zh": "此前已预读，无需重复",
+    },
+    "warm_skip": {"en": "not read ahead: {error}", "zh": "未预读：{error}"},
 }
 
 #: The keys ``gr.I18n`` serves to the browser (the static labels).
 STATIC_KEYS = [
-    "title", "subtitle", "documents", "upload", "scope", "delete_pick", "delete", "refresh",
+    "title", "subtitle", "documents", "upload", "scope", "delete_pick", "delete", "refresh", "warm",
     "mode", "mode_auto", "mode_stuff", "mode_retrieve", "mode_search", "chat", "question",
     "placeholder", "send", "clear", "empty_chat",
 ]  # fmt: skip

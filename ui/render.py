@@ -72,6 +72,21 @@ def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> 
     )
 
 
+def reading_html(state: AnswerState, lang: Lang) -> str:
+    """The model reading a long prompt: tokens read of total, seconds left, and a bar."""
+    r = state.reading
+    assert r is not None
+    text = tr("reading", lang, read=f"{r.read:,}", total=f"{r.total:,}")
+    if r.restored and r.source == "disk":
+        text += tr("reading_restored", lang, n=f"{r.restored:,}")
+    if r.seconds_left:
+        text += tr("reading_left", lang, s=f"{r.seconds_left:.0f}")
+    return (
+        f'<em class="rm-reading">{esc(text)}</em><br>'
+        f'<progress class="rm-progress" value="{r.read}" max="{max(r.total, 1)}"></progress>'
+    )
+
+
 def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
     """One assistant bubble: the answer (escaped) or why it failed, then badge, sources and
     counts. ``status``: the page's own note ("Reading…") until the answer says more."""
@@ -80,6 +95,8 @@ def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
     text = state.text if state.error is None else tr("error", lang, error=state.error)
     if text:
         parts.append(html.escape(text))
+    elif not state.done and state.reading is not None:
+        parts.append(reading_html(state, lang))
     elif not state.done and (state.status or status):
         parts.append(f"<em>{esc(state.status or status)}</em>")
     elif final is not None and final.route == "search" and not final.sources:
@@ -124,6 +141,24 @@ def upload_report(
                 text += " · " + tr("st_stored_as", lang, name=up.stored.name)
         lines.append(
             f'<li class="{cls}"><span class="rm-file">{esc(up.original)}</span> — {esc(text)}</li>'
+        )
+    return f'<ul class="rm-report">{"".join(lines)}</ul>' if lines else ""
+
+
+def warm_report(rows: list[dict[str, Any]], lang: Lang) -> str:
+    """One line per document read ahead (``ragmix.cli.console.warm_rows``)."""
+    lines = []
+    for r in rows:
+        if not r["ok"]:
+            text, cls = tr("warm_skip", lang, error=r["error"]), "rm-note"
+        elif not r["read"]:
+            text, cls = tr("warm_kept", lang), "rm-ok"
+        else:
+            text = tr("warm_done", lang, tokens=f"{r['read']:,}", seconds=f"{r['seconds']:.1f}")
+            cls = "rm-ok"
+        lines.append(
+            f'<li class="{cls}"><span class="rm-file">{esc(r["document"])}</span> — '
+            f"{esc(text)}</li>"
         )
     return f'<ul class="rm-report">{"".join(lines)}</ul>' if lines else ""
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragmix.core.errors import StoreError, UnknownDocumentError
-from ragmix.core.events import Answer, AnswerEvent, AnswerState
+from ragmix.core.errors import ConfigError, StoreError, UnknownDocumentError
+from ragmix.core.events import Answer, AnswerEvent, AnswerState, catch_errors
 from ragmix.core.settings import Settings, load_settings
 from ragmix.qa.router import Mode
 from ragmix.store.catalog import Catalog, DocumentInfo, Match
@@ -165,7 +165,9 @@ class RagMix:
                 summary.reembedded = pipeline.reembed()
             if repair:
                 summary.repaired = done + pipeline.repair(recreated=recreated)
-            return summary
+        if sync:
+            self.drop_stale_states()
+        return summary
 
     def _pipeline(self, progress: ProgressFn | None = None) -> Pipeline:
         from ragmix.ingest.pipeline import Pipeline
@@ -213,7 +215,23 @@ class RagMix:
                 remaining = pipeline.forget(doc.doc_id, match.names[0])
                 return Removal(match.names[0], doc, tuple(remaining))
             pipeline.delete(doc.doc_id)
+        self.drop_stale_states()
         return Removal(doc.name, doc, ())
+
+    @property
+    def states_dir(self) -> Path | None:
+        """Where read states of whole-document prompts are kept (None: ``llm.state_disk_mb``
+        is 0)."""
+        return self.store.states if self.settings.llm.state_disk_mb > 0 else None
+
+    def drop_stale_states(self) -> int:
+        """Delete saved prompt states that read a document no longer in the store."""
+        from ragmix.models import states
+
+        if not self.store.states.is_dir():
+            return 0
+        known = set(self.catalog.doc_ids())
+        return states.drop_documents(self.store.states, keep=known)
 
     def find(self, name: str) -> DocumentInfo:
         """A document by any of its names, the file-name part of one, or its id."""
@@ -285,8 +303,9 @@ class RagMix:
         with self._lock:
             if getattr(self, "_qa", None) is None:
                 self._qa = QA(
-                    self.settings, self.catalog, self.searcher(), self.chat_model, self._counter
-                )
+                    self.settings, self.catalog, self.searcher(), self.chat_model, self._counter,
+                    states_dir=self.states_dir,
+                )  # fmt: skip
             return self._qa
 
     def chain(self) -> AnswerRunnable:
@@ -333,6 +352,30 @@ class RagMix:
             RagmixError: as ``ask``, while iterating (also an unknown document name).
         """
         yield from self.qa().events(question, self.resolve_docs(docs), history, mode)
+
+    def warm(self, docs: Sequence[str] | None = None) -> Iterator[tuple[str, AnswerEvent]]:
+        """Read documents ahead (default: every ready one) so the first whole-document
+        question on each, in any process, skips reading it: the model's state after the
+        instructions and the document is kept on disk (``llm.state_disk_mb``).
+
+        Yields ``(document name, event)``: per document ``RouteDecided``, ``Reading``* and
+        ``Done`` (its ``timings``), or ``Failed`` for one that does not fit the context (the
+        others go on).
+
+        Raises:
+            ConfigError: ``llm.state_disk_mb`` is 0 (nothing would be kept).
+            StoreError: an unknown document name.
+        """
+        if self.states_dir is None and self.settings.llm.backend == "llama-cpp":
+            raise ConfigError(
+                "llm.state_disk_mb is 0, so read documents are not kept; set it (MB of disk "
+                "for read states) to use warm"
+            )
+        qa = self.qa()
+        for doc_id in self.resolve_docs(docs):
+            name = self.catalog.name(doc_id)
+            for event in catch_errors(qa.warm(doc_id)):
+                yield name, event
 
     def retriever(self, docs: Sequence[str] | None = None, k: int = 8) -> RagmixRetriever:
         """A LangChain ``BaseRetriever`` over this store (hybrid BM25 + dense)."""

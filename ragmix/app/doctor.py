@@ -49,7 +49,24 @@ def diagnose(rm: Any, *, model: bool = True) -> list[Check]:
     if model:
         checks.append(_run("model", lambda: _model(rm)))
     checks.append(_run("token counting", lambda: _tokens(rm)))
+    checks.append(_run("read states", lambda: _states(rm)))
     return checks
+
+
+def _states(rm: Any) -> tuple[str, str, str]:
+    """Whole-document read states kept on disk, against their budget."""
+    from ragmix.models import states
+
+    budget = rm.settings.llm.state_disk_mb
+    if rm.settings.llm.backend != "llama-cpp":
+        return "ok", "kept by the model server (see the README's backend table)", ""
+    if budget <= 0:
+        return "ok", "off (llm.state_disk_mb: 0): every new process reads documents again", ""
+    n, used = states.usage(rm.store.states)
+    detail = f"{n} kept, {used / 2**20:,.0f} of {budget:,} MB in {rm.store.states}"
+    if used > budget << 20:
+        return "warn", detail, "they shrink to the budget at the next save"
+    return "ok", detail, ""
 
 
 def _store(rm: Any) -> tuple[str, str, str]:

@@ -21,8 +21,10 @@ from ragmix.core.events import (
     IngestEvent,
     IngestState,
     PartStarted,
+    Reading,
     RouteDecided,
     Token,
+    warm_rows,
 )
 
 _err = Console(stderr=True)
@@ -136,20 +138,65 @@ def route_line(state: AnswerState) -> str:
     return line
 
 
+class ReadingBar:
+    """The model reading a long prompt: a transient bar on a terminal, else a line at each
+    quarter (logs stay short)."""
+
+    def __init__(self) -> None:
+        self._bar: Progress | None = None
+        self._task: Any = None
+        self._quarter = -1
+
+    def update(self, event: Reading) -> None:
+        if not _err.is_terminal:
+            quarter = 4 * event.read // max(event.total, 1)
+            if quarter > self._quarter:
+                self._quarter = quarter
+                _err.print(f"[dim]{escape(event.text)}[/]", highlight=False)
+            return
+        if self._bar is None:
+            self._bar = Progress(
+                TextColumn("[dim]reading"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("[dim]tokens {task.fields[note]}"),
+                console=_err,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("read", total=event.total, note="")
+        note = f"· {event.seconds_left:.0f} s left" if event.seconds_left else ""
+        if event.restored:
+            where = "disk" if event.source == "disk" else "memory"
+            note = f"({event.restored:,} restored from {where}) {note}"
+        self._bar.update(self._task, completed=event.read, total=event.total, note=note)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
 def render_stream(events: Iterable[AnswerEvent]) -> AnswerState:
-    """Print a streamed answer: route line, tokens as they come, then sources and counts.
-    Returns the final state (``state.text`` is the answer)."""
+    """Print a streamed answer: route line, reading progress, tokens as they come, then
+    sources and counts. Returns the final state (``state.text`` is the answer)."""
     state = AnswerState()
+    reading = ReadingBar()
     for event in events:
         state = state.apply(event)
         if isinstance(event, RouteDecided):
+            reading.close()
             if event.restart:
                 _out.print()
             _err.print(route_line(state), highlight=False)
         elif isinstance(event, PartStarted):
             _err.print(f"[dim]{escape(state.status)}[/]")
+        elif isinstance(event, Reading):
+            reading.update(event)
         elif isinstance(event, Token):
+            reading.close()
             _out.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+    reading.close()
     _out.print()
     if state.answer is not None:
         for i, s in enumerate(state.answer.sources, 1):
@@ -164,6 +211,33 @@ def render_stream(events: Iterable[AnswerEvent]) -> AnswerState:
             f"{tm.get('total_s', 0):.1f} s[/]"
         )
     return state
+
+
+def render_warm(
+    events: Iterable[tuple[str, AnswerEvent]], as_json: bool = False
+) -> list[dict[str, Any]]:
+    """Show ``RagMix.warm``: a reading bar per document, then one line each (or one JSON
+    line each: ``{"document", "ok", "tokens", "read", "seconds", "error"}``; ``read`` is the
+    tokens actually read, 0 when the document had been read ahead already)."""
+    import json
+
+    results: list[dict[str, Any]] = []
+    bar = ReadingBar()
+    for row in warm_rows(events, bar.update if not as_json else None):
+        bar.close()
+        if as_json:
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+        elif row["ok"]:
+            how = f"read {row['read']:,} tokens and kept" if row["read"] else "already read ahead"
+            _err.print(
+                f"[green]✓[/] {escape(row['document'])} · {how} · {row['seconds']:.1f} s",
+                highlight=False,
+            )
+        else:
+            _err.print(f"[yellow]–[/] {escape(row['document'])} · {escape(row['error'])}")
+        results.append(row)
+    bar.close()
+    return results
 
 
 class EvalProgress:

@@ -105,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser(
+        "warm",
+        help="read documents ahead so the first question on each starts at once",
+        description="Read documents as a whole-document answer reads them and keep the "
+        "model's state on disk (llm.state_disk_mb), so the first whole-document question on "
+        "each, in any later process (ask, chat, ui, serve), skips reading it. Documents too "
+        "long for the context are skipped: they are answered from retrieved passages.",
+    )
+    p.add_argument(
+        "--doc", action="append", metavar="NAME", help="this document (repeatable); default: all"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON line per document")
+    _common(p)
+
+    p = sub.add_parser(
         "ui",
         help="serve the web QA page",
         description="Serve the web page (upload, documents, chat with sources). "
@@ -224,6 +238,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _ask(args)
     if args.command == "chat":
         return _chat(args)
+    if args.command == "warm":
+        return _warm(args)
     if args.command == "ui":
         return _ui(args)
     if args.command == "serve":
@@ -281,6 +297,14 @@ def _ask(args: argparse.Namespace) -> int:
 
     render_stream(rm.stream(args.question, docs=args.doc, mode=args.mode))
     return 0
+
+
+def _warm(args: argparse.Namespace) -> int:
+    from ragmix.cli.console import render_warm
+
+    rm = _ragmix(args)
+    results = render_warm(rm.warm(args.doc), as_json=args.json)
+    return 0 if all(r["ok"] for r in results) or not args.doc else 1
 
 
 def _chat(args: argparse.Namespace) -> int:

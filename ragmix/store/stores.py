@@ -13,6 +13,7 @@ Each owns its layout, resolved here and nowhere else (``~`` and ``$VARIABLES`` e
     <root>/servers/<host>_<port>_<collection>/catalog.sqlite3
                                       server: this process's cache of the server's catalog
     <root>/uploads/                   files uploaded through the web page
+    <root>/states/<model fingerprint>/  read states of whole-document prompts (the model's)
     <root>/writer.lock, writer.pid    embedded: the one writer
 
 and the steps of the ingest protocol in which the modes differ: what a run starts and ends
@@ -138,6 +139,11 @@ class Store(ABC):
     def uploads(self) -> Path:
         """Where the web page keeps uploaded files."""
         return self.root / "uploads"
+
+    @property
+    def states(self) -> Path:
+        """Where the in-process model keeps read states of whole-document prompts."""
+        return self.root / "states"
 
     # -- parts, opened on first use -------------------------------------------------------
     @property
