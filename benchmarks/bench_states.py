@@ -122,7 +122,7 @@ def measure(run: Runner, size: int, name: str, other: str) -> dict[str, Any]:
     cold = run.ask(name, QUESTIONS[0])
     prompt = cold["tokens"]["prompt"]
     (state,) = run.states()
-    state_mb = state.stat().st_size / 2**20
+    state_bytes = state.stat().st_size
     run.ask(other, QUESTIONS[0])  # another document read in between (kept too)
     disk = run.ask(name, QUESTIONS[1])
     second, back = run.in_process(name, other)
@@ -141,8 +141,8 @@ def measure(run: Runner, size: int, name: str, other: str) -> dict[str, Any]:
         "from_disk_s": disk["timings"]["first_token_s"],
         "after_warm_s": after_warm["timings"]["first_token_s"],
         "warm_command_s": round(warm_s, 2),
-        "state_mb": round(state_mb, 1),
-        "state_kb_per_token": round(state.stat().st_size / 1024 / prompt, 1),
+        "state_mb": round(state_bytes / 2**20, 1),
+        "state_kb_per_token": round(state_bytes / 1024 / prompt, 1),
         "load_s": disk["load_s"],
         "ratio_from_disk": round(disk["timings"]["first_token_s"] / c, 4),
         "ratio_after_warm": round(after_warm["timings"]["first_token_s"] / c, 4),

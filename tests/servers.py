@@ -128,6 +128,35 @@ def start_llama_server(log_dir: Path, n_ctx: int = 8192) -> Server:
     return Server(port, proc, log)
 
 
+def llama_cpp_server_binary() -> str | None:
+    """llama.cpp's own ``llama-server``: ``$RAGMIX_LLAMA_SERVER``, else on PATH, else None
+    (it is not a Python package: build it from llama.cpp, see the README)."""
+    import shutil
+
+    return os.environ.get("RAGMIX_LLAMA_SERVER") or shutil.which("llama-server")
+
+
+def start_llama_cpp_server(log_dir: Path, slot_dir: Path, n_ctx: int = 4096) -> Server:
+    """``llama-server`` with the packaged SmolLM2, one slot, slots saved to ``slot_dir``."""
+    from ragmix.models.llm import resolve_gguf
+
+    binary = llama_cpp_server_binary()
+    assert binary, "no llama-server binary"
+    port = free_port()
+    log = log_dir / f"llama-cpp-server-{port}.log"
+    gguf = resolve_gguf("packaged:SmolLM2-135M-Instruct")
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [binary, "-m", str(gguf), "--alias", "smollm2", "--host", "127.0.0.1",
+             "--port", str(port), "-c", str(n_ctx), "-np", "1", "-t", "1", "--seed", "42",
+             "--slot-save-path", f"{slot_dir}/", "--cache-ram", "0"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    _wait(f"http://127.0.0.1:{port}/health", proc, log, 120)
+    return Server(port, proc, log)
+
+
 def start_hung() -> Server:
     """Accepts TCP connections and never sends a byte."""
     sock = socket.socket()

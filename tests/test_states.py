@@ -288,3 +288,45 @@ def test_reading_progress_streams_before_the_first_word(store_with_two_reports: 
     assert last.read == last.total - 1  # the last token is decoded by generation
     assert last.total == events[-1].answer.tokens["prompt"]  # type: ignore[union-attr]
     assert reading[1][1].seconds_left is not None and reading[1][1].seconds_left > 0
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_llama_cpp_server_keeps_a_read_document_in_its_slot_across_restarts(
+    store_with_two_reports: Path, tmp_path: Path
+) -> None:
+    from tests.servers import llama_cpp_server_binary, start_llama_cpp_server
+
+    if not llama_cpp_server_binary():
+        pytest.skip("llama.cpp's llama-server is not installed (PATH or RAGMIX_LLAMA_SERVER)")
+    root = store_with_two_reports
+    slot_dir = tmp_path / "slots"
+    slot_dir.mkdir()
+
+    def env(server: Any) -> dict[str, str]:
+        return {"RAGMIX_LLM__BACKEND": "openai", "RAGMIX_LLM__BASE_URL": f"{server.url}/v1",
+                "RAGMIX_LLM__MODEL": "smollm2"}  # fmt: skip
+
+    server = start_llama_cpp_server(tmp_path, slot_dir)
+    try:
+        cold = _ask(root, "report-a.txt", "第一段讲了什么？", **env(server))
+        assert "the model server kept the read state" in cold["log"], cold["log"][-2000:]
+        (kept,) = slot_dir.glob("ragmix-*.bin")
+    finally:
+        server.stop()
+    server = start_llama_cpp_server(tmp_path, slot_dir)  # a new server: nothing in memory
+    try:
+        _ask(root, "report-b.txt", "这篇文档讲了什么？", **env(server))  # another document
+        assert len(list(slot_dir.glob("ragmix-*.bin"))) == 2
+        warm = _ask(root, "report-a.txt", "文中提到了哪些地方？", **env(server))
+        assert "restored a read state of" in warm["log"], warm["log"][-2000:]
+        ratio = warm["timings"]["first_token_s"] / cold["timings"]["first_token_s"]
+        assert ratio < 0.5, (cold["timings"], warm["timings"])
+        # A damaged file: the server refuses it and the document is read again.
+        _ask(root, "report-b.txt", "这篇文档讲了什么？", **env(server))
+        kept.write_bytes(kept.read_bytes()[: kept.stat().st_size // 3])
+        again = _ask(root, "report-a.txt", "文中提到了哪些地方？", **env(server))
+        assert "restored a read state of" not in again["log"]
+        assert again["answer"].strip() and "kept the read state" in again["log"]
+    finally:
+        server.stop()

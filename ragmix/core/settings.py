@@ -236,6 +236,13 @@ class LlmSettings(BaseModel):
         "least recently used first out. 0 disables. A state takes ~23 KB per token for "
         "SmolLM2, ~12 KB for Qwen2.5-0.5B, ~128 KB for Mixtral with an f16 KV cache.",
     )
+    server_slot: int = Field(
+        0,
+        ge=0,
+        description="openai backend with llama.cpp's server started with --slot-save-path: "
+        "the slot whose read state of a whole document is saved to the server's folder and "
+        "restored for the next question on it, also after the server restarts.",
+    )
     base_url: str = Field(
         "http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL (openai backend)."
     )

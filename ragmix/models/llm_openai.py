@@ -7,6 +7,7 @@ this module never imports it); the only ragmix module that imports
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -18,12 +19,13 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
+from pydantic import PrivateAttr, SecretStr
 
 from ragmix.core import tokens
 from ragmix.core.errors import ModelError
 from ragmix.core.settings import LlmSettings
 from ragmix.core.tokens import CounterKind, EstimateTokenCounter, TokenCounter
+from ragmix.models import states
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +51,88 @@ def _model_error(exc: Exception, base_url: str, timeout: float) -> ModelError:
     return ModelError(f"the model server at {base_url} failed: {exc}")
 
 
+class SlotStates:
+    """Whole-document read states kept by llama.cpp's server (``--slot-save-path``).
+
+    Before a whole-document answer (``states.keep_on_disk``) the server's slot
+    ``llm.server_slot`` is restored from ``ragmix-<key>.bin`` (key: the model name and the
+    system message, which holds the instructions and the document), the request is pinned to
+    that slot so the server reuses the restored prefix (``cache_prompt``), and after a fresh
+    read the slot is saved under that name. A server without slot saving (started without the
+    flag, vLLM, llama-cpp-python's server) is noticed at the first try and left alone. A file
+    the server cannot load (another model, damaged) is refused by the server itself and the
+    document is read again.
+    """
+
+    def __init__(self, settings: LlmSettings) -> None:
+        self.root = _server_root(settings.base_url)
+        self.slot = settings.server_slot
+        self.model = settings.model
+        self.api_key = settings.api_key
+        self.timeout = settings.timeout_s
+        self.supported: bool | None = None  # unknown until the first try
+        self._last: str | None = None  # the slot holds this file's prefix already
+
+    def name(self, messages: list[Any]) -> str:
+        system = next((str(m.content) for m in messages if m.type == "system"), "")
+        key = hashlib.sha256(f"{self.model}\0{system}".encode()).hexdigest()[:32]
+        return f"ragmix-{key}.bin"
+
+    def _action(self, action: str, name: str) -> dict[str, Any] | None:
+        url = f"{self.root}/slots/{self.slot}?action={action}"
+        try:
+            out = _post_json(url, {"filename": name}, self.timeout, self.api_key)
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 405, 501):  # no slot saving on this server
+                if self.supported is None:
+                    logger.info(
+                        "the model server at %s does not save slots (HTTP %d); start llama.cpp's "
+                        "server with --slot-save-path DIR to keep read documents", self.root,
+                        exc.code,
+                    )  # fmt: skip
+                self.supported = False
+            else:  # 400: no such file yet, or one the server cannot load
+                self.supported = True
+                logger.info(
+                    "slot %s of %s: %s", action, name, exc.read()[:200].decode(errors="replace")
+                )
+            return None
+        except (OSError, ValueError) as exc:
+            logger.warning("slot %s at %s failed: %s", action, self.root, exc)
+            return None
+        self.supported = True
+        return out if isinstance(out, dict) else {}
+
+    def restore(self, name: str) -> int:
+        """Tokens the slot holds of ``name`` (restored now, or still there); 0 if none."""
+        if self.supported is False:
+            return 0
+        if self._last == name:
+            return -1  # still in the slot: the server reuses it without a restore
+        out = self._action("restore", name)
+        n = int((out or {}).get("n_restored") or 0)
+        self._last = name if n else None
+        if n:
+            logger.info("restored a read state of %d tokens into slot %d (%s)", n, self.slot, name)
+        return n
+
+    def save(self, name: str) -> None:
+        if self.supported is False:
+            return
+        out = self._action("save", name)
+        if out is not None:
+            self._last = name
+            logger.info(
+                "the model server kept the read state of %s tokens as %s",
+                out.get("n_saved"), name,
+            )  # fmt: skip
+
+
 class _ServerChat(ChatOpenAI):
-    """``ChatOpenAI`` whose server failures are :class:`ModelError` with the fix."""
+    """``ChatOpenAI`` whose server failures are :class:`ModelError` with the fix, and which
+    keeps whole-document read states in the server's slots where it can (:class:`SlotStates`)."""
+
+    _slots: SlotStates | None = PrivateAttr(default=None)
 
     def _fail(self, exc: Exception) -> ModelError:
         timeout = self.request_timeout if isinstance(self.request_timeout, float | int) else 0
@@ -64,13 +146,24 @@ class _ServerChat(ChatOpenAI):
         except openai.APIError as exc:
             raise self._fail(exc) from exc
 
-    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self, messages: list[Any], *args: Any, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
         import openai
 
+        slots, name, held = self._slots if states.kept() is not None else None, "", 0
+        if slots is not None and slots.supported is not False:
+            name = slots.name(messages)
+            held = slots.restore(name)
+            if slots.supported:
+                extra = dict(kwargs.get("extra_body") or self.extra_body or {})
+                kwargs["extra_body"] = {**extra, "id_slot": slots.slot, "cache_prompt": True}
         try:
-            yield from super()._stream(*args, **kwargs)
+            yield from super()._stream(messages, *args, **kwargs)
         except openai.APIError as exc:
             raise self._fail(exc) from exc
+        if slots is not None and slots.supported is not False and held == 0:
+            slots.save(name)
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
         import openai
@@ -92,7 +185,7 @@ class _ServerChat(ChatOpenAI):
 
 def make_openai_chat(settings: LlmSettings) -> BaseChatModel:
     """A chat model for an OpenAI-compatible server; nothing is contacted until first use."""
-    return _ServerChat(
+    chat = _ServerChat(
         base_url=settings.base_url,
         api_key=SecretStr(settings.api_key),
         model=settings.model,
@@ -106,6 +199,8 @@ def make_openai_chat(settings: LlmSettings) -> BaseChatModel:
         seed=settings.seed,
         stream_usage=True,
     )
+    chat._slots = SlotStates(settings)
+    return chat
 
 
 def _server_root(base_url: str) -> str:
