@@ -305,13 +305,15 @@ def test_llama_cpp_server_keeps_a_read_document_in_its_slot_across_restarts(
 
     def env(server: Any) -> dict[str, str]:
         return {"RAGMIX_LLM__BACKEND": "openai", "RAGMIX_LLM__BASE_URL": f"{server.url}/v1",
-                "RAGMIX_LLM__MODEL": "smollm2"}  # fmt: skip
+                "RAGMIX_LLM__MODEL": "smollm2",
+                "RAGMIX_LLM__SERVER_SLOT_DIR": str(slot_dir)}  # fmt: skip
 
     server = start_llama_cpp_server(tmp_path, slot_dir)
     try:
         cold = _ask(root, "report-a.txt", "第一段讲了什么？", **env(server))
         assert "the model server kept the read state" in cold["log"], cold["log"][-2000:]
         (kept,) = slot_dir.glob("ragmix-*.bin")
+        assert (slot_dir / f"{kept.name}.sha256").exists()
     finally:
         server.stop()
     server = start_llama_cpp_server(tmp_path, slot_dir)  # a new server: nothing in memory
@@ -322,11 +324,15 @@ def test_llama_cpp_server_keeps_a_read_document_in_its_slot_across_restarts(
         assert "restored a read state of" in warm["log"], warm["log"][-2000:]
         ratio = warm["timings"]["first_token_s"] / cold["timings"]["first_token_s"]
         assert ratio < 0.5, (cold["timings"], warm["timings"])
-        # A damaged file: the server refuses it and the document is read again.
+        # A truncated file (llama.cpp's server aborts on one): ragmix finds it damaged,
+        # deletes it and the document is read again; the server lives on.
         _ask(root, "report-b.txt", "这篇文档讲了什么？", **env(server))
         kept.write_bytes(kept.read_bytes()[: kept.stat().st_size // 3])
         again = _ask(root, "report-a.txt", "文中提到了哪些地方？", **env(server))
+        assert "is damaged or unchecked: deleted" in again["log"]
         assert "restored a read state of" not in again["log"]
         assert again["answer"].strip() and "kept the read state" in again["log"]
+        assert kept.stat().st_size > 3 * 1024 * 1024  # written whole again
+        assert server.proc is not None and server.proc.poll() is None
     finally:
         server.stop()

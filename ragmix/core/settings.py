@@ -243,6 +243,13 @@ class LlmSettings(BaseModel):
         "the slot whose read state of a whole document is saved to the server's folder and "
         "restored for the next question on it, also after the server restarts.",
     )
+    server_slot_dir: str | None = Field(
+        None,
+        description="The server's --slot-save-path when it runs on this machine: ragmix "
+        "then checks each slot file against a SHA-256 it keeps beside it before asking the "
+        "server to restore it (llama.cpp's server aborts on a truncated file), and deletes "
+        "one that fails. None: files are restored unchecked.",
+    )
     base_url: str = Field(
         "http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL (openai backend)."
     )

@@ -14,6 +14,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -72,6 +73,39 @@ class SlotStates:
         self.timeout = settings.timeout_s
         self.supported: bool | None = None  # unknown until the first try
         self._last: str | None = None  # the slot holds this file's prefix already
+        self.dir = Path(settings.server_slot_dir).expanduser() if settings.server_slot_dir else None
+
+    def _check(self, name: str) -> bool:
+        """With the server's folder at hand: whether ``name`` is whole (its SHA-256 matches
+        the one kept at save time). A file that is not is deleted: llama.cpp's server aborts
+        on a truncated slot file instead of refusing it."""
+        if self.dir is None:
+            return True
+        path, mark = self.dir / name, self.dir / f"{name}.sha256"
+        if not path.exists():
+            return False
+        try:
+            good = mark.read_text().strip() == _file_sha256(path)
+        except OSError:
+            good = False
+        if not good:
+            logger.warning(
+                "slot file %s is damaged or unchecked: deleted, the document is read again", path
+            )
+            path.unlink(missing_ok=True)
+            mark.unlink(missing_ok=True)
+        return good
+
+    def _mark(self, name: str) -> None:
+        if self.dir is None:
+            return
+        path = self.dir / name
+        try:
+            tmp = self.dir / f"{name}.sha256.tmp"
+            tmp.write_text(_file_sha256(path))
+            tmp.replace(self.dir / f"{name}.sha256")
+        except OSError as exc:
+            logger.warning("cannot keep the checksum of %s: %s", path, exc)
 
     def name(self, messages: list[Any]) -> str:
         system = next((str(m.content) for m in messages if m.type == "system"), "")
@@ -109,6 +143,8 @@ class SlotStates:
             return 0
         if self._last == name:
             return -1  # still in the slot: the server reuses it without a restore
+        if not self._check(name):
+            return 0
         out = self._action("restore", name)
         n = int((out or {}).get("n_restored") or 0)
         self._last = name if n else None
@@ -122,6 +158,7 @@ class SlotStates:
         out = self._action("save", name)
         if out is not None:
             self._last = name
+            self._mark(name)
             logger.info(
                 "the model server kept the read state of %s tokens as %s",
                 out.get("n_saved"), name,
@@ -201,6 +238,14 @@ def make_openai_chat(settings: LlmSettings) -> BaseChatModel:
     )
     chat._slots = SlotStates(settings)
     return chat
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _server_root(base_url: str) -> str:
