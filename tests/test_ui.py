@@ -30,6 +30,7 @@ PDF = "苏州报告.pdf"
 TXT = "lumen-guide.txt"
 HOSTILE = "<img src=x onerror=alert(1)>.txt"
 BOT = '#rm-chat [data-testid="bot"]'
+USER = '#rm-chat [data-testid="user"]'
 
 
 def _free_port() -> int:
@@ -128,7 +129,11 @@ def _watch_answer(page: Any, timeout_s: float = 240) -> list[str]:
         text = last.inner_text()
         if not seen or seen[-1] != text:
             seen.append(text)
-        if last.locator(".rm-sources, .rm-timing").count() or "No matching" in text:
+        if (
+            last.locator(".rm-sources, .rm-timing").count()
+            or "No passage" in text
+            or "No matching" in text
+        ):
             return seen
         time.sleep(0.05)
     raise AssertionError(f"no final answer after {timeout_s} s; saw {seen[-3:]}")
@@ -136,6 +141,20 @@ def _watch_answer(page: Any, timeout_s: float = 240) -> list[str]:
 
 def _doc_names(page: Any) -> list[str]:
     return [t.strip() for t in page.locator("#rm-docs td.rm-doc").all_inner_texts()]
+
+
+def test_a_question_before_any_upload_points_to_the_upload_box(page: Any) -> None:
+    """Issue 14, item 9: the page's own words (not the CLI's `ragmix ingest`), in its language."""
+    page.locator("#rm-mode label", has_text="Search only").click()
+    _ask(page, "How long is the warranty?")
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll('{BOT}')].pop().innerText.includes('upload')",
+        timeout=30_000,
+    )
+    text = page.locator(BOT).last.inner_text()
+    assert "upload files with the box on the left" in text and "ragmix ingest" not in text
+    page.click("#rm-clear")
+    page.locator("#rm-mode label", has_text="Auto").click()
 
 
 def test_upload_lists_both_documents(page: Any, files: dict[str, Path], artifacts: Path) -> None:
@@ -203,6 +222,51 @@ def test_read_ahead_keeps_the_ticked_documents_state(page: Any, app: SimpleNames
     )
     assert list((app.store / "states").glob("*/*.kv")) == kept
     page.locator("#rm-scope label", has_text=PDF).click()  # back to all documents
+
+
+def test_a_single_user_never_sees_waiting_for_the_model(page: Any) -> None:
+    """Issue 14, item 3: the queue notice is for a question that really waits."""
+    page.locator("#rm-mode label", has_text="Search only").click()
+    _ask(page, "How long is the warranty?")
+    seen = _watch_answer(page, 60)
+    assert not [s for s in seen if "Waiting for the model" in s], seen
+
+
+def test_the_users_question_is_shown_as_typed(page: Any) -> None:
+    """Issue 14, item 4: a question with markup shows as its text, never as HTML."""
+    question = "<script>alert(1)</script> <img src=x onerror=alert(2)> **bold**?"
+    _ask(page, question)
+    _watch_answer(page, 60)
+    assert page.locator(USER).last.inner_text().strip() == question
+    page.wait_for_timeout(300)
+    assert page.dialogs == [] and page.locator("#rm-chat img[src='x']").count() == 0
+
+
+def test_an_empty_question_says_what_to_do(page: Any) -> None:
+    """Issue 14, item 12: Send with nothing typed is answered with a notice, not silence."""
+    before = page.locator(USER).count()
+    page.fill("#rm-question textarea", "   ")
+    page.click("#rm-send")
+    page.get_by_text("Type a question first.").first.wait_for(timeout=10_000)
+    assert page.locator(USER).count() == before
+
+
+def test_a_search_turn_does_not_derail_the_next_answer(page: Any, model_works: None) -> None:
+    """Issue 14, item 2: a search-only turn has no answer, so it is not conversation history
+    that the next question's rewrite would fold in."""
+    page.click("#rm-clear")
+    page.wait_for_function(f"() => document.querySelectorAll('{BOT}').length == 0")
+    page.locator("#rm-mode label", has_text="Search only").click()
+    _ask(page, "苏州有哪些古典园林？")
+    _watch_answer(page, 60)
+    page.locator("#rm-mode label", has_text="Retrieve").click()
+    _ask(page, "苏州有哪些古典园林？")
+    _watch_answer(page)
+    text = page.locator(BOT).last.inner_text()
+    found = re.search(r"Retrieved · (\d+) passages", text)
+    assert found and int(found.group(1)) > 0, text
+    assert "No passage in the selected documents" not in text
+    page.locator("#rm-mode label", has_text="Search only").click()  # as the next test expects
 
 
 def test_hostile_file_name_is_shown_as_text(
@@ -374,3 +438,29 @@ def test_upload_while_answering_logs_nothing(
     assert any("lamp-care.txt: ingested" in line for line in lines), lines
     assert any(" route retrieve" in line for line in lines), lines
     assert [line for line in lines if " WARNING " in line or " ERROR " in line] == []
+
+
+def test_reading_a_long_document_shows_progress(
+    browser: Any, app: SimpleNamespace, model_works: None, tmp_path: Path, artifacts: Path
+) -> None:
+    """Issue 14, item 7: a long first read shows tokens read of total and a bar, not only
+    "Reading…"."""
+    long = tmp_path / "harbour-log.txt"
+    long.write_text(
+        "".join(f"Day {i}: the harbour crane lifted {i * 7} containers.\n" for i in range(160)),
+        encoding="utf-8",
+    )
+    page = _open(browser, app.url, "en-US")
+    try:
+        page.set_input_files("#rm-upload input[type=file]", [str(long)])
+        page.wait_for_selector("#rm-scope label:has-text('harbour-log.txt')", timeout=180_000)
+        page.locator("#rm-scope label", has_text="harbour-log.txt").click()
+        page.locator("#rm-mode label", has_text="Whole document").click()
+        _ask(page, "How many containers on day 3?")
+        seen = _watch_answer(page)
+        progress = [s for s in seen if "Reading the documents:" in s]
+        assert progress, seen
+        assert re.search(r"Reading the documents: [\d,]+ of [\d,]+ tokens", progress[0])
+        page.screenshot(path=str(artifacts / "ui-10-reading-progress.png"))
+    finally:
+        page.context.close()

@@ -261,14 +261,16 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
     @_logged
     def add_question(question: str, chat: list[dict[str, Any]], request: gr.Request) -> Any:
         question = (question or "").strip()
-        if not question:
-            return gr.skip(), gr.skip(), ""
         lang = lang_of(request)
-        waiting = render.answer_html(AnswerState(), lang, status=tr("waiting", lang))
+        if not question:
+            gr.Info(tr("empty_question", lang))
+            return gr.skip(), gr.skip(), ""
+        # "Waiting for the model" only when the answer really queues (answer() says so).
+        first = render.answer_html(AnswerState(), lang, status=tr("thinking", lang))
         chat = [
             *chat,
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": waiting},
+            {"role": "user", "content": render.user_html(question)},
+            {"role": "assistant", "content": first},
         ]
         return "", chat, question
 
@@ -281,7 +283,8 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         mode: str,
         request: gr.Request,
     ) -> Iterator[tuple[Any, Any]]:
-        if not question:
+        if not question:  # add_question said why; leave the chat as it is
+            yield gr.skip(), gr.skip()
             return
         lang = lang_of(request)
         chat = [*chat]
@@ -294,6 +297,10 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
 
         if len(question) > max_chars:  # only an API client gets past the box's max length
             state = state.apply(Failed(tr("too_long", lang, n=len(question), limit=max_chars)))
+            yield bubble(), gr.skip()
+            return
+        if not scope and not rm.resolve_docs(None):  # the page's words, not the CLI's
+            state = state.apply(Failed(tr("no_docs_ask", lang)))
             yield bubble(), gr.skip()
             return
         # Search never touches the model: it does not queue behind someone else's answer.
@@ -318,7 +325,9 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         finally:
             if ticket is not None:
                 model_gate.leave(ticket)  # also when Gradio closes the generator (tab closed)
-        if state.error is not None:
+        if state.error is not None or state.route == "search" or not state.text:
+            # A search turn (passages, no answer) or a failed one is not conversation: as
+            # history it would be folded into the next question's rewrite.
             yield bubble(), gr.skip()
             return
         yield bubble(), [*history, [question, state.text]]
@@ -402,14 +411,21 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             preprocess=False,
             concurrency_id="writer",
             concurrency_limit=1,
+            show_progress_on=[report],  # one progress display, not one per output
         )
         delete_btn.click(
-            delete, [pick, scope], [report, *views], concurrency_id="writer", concurrency_limit=1
+            delete,
+            [pick, scope],
+            [report, *views],
+            concurrency_id="writer",
+            concurrency_limit=1,
+            show_progress_on=[report],
         )
         warm_btn.click(
             warm,
             [scope],
             [report],
+            show_progress_on=[report],
             concurrency_id="answer",
             concurrency_limit=ANSWERS_AT_ONCE,
             api_visibility="undocumented",

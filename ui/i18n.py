@@ -58,6 +58,14 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "正在排队等待模型（正在回答其他问题）……",
     },
     "thinking": {"en": "Reading…", "zh": "正在阅读……"},
+    "no_docs_ask": {
+        "en": "there are no documents yet: upload files with the box on the left, then ask",
+        "zh": "还没有文档：请先用左侧的上传框上传文件，再提问。",
+    },
+    "empty_question": {
+        "en": "Type a question first.",
+        "zh": "请先输入问题。",
+    },
     "reading": {
         "en": "Reading the documents: {read} of {total} tokens",
         "zh": "正在阅读文档：{read} / {total} 词元",

@@ -72,6 +72,11 @@ def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> 
     )
 
 
+def user_html(question: str) -> str:
+    """The user's own question, shown as the text typed: never as HTML or markdown."""
+    return f'<div class="rm-user">{esc(question)}</div>'
+
+
 def reading_html(state: AnswerState, lang: Lang) -> str:
     """The model reading a long prompt: tokens read of total, seconds left, and a bar."""
     r = state.reading
