@@ -280,7 +280,9 @@ def test_reading_progress_streams_before_the_first_word(store_with_two_reports: 
     reading = [(i, e) for i, e in enumerate(events) if isinstance(e, Reading)]
     assert reading and all(i < first_word for i, _ in reading)
     reads = [e.read for _, e in reading]
-    assert reads[0] == 0 and reads == sorted(reads) and len(reads) >= 3, reads
+    # From (about) the start: at most the chat template's opening tokens are still in the
+    # KV cache from an earlier prompt of this process; none of this document is.
+    assert reads[0] < 16 and reads == sorted(reads) and len(reads) >= 3, reads
     last = reading[-1][1]
     assert last.read == last.total - 1  # the last token is decoded by generation
     assert last.total == events[-1].answer.tokens["prompt"]  # type: ignore[union-attr]
