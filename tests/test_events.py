@@ -43,8 +43,15 @@ PASSAGE: Source = {
     "end": 180,
     "score": 0.031,
     "text": "报告期内营业收入为十八亿元。",
+    "kind": "passage",
+    "pages": [2],
+    "highlights": [],
+    "support": None,
 }
-WHOLE: Source = {**PASSAGE, "page": None, "chunk": None, "start": 0, "end": 900, "score": 1.0}
+WHOLE: Source = {
+    **PASSAGE, "page": None, "chunk": None, "start": 0, "end": 900, "score": 1.0,
+    "kind": "document", "pages": [],
+}  # fmt: skip
 FINAL = Answer(
     "营业收入为十八亿元。",
     "stuff",
@@ -143,7 +150,9 @@ def test_json_forms_are_tagged_and_keep_the_answer_contract() -> None:
     assert Failed("x").as_dict() == {"type": "error", "message": "x"}
     done = Done(FINAL).as_dict()
     assert done["answer"] == FINAL.as_dict()
-    assert list(FINAL.as_dict()) == ["answer", "route", "reason", "tokens", "sources", "timings"]
+    assert list(FINAL.as_dict()) == [
+        "answer", "route", "reason", "tokens", "sources", "timings", "warnings",
+    ]  # fmt: skip
     json.dumps([e.as_dict() for e in SELF_ROUTED], ensure_ascii=False)  # all JSON-ready
 
 

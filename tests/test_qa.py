@@ -190,10 +190,15 @@ def test_ask_json_contract(small: RagMix) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads(out.stdout)
-    assert set(data) == {"answer", "route", "reason", "tokens", "sources", "timings"}
+    assert set(data) == {"answer", "route", "reason", "tokens", "sources", "timings", "warnings"}
+    assert data["warnings"] == []  # an English question to the English model
     assert set(data["tokens"]) == {"scope", "budget", "prompt", "completion"}
-    assert set(data["sources"][0]) == {"source", "page", "chunk", "start", "end", "score", "text"}
+    assert set(data["sources"][0]) == {
+        "source", "page", "chunk", "start", "end", "score", "text", "kind", "pages",
+        "highlights", "support",
+    }  # fmt: skip
     assert data["route"] == "stuff" and data["sources"][0]["source"] == "manual.md"
+    assert data["sources"][0]["kind"] in {"support", "document"}
     bad = subprocess.run(
         [
             sys.executable,
@@ -328,6 +333,62 @@ def test_self_route_rereads_the_whole_document(small: RagMix) -> None:
     assert state.text == "营业收入为十八亿元。"  # the first answer was replaced, not appended to
     final = state.result()
     assert final.route == "stuff" and final.answer == "营业收入为十八亿元。"
+
+
+def test_self_route_catches_a_made_up_answer_that_does_not_say_so(small: RagMix) -> None:
+    # Small models rarely say 无法回答: they write something. Its own words are not in the
+    # passages, and that is the signal.
+    made_up = "营业收入为五十亿美元，主要来自德国市场的汽车零部件出口。"
+    qa, _ = _scripted(small, [made_up, "营业收入为十八亿元。"])
+    events = list(qa.events("公司的营业收入是多少？", small.resolve_docs(None), [], "auto"))
+    routes = [e for e in events if isinstance(e, RouteDecided)]
+    assert [(r.route, r.restart) for r in routes] == [("retrieve", False), ("stuff", True)]
+    assert "of the answer's own words are in the passages" in routes[1].reason
+    # an answer read from the passages stands
+    qa, _ = _scripted(small, ["报告期内营业收入为十八亿元。"])
+    events = list(qa.events("公司的营业收入是多少？", small.resolve_docs(None), [], "auto"))
+    assert [e.route for e in events if isinstance(e, RouteDecided)] == ["retrieve"]
+
+
+def test_whole_document_answer_cites_the_passage_it_came_from(small: RagMix) -> None:
+    qa, _ = _scripted(small, ["报告期内营业收入为十八亿元。"])
+    events = list(qa.events("营业收入是多少？", small.resolve_docs(["report.pdf"]), [], "stuff"))
+    sources = [e for e in events if isinstance(e, Sources)]
+    # while reading: the document; once answered: the passage that holds the answer
+    assert [s["kind"] for s in sources[0].sources] == ["document"]
+    final = AnswerState.fold(events).result()
+    assert final.route == "stuff" and final.sources == list(sources[-1].sources)
+    best = final.sources[0]
+    assert best["kind"] == "support" and best["source"] == "report.pdf"
+    assert "营业收入为十八亿元" in best["text"] and "第一章" not in best["text"]
+    assert best["page"] == 2 and best["pages"][0] == 2
+    text = small.catalog.texts([small.find("report.pdf").doc_id])[small.find("report.pdf").doc_id]
+    assert text[best["start"] : best["end"]] == best["text"]
+    marked = "".join(best["text"][a:b] for a, b in best["highlights"])
+    assert "营业收入" in marked and "十八亿元" in marked
+    # an answer that the document does not hold: the passages about the question instead
+    qa, _ = _scripted(small, ["Paris is the capital of France."])
+    events = list(qa.events("营业收入是多少？", small.resolve_docs(["report.pdf"]), [], "stuff"))
+    shown = AnswerState.fold(events).result().sources
+    assert shown and {s["kind"] for s in shown} == {"passage"}
+    assert any("营业收入" in s["text"] for s in shown)
+
+
+def test_retrieved_passages_cite_every_page_they_cover(small: RagMix) -> None:
+    from ragmix.qa.support import pages_of
+
+    qa, _ = _scripted(small, ["营业收入为十八亿元。"])
+    events = list(qa.events("营业收入和风险", small.resolve_docs(["report.pdf"]), [], "retrieve"))
+    final = AnswerState.fold(events).result()
+    doc_id = small.find("report.pdf").doc_id
+    starts = small.catalog.page_starts(doc_id)
+    assert final.route == "retrieve" and final.sources
+    for s in final.sources:
+        assert s["kind"] == "passage"
+        assert s["pages"] == pages_of(starts, s["start"], s["end"])
+        assert s["page"] == s["pages"][0]
+    assert any(len(s["pages"]) > 1 for s in final.sources)  # 3 short pages: one chunk spans them
+    assert any(s["support"] for s in final.sources)
 
 
 def test_follow_up_is_rewritten_for_retrieval(small: RagMix) -> None:

@@ -18,6 +18,7 @@ from ragmix.qa.router import (
     Window,
     confirm_stuff,
     decide,
+    doubt,
     is_global_question,
     map_reduce_budget,
     no_room_for_passages,
@@ -171,25 +172,45 @@ def test_retrieval_reason_says_what_was_found() -> None:
 
 # -- Self-Route -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("mode", "route", "enabled", "unanswerable", "passages", "wanted"),
+    ("mode", "route", "enabled", "passages", "wanted"),
     [
-        ("auto", "retrieve", True, True, True, True),
-        ("auto", "retrieve", False, True, True, False),  # router.self_route off
-        ("auto", "retrieve", True, False, True, False),  # the answer was found
-        ("auto", "retrieve", True, True, False, False),  # nothing was read
-        ("retrieve", "retrieve", True, True, True, False),  # the user chose retrieval
-        ("auto", "stuff", True, True, True, False),  # the whole document was read already
-        ("stuff", "retrieve", True, True, True, False),  # a stuff fallback: the user's mode
-        ("auto", "map_reduce", True, True, True, False),
+        ("auto", "retrieve", True, True, True),
+        ("auto", "retrieve", False, True, False),  # router.self_route off
+        ("auto", "retrieve", True, False, False),  # nothing was read
+        ("retrieve", "retrieve", True, True, False),  # the user chose retrieval
+        ("auto", "stuff", True, True, False),  # the whole document was read already
+        ("stuff", "retrieve", True, True, False),  # a stuff fallback: the user's mode
+        ("auto", "map_reduce", True, True, False),
     ],
 )
-def test_self_route_only_when_auto_retrieval_says_unanswerable(
-    mode: Mode, route: Route, enabled: bool, unanswerable: bool, passages: bool, wanted: bool
+def test_self_route_only_for_the_routers_own_retrieval(
+    mode: Mode, route: Route, enabled: bool, passages: bool, wanted: bool
 ) -> None:
-    got = wants_self_route(
-        mode, route, enabled=enabled, unanswerable=unanswerable, has_passages=passages
-    )
-    assert got is wanted
+    assert wants_self_route(mode, route, enabled=enabled, has_passages=passages) is wanted
+
+
+@pytest.mark.parametrize(
+    ("answer", "unanswerable", "coverage", "why"),
+    [
+        ("钟楼建于1998年。", False, (1.0, 2), None),  # read from the passages
+        ("", False, (1.0, 0), "the answer from the passages was empty"),
+        ("无法回答", True, (0.0, 2), "the answer says the passages do not hold it"),
+        ("钟楼建于1998年。" * 30, False, (1.0, 2), "the answer from the passages repeats itself"),
+        # made up: its own words are not in the passages (a small model rarely says 无法回答)
+        (
+            "钟楼由英国建筑师设计",
+            False,
+            (0.2, 5),
+            "only 20% of the answer's own words are in the passages",
+        ),
+        ("钟楼由英国建筑师设计", False, (0.4, 5), None),
+        ("1870年", False, (0.0, 1), None),  # too short to judge by its words
+    ],
+)
+def test_doubt_does_not_rely_on_the_model_saying_so(
+    answer: str, unanswerable: bool, coverage: tuple[float, int], why: str | None
+) -> None:
+    assert doubt(answer, unanswerable=unanswerable, coverage=coverage) == why
 
 
 RETRIEVED = RouteDecision("retrieve", "12,000 tokens exceed the 7,404-token budget", 12000, 7404)
@@ -200,13 +221,13 @@ RETRIEVED = RouteDecision("retrieve", "12,000 tokens exceed the 7,404-token budg
     [(3000, True), (7404, True), (7405, False), (50_000, False)],
 )
 def test_self_route_rereads_the_document_only_if_it_fits(doc_tokens: int, rereads: bool) -> None:
-    d = self_route(RETRIEVED, doc_tokens)
+    d = self_route(RETRIEVED, doc_tokens, "the answer says the passages do not hold it")
     if not rereads:
         assert d is None
         return
     assert d == RouteDecision(
         "stuff",
-        "self-route: the passages did not hold the answer, so the whole most relevant "
+        "self-route: the answer says the passages do not hold it, so the whole most relevant "
         f"document ({doc_tokens:,} of 7,404 tokens) was read",
         doc_tokens,
         7404,

@@ -114,8 +114,12 @@ def test_rendered_names_and_passages_are_escaped() -> None:
         "end": 9,
         "score": 0.5,
         "text": "<script>x</script>",
+        "kind": "passage",
+        "pages": [3],
+        "highlights": [[0, 8], [7, 9], [40, 50]],  # overlapping and out of range: skipped
+        "support": None,
     }
-    srcs = (src, {**src, "page": None})
+    srcs = (src, {**src, "page": None, "pages": []})
     final = Answer("<b>answer</b>", "retrieve", 'a "quoted" <reason>', tokens, list(srcs), {})
     state = AnswerState.fold(
         [
@@ -129,6 +133,8 @@ def test_rendered_names_and_passages_are_escaped() -> None:
     assert "<img" not in out and "<script>" not in out and "<b>answer" not in out
     assert "Retrieved · 2 passages" in out and 'title="a &quot;quoted&quot; &lt;reason&gt;"' in out
     assert "p. 3" in out and "score 0.5000" in out and "Sources (2)" in out
+    assert "<mark>&lt;script&gt;</mark>x&lt;/script&gt;" in out  # marked, still escaped
+    assert "relevance 100%" in out
     assert "900 prompt · 20 answer tokens · 1.2 s" in out
     stuff = answer_html(AnswerState().apply(RouteDecided("stuff", "fits", tokens)), "zh")
     assert "整篇文档 · 12,345 / 30,720 词元" in stuff

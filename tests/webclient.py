@@ -222,7 +222,7 @@ def parse_bubble(content: Any) -> dict[str, Any]:
         html.unescape(m).split(" · ")[0] for m in re.findall(r'<b class="rm-file">(.*?)</b>', text)
     ]
     passages = [
-        html.unescape(m.replace("<br>", "\n"))
+        html.unescape(re.sub(r"<[^>]+>", "", m.replace("<br>", "\n")))  # <mark>s dropped
         for m in re.findall(r'<div class="rm-passage">(.*?)</div>', text, re.S)
     ]
     badge = re.search(r'<span class="rm-badge[^"]*"[^>]*>(.*?)</span>', text)

@@ -122,6 +122,12 @@ CSS = """
 .rm-snippet { opacity: 0.75; }
 .rm-passage { white-space: normal; margin-top: 4px; padding: 6px 8px; border-radius: 6px;
   background: var(--background-fill-secondary); }
+.rm-source mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
+.rm-kind { font-size: 0.8em; padding: 0 6px; border-radius: 8px; background: #dcfce7; }
+.rm-document .rm-kind { background: #e5e7eb; }
+.rm-score meter { width: 48px; height: 8px; vertical-align: middle; }
+.rm-warning { margin-top: 6px; padding: 4px 8px; border-radius: 6px; background: #fef3c7;
+  color: #92400e; font-size: 0.9em; }
 """
 
 
@@ -239,18 +245,10 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             while not model_gate.ready(ticket, WAIT_SLICE_S):
                 progress(0, desc=tr("waiting", lang))
 
-            def show(event: Reading) -> None:
-                progress(event.read / max(event.total, 1), desc=tr("warm_reading", lang,
-                         name=event_name[0]))  # fmt: skip
+            def show(name: str, event: Reading) -> None:
+                progress(event.read / max(event.total, 1), desc=tr("warm_reading", lang, name=name))
 
-            event_name = [""]
-
-            def named(events: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
-                for name, event in events:
-                    event_name[0] = name
-                    yield name, event
-
-            rows = list(warm_rows(named(rm.warm(scope or None)), show))
+            rows = list(warm_rows(rm.warm(scope or None), show))
         except RagmixError as exc:
             return render.note(str(exc), bad=True)
         finally:

@@ -2,7 +2,9 @@
 
 Static labels go to Gradio's ``gr.I18n`` (translated in the browser from its own language)
 when ``ui.language`` is 'auto'; text made by callbacks (badges, ingest reports) is picked
-from the request's ``Accept-Language`` header with ``pick_language``.
+from the request's ``Accept-Language`` header with ``pick_language``. The page's own
+"Language / 语言" switch overrides both for its session: the callbacks relabel every
+component with ``tr`` and answer in the chosen language from then on.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ TEXTS: dict[str, dict[Lang, str]] = {
     },
     "send": {"en": "Send", "zh": "发送"},
     "clear": {"en": "New conversation", "zh": "新对话"},
+    "confirm": {"en": "Yes, delete", "zh": "确认删除"},
+    "cancel": {"en": "Cancel", "zh": "取消"},
+    "language": {"en": "Language / 语言", "zh": "Language / 语言"},
     "empty_chat": {
         "en": "Upload documents on the left, then ask a question.",
         "zh": "先在左侧上传文档，然后提问。",
@@ -87,8 +92,28 @@ TEXTS: dict[str, dict[Lang, str]] = {
     },
     "badge_restart": {"en": "re-read the whole document", "zh": "改为阅读整篇文档"},
     "sources": {"en": "Sources ({n})", "zh": "来源（{n}）"},
+    "sources_plain": {"en": "Sources:", "zh": "来源："},
+    "copy": {"en": "Copy", "zh": "复制"},
+    "copy_title": {
+        "en": "Copy the answer and its sources as plain text",
+        "zh": "以纯文本复制回答及其来源",
+    },
+    "copied": {"en": "Copied", "zh": "已复制"},
     "page": {"en": "p. {page}", "zh": "第 {page} 页"},
     "whole": {"en": "whole document", "zh": "全文"},
+    "pages": {"en": "pp. {first}–{last}", "zh": "第 {first}–{last} 页"},
+    "supports": {"en": "supports the answer", "zh": "答案出处"},
+    "whole_no_support": {
+        "en": "read whole; no passage holds the answer's words",
+        "zh": "已通读全文；没有段落包含答案中的词语",
+    },
+    "holds": {"en": "holds {pct} of the answer's words", "zh": "包含答案中 {pct} 的词语"},
+    "relevance": {"en": "relevance {pct}", "zh": "相关度 {pct}"},
+    "model_language": {
+        "en": "The answering model does not read this language well: the answer may be wrong.",
+        "zh": "注意：当前的回答模型不擅长中文，这个回答可能有误。请改用能读中文的模型"
+        "（make setup-zh 后使用 configs/zh-small.yaml，或 Chinese-Mixtral）。",
+    },
     "score": {"en": "score {score}", "zh": "得分 {score}"},
     "no_passages": {"en": "No matching passages.", "zh": "没有找到匹配的段落。"},
     "timing": {
@@ -105,6 +130,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "st_duplicate": {
         "en": "same content as a stored document; not added again",
         "zh": "内容与已存文档相同，未重复添加",
+    },
+    "st_duplicate_of": {
+        "en": "same content as {name}; not added again (kept as another name of it)",
+        "zh": "内容与已存文档 {name} 相同，未重复添加（作为它的另一个名称保留）",
     },
     "st_renamed": {"en": "same content under a new name", "zh": "内容相同，名称已更新"},
     "st_failed": {"en": "failed: {error}", "zh": "失败：{error}"},
@@ -126,6 +155,11 @@ TEXTS: dict[str, dict[Lang, str]] = {
     },
     "also_named": {"en": "also: {names}", "zh": "又名：{names}"},
     "pick_first": {"en": "Choose a document first.", "zh": "请先选择文档。"},
+    "confirm_delete": {
+        "en": "Delete {name}? Click “Yes, delete” to remove it, or Cancel to keep it.",
+        "zh": "删除 {name}？点击“确认删除”将其删除，点击“取消”保留。",
+    },
+    "delete_kept": {"en": "Kept {name}; nothing was deleted.", "zh": "已保留 {name}，未删除任何内容。"},
     "ingest_file": {"en": "Reading {name}", "zh": "正在读取 {name}"},
     "ingest_embed": {
         "en": "Indexing {name}: {done} / {total} chunks",
@@ -147,7 +181,7 @@ TEXTS: dict[str, dict[Lang, str]] = {
 STATIC_KEYS = [
     "title", "subtitle", "documents", "upload", "scope", "delete_pick", "delete", "refresh", "warm",
     "mode", "mode_auto", "mode_stuff", "mode_retrieve", "mode_search", "chat", "question",
-    "placeholder", "send", "clear", "empty_chat",
+    "placeholder", "send", "clear", "empty_chat", "confirm", "cancel", "language",
 ]  # fmt: skip
 
 

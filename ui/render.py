@@ -44,31 +44,121 @@ def badge(state: AnswerState, lang: Lang) -> str:
 _BADGES = {"badge_stuff", "badge_retrieve", "badge_search", "badge_map_reduce"}
 
 
+def marked(text: str, marks: Sequence[Sequence[int]]) -> str:
+    """``text`` escaped, with the ``[start, end]`` spans in ``marks`` wrapped in <mark>."""
+    out, at = [], 0
+    for start, end in sorted((int(m[0]), int(m[1])) for m in marks):
+        if start < at or end > len(text) or start >= end:
+            continue  # overlapping or out of range: never cut an escape in half
+        out.append(esc(text[at:start]) + "<mark>" + esc(text[start:end]) + "</mark>")
+        at = end
+    return "".join(out) + esc(text[at:])
+
+
+def snippet(s: Source) -> tuple[str, list[list[int]]]:
+    """A one-line view of a source: ``SNIPPET_CHARS`` around its first marked word (not
+    simply its start), and the marks moved into it."""
+    text, marks = str(s.get("text", "")), [list(m) for m in s.get("highlights") or []]
+    first = min((m[0] for m in marks), default=0)
+    start = max(0, min(first - SNIPPET_CHARS // 3, len(text) - SNIPPET_CHARS))
+    end = start + SNIPPET_CHARS
+    lead = "…" if start else ""
+    shift = len(lead) - start
+    piece = lead + text[start:end].replace("\n", " ") + ("…" if end < len(text) else "")
+    return piece, [[a + shift, b + shift] for a, b in marks if a >= start and b <= end]
+
+
+def _where(s: Source, lang: Lang) -> str:
+    """'report.pdf · pp. 3–4' (the file, and the pages the text covers), unescaped."""
+    where = str(s["source"])
+    pages = s.get("pages") or ([s["page"]] if s["page"] is not None else [])
+    if len(pages) > 1:
+        where += " · " + tr("pages", lang, first=pages[0], last=pages[-1])
+    elif pages:
+        where += " · " + tr("page", lang, page=pages[0])
+    return where
+
+
+def _strength(s: Source, best: float, lang: Lang) -> str:
+    """How much a source matters, in words and a bar: for a passage that supports the
+    answer, the share of the answer's words it holds; for a retrieved passage, its relevance
+    relative to the best one found."""
+    kind = s.get("kind", "passage")
+    if kind == "document":
+        return f'<span class="rm-score">{esc(tr("whole_no_support", lang))}</span>'
+    if kind == "support" or s.get("support") is not None:
+        share = float(s.get("support") or 0.0)
+        label = tr("holds", lang, pct=f"{share:.0%}")
+    else:
+        share = float(s["score"]) / best if best > 0 else 0.0
+        label = tr("relevance", lang, pct=f"{share:.0%}")
+    raw = tr("score", lang, score=f"{s['score']:.4f}")
+    return (
+        f'<span class="rm-score" title="{esc(raw)}">'
+        f'<meter min="0" max="1" value="{min(max(share, 0.0), 1.0):.2f}"></meter> '
+        f"{esc(label)}</span>"
+    )
+
+
 def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> str:
-    """A folded list of sources; each opens to the whole passage."""
+    """A folded list of sources; each opens to the whole passage, with the answer's (for
+    search, the question's) words marked. Passages found in a document read whole say so."""
     if not items:
         return ""
+    best = max(
+        (float(s["score"]) for s in items if s.get("kind", "passage") == "passage"), default=0.0
+    )
     rows = []
     for i, s in enumerate(items, 1):
-        where = esc(s["source"])
-        if s.get("page"):
-            where += " · " + esc(tr("page", lang, page=s["page"]))
-        elif s.get("chunk") is None:  # the whole document was read
-            where += " · " + esc(tr("whole", lang))
-        snippet = " ".join(str(s.get("text", "")).split())
-        short = snippet[:SNIPPET_CHARS] + ("…" if len(snippet) > SNIPPET_CHARS else "")
-        score = "" if s.get("chunk") is None else tr("score", lang, score=f"{s['score']:.4f}")
+        short, short_marks = snippet(s)
+        kind = s.get("kind", "passage")
+        label = {"support": tr("supports", lang), "document": tr("whole", lang)}.get(kind, "")
+        tag = f' <span class="rm-kind">{esc(label)}</span>' if label else ""
         rows.append(
-            '<details class="rm-source">'
-            f'<summary><span class="rm-num">[{i}]</span> <b class="rm-file">{where}</b>'
-            f' <span class="rm-score">{esc(score)}</span>'
-            f'<br><span class="rm-snippet">{esc(short)}</span></summary>'
-            f'<div class="rm-passage">{esc(s.get("text", ""))}</div></details>'
+            f'<details class="rm-source rm-{esc(kind)}">'
+            f'<summary><span class="rm-num">[{i}]</span> <b class="rm-file">{esc(_where(s, lang))}</b>'
+            f"{tag} {_strength(s, best, lang)}"
+            f'<br><span class="rm-snippet">{marked(short, short_marks)}</span></summary>'
+            f'<div class="rm-passage">{marked(str(s.get("text", "")), s.get("highlights") or [])}'
+            "</div></details>"
         )
     attr = " open" if open_list else ""
     return (
         f'<details class="rm-sources"{attr}><summary>{esc(tr("sources", lang, n=len(items)))}'
         f"</summary>{''.join(rows)}</details>"
+    )
+
+
+def plain_answer(state: AnswerState, lang: Lang) -> str:
+    """The answer as plain text, for the clipboard: its text (or why it failed), then its
+    sources numbered as in the bubble, with file and pages, e.g.::
+
+        The warranty lasts three years.
+
+        Sources:
+        [1] lumen-guide.txt · p. 2
+    """
+    final = state.answer
+    if state.error is not None:
+        return tr("error", lang, error=state.error)
+    lines = [state.text.strip()] if state.text.strip() else []
+    if final is not None and final.route == "search" and not final.sources:
+        lines.append(tr("no_passages", lang))
+    items = final.sources if final is not None else state.sources
+    if items:
+        rows = [f"[{i}] {_where(s, lang)}" for i, s in enumerate(items, 1)]
+        lines.append("\n".join([tr("sources_plain", lang), *rows]))
+    return "\n\n".join(lines)
+
+
+def copy_button(state: AnswerState, lang: Lang) -> str:
+    """A button that copies ``plain_answer`` (the page's script does the copying: Gradio's
+    own copy button would copy the bubble's HTML)."""
+    text = html.escape(plain_answer(state, lang), quote=True).replace("\n", "&#10;")
+    return (
+        f'<button type="button" class="rm-copy" data-copy="{text}" '
+        f'data-done="{esc(tr("copied", lang))}" title="{esc(tr("copy_title", lang))}">'
+        f"{esc(tr('copy', lang))}</button>"
     )
 
 
@@ -106,6 +196,10 @@ def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
         parts.append(f"<em>{esc(state.status or status)}</em>")
     elif final is not None and final.route == "search" and not final.sources:
         parts.append(esc(tr("no_passages", lang)))
+    for warning in final.warnings if final is not None else ():
+        # The one warning there is: the model does not read the question's language.
+        words = warning if lang == "en" else tr("model_language", lang)
+        parts.append(f'<div class="rm-warning" role="note">⚠ {esc(words)}</div>')
     meta = []
     if state.route is not None:
         meta.append(badge(state, lang))
@@ -119,6 +213,8 @@ def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
             seconds=f"{tm.get('total_s', 0):.1f}",
         )
         meta.append(f'<span class="rm-timing">{esc(timing)}</span>')
+    if final is not None:
+        meta.append(copy_button(state, lang))
     if meta:
         # A blank line before the block keeps Markdown from treating it as inline text.
         parts.append('<div class="rm-meta">' + " ".join(meta) + "</div>")
@@ -128,9 +224,14 @@ def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
 
 
 def upload_report(
-    uploads: list[Upload], statuses: Mapping[str, str], failed: Mapping[str, str], lang: Lang
+    uploads: list[Upload],
+    statuses: Mapping[str, str],
+    failed: Mapping[str, str],
+    lang: Lang,
+    same_as: Mapping[str, str] | None = None,
 ) -> str:
-    """One line per uploaded file: added, duplicate, unchanged, refused or failed (why)."""
+    """One line per uploaded file: added, duplicate (of which stored document, by
+    ``same_as``: uploaded name -> the document's name), unchanged, refused or failed (why)."""
     lines = []
     for up in uploads:
         if up.error:
@@ -140,7 +241,11 @@ def upload_report(
             text, cls = tr("st_failed", lang, error=failed[up.name]), "rm-bad"
         else:
             status = statuses.get(up.name, "failed")
-            text = tr(f"st_{status}", lang, error="?")
+            twin = (same_as or {}).get(up.name)
+            if status == "duplicate" and twin:
+                text = tr("st_duplicate_of", lang, name=twin)
+            else:
+                text = tr(f"st_{status}", lang, error="?")
             cls = "rm-ok" if status == "ingested" else "rm-note"
             if up.stored and up.stored.name != up.original:
                 text += " · " + tr("st_stored_as", lang, name=up.stored.name)

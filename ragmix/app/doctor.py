@@ -2,8 +2,9 @@
 
 Each check is run in order and independently (a dead model server does not hide a damaged
 catalog): settings, store (embedded folder or Chroma server, catalog consistency, vectors
-against chunks), embedder (loads, its dimension matches the stored vectors), model (loads or
-answers, context size against ``llm.n_ctx``), token counting (exact or an estimate).
+against chunks), embedder (loads, its dimension matches the stored vectors), model file (for a
+model assembled from several packages: assembled, SHA-256 checked), model (loads or answers,
+context size against ``llm.n_ctx``), token counting (exact or an estimate).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragmix.core.errors import EmbedderMismatchError, RagmixError
+
+if TYPE_CHECKING:
+    from ragmix.models.assembled import SplitModel
 
 
 @dataclass
@@ -47,6 +51,8 @@ def diagnose(rm: Any, *, model: bool = True) -> list[Check]:
     checks.append(_run("catalog", lambda: _catalog(rm)))
     checks.append(_run("embedder", lambda: _embedder(rm)))
     if model:
+        if _split_model(rm) is not None:  # assembled from packages: say where, verified
+            checks.append(_run("model file", lambda: _model_file(rm)))
         checks.append(_run("model", lambda: _model(rm)))
     checks.append(_run("token counting", lambda: _tokens(rm)))
     checks.append(_run("read states", lambda: _states(rm)))
@@ -133,6 +139,23 @@ def _embedder(rm: Any) -> tuple[str, str, str]:
             "BAAI/bge-m3; configs/chinese-mixtral.yaml)",
         )
     return "ok", detail, ""
+
+
+def _split_model(rm: Any) -> SplitModel | None:
+    """The split model ``llm.model_path`` names (llama-cpp backend), else None."""
+    from ragmix.models.assembled import split_model
+
+    s = rm.settings.llm
+    return split_model(s.model_path) if s.backend == "llama-cpp" else None
+
+
+def _model_file(rm: Any) -> tuple[str, str, str]:
+    """A model assembled from several packages: its file is there and has the pinned hash."""
+    from ragmix.models.assembled import ensure
+
+    split = _split_model(rm)
+    assert split is not None  # only checked for such a model
+    return "ok", ensure(split).describe(), ""
 
 
 def _model(rm: Any) -> tuple[str, str, str]:

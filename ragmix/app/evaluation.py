@@ -131,9 +131,14 @@ def _context_name(i: int) -> str:
 
 
 def build_store(
-    squad: SquadSet, settings: Settings, root: Path, progress: ProgressFn | None = None
+    squad: SquadSet,
+    settings: Settings,
+    root: Path,
+    progress: ProgressFn | None = None,
+    texts: dict[str, str] | None = None,
 ) -> tuple[Any, list[str], float]:
-    """Ingest every context of ``squad`` into a fresh store under ``root``.
+    """Ingest every context of ``squad`` (or the named ``texts`` instead) into a fresh
+    store under ``root``.
 
     Returns:
         ``(rm, gold, seconds)``: the ``RagMix`` over the store, the doc id of each context
@@ -146,8 +151,13 @@ def build_store(
 
     docs = root / "contexts"
     docs.mkdir(parents=True)
-    for i, text in enumerate(squad.contexts):
-        (docs / _context_name(i)).write_text(text, encoding="utf-8")
+    named = (
+        texts
+        if texts is not None
+        else {_context_name(i): text for i, text in enumerate(squad.contexts)}
+    )
+    for name, text in named.items():
+        (docs / name).write_text(text, encoding="utf-8")
     # A private store of the same kind (a collection of its own on a server); _close()
     # removes what it put outside the folder.
     store = RagMix(settings).store.scratch(root / "store")
@@ -171,7 +181,7 @@ def build_store(
             f"{first['path']}: {first['error']}"
         )
     by_name = {d.name: d.doc_id for d in rm.catalog.documents()}
-    gold = [by_name[_context_name(i)] for i in range(len(squad.contexts))]
+    gold = [by_name[n] for n in named] if texts is None else []
     return rm, gold, seconds
 
 
@@ -269,44 +279,243 @@ def run_retrieval_eval(
     }
 
 
+STRATEGIES = ("auto", "stuff", "retrieve")
+
+
+@dataclass(frozen=True)
+class LongDoc:
+    """Contexts joined into one document of about ``doc_tokens`` model tokens."""
+
+    name: str
+    text: str
+    tokens: int
+    questions: list[Question]
+
+
+def long_documents(
+    squad: SquadSet, count: Callable[[str], int], doc_tokens: int, n_docs: int, per_doc: int
+) -> list[LongDoc]:
+    """Consecutive contexts joined until each document holds ``doc_tokens`` tokens.
+
+    Contexts are kept whole and in the file's order (neighbours are often on the same
+    subject, as the sections of a report are), separated by a blank line; a document ends
+    with the context that reaches ``doc_tokens``. Each document keeps ``per_doc`` of its
+    questions, spread evenly over its length so that every part of it is asked about.
+
+    Raises:
+        RagmixError: the set has too few contexts for one document.
+    """
+    by_context: dict[int, list[Question]] = {}
+    for q in squad.questions:
+        by_context.setdefault(q.context, []).append(q)
+    docs: list[LongDoc] = []
+    parts: list[str] = []
+    asked: list[Question] = []
+    used = 0
+    for ci, context in enumerate(squad.contexts):
+        parts.append(context)
+        asked.extend(by_context.get(ci, []))
+        used += count(context) + 2
+        if used < doc_tokens:
+            continue
+        text = "\n\n".join(parts)
+        step = max(1, len(asked) / max(per_doc, 1))
+        picked = [asked[int(i * step)] for i in range(min(per_doc, len(asked)))]
+        docs.append(LongDoc(f"doc{len(docs):03d}.txt", text, count(text), picked))
+        parts, asked, used = [], [], 0
+        if len(docs) == n_docs:
+            break
+    if not docs:
+        raise RagmixError(
+            f"{squad.path} has too few contexts for one {doc_tokens:,}-token document; "
+            "use a smaller --doc-tokens"
+        )
+    return docs
+
+
+def _normal(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+def answer_in_sources(answers: Sequence[str], sources: Sequence[Any]) -> bool:
+    """Whether a shown source holds a gold answer (whitespace and case aside).
+
+    Example:
+        >>> answer_in_sources(["1998年"], [{"text": "钟楼建于 1998 年。"}])
+        True
+    """
+    shown = [_normal(str(s.get("text", ""))) for s in sources]
+    return any(_normal(a) and _normal(a) in t for a in answers for t in shown)
+
+
+def _p50(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return round(v[len(v) // 2], 3)
+
+
 def run_qa_eval(
     dataset: Path,
     settings: Settings,
     limit: int | None = None,
     progress: ProgressFn | None = None,
+    *,
+    doc_tokens: int | None = None,
+    per_doc: int = 10,
+    strategies: Sequence[str] = ("auto",),
+    details: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Exact match and F1 (in percent) of ``RagMix.ask`` answers on a SQuAD-format file.
+    """Answer quality per strategy: exact match, F1 and whether the shown sources hold the
+    answer, with prompt sizes and times.
+
+    With ``doc_tokens``, contexts are joined into long documents of that many tokens of the
+    answering model (:func:`long_documents`) and each question is asked about its own
+    document, the questions on one document one after the other, as a person reading it
+    would ask them (so the model's kept read state works as in real use). Without, every
+    context is its own document and each question is asked over all of them.
 
     Chinese questions are scored character-level as CMRC 2018 does, English ones word-level
-    as SQuAD does. Meant for real models; the default 135M model scores near zero.
+    as SQuAD does (both 0..1). Meant for real models; the default 135M model scores near zero
+    on Chinese.
+
+    Args:
+        dataset: a SQuAD-format file (CMRC 2018, DRCD, DuReader-style).
+        settings: the configuration to evaluate (its store is replaced by a temporary one).
+        limit: at most this many questions (default: all; with ``doc_tokens``,
+            ``ceil(limit / per_doc)`` documents).
+        doc_tokens: build long documents of about this many tokens.
+        per_doc: questions kept per long document.
+        strategies: routes to compare: 'auto', 'stuff', 'retrieve'.
+        details: if given, one dict per question and strategy is appended to it.
 
     Returns:
-        ``{"n_questions", "exact_match", "f1", "seconds"}``.
+        ``{"n_questions", "doc_tokens", "strategies": {name: {"em", "f1",
+        "answer_in_sources", "prompt_tokens", "first_token_s_p50", "seconds", "routes"}}}``
+        (``doc_tokens`` is the mean of the documents built, None without; ``routes`` counts
+        the routes auto took, Self-Route restarts as ``self-route``).
     """
-    t0 = time.perf_counter()
-    squad = load_squad(dataset, limit)
-    em = f1 = 0.0
+    for name in strategies:
+        if name not in STRATEGIES:
+            raise RagmixError(f"unknown strategy {name!r}; use some of {', '.join(STRATEGIES)}")
+    squad = load_squad(dataset, None if doc_tokens else limit)
     with tempfile.TemporaryDirectory(prefix="ragmix-eval-") as tmp:
-        rm, _, _ = build_store(squad, settings, Path(tmp), progress)
+        if doc_tokens:
+            from ragmix.models.llm import make_token_counter
+
+            count = make_token_counter(settings.llm).count
+            n_docs = -(-(limit or len(squad.questions)) // per_doc)
+            docs = long_documents(squad, count, doc_tokens, n_docs, per_doc)
+            rm, _, _ = build_store(
+                squad, settings, Path(tmp), progress, texts={d.name: d.text for d in docs}
+            )
+            plan: list[tuple[Question, list[str] | None]] = [
+                (q, [d.name]) for d in docs for q in d.questions
+            ]
+            mean_tokens: int | None = round(sum(d.tokens for d in docs) / len(docs))
+        else:
+            rm, _, _ = build_store(squad, settings, Path(tmp), progress)
+            plan = [(q, None) for q in squad.questions]
+            mean_tokens = None
+        out: dict[str, Any] = {}
         try:
-            if progress:
-                progress("questions", stage="questions", total=len(squad.questions))
-            for q in squad.questions:
-                answer = rm.ask(q.question).answer
-                e, f = score_answer(answer, q.answers, detect_language(q.question))
-                em += e
-                f1 += f
+            for name in strategies:
                 if progress:
-                    progress("questions", stage="questions", advance=1)
+                    progress(name, stage=name, total=len(plan))
+                out[name] = _ask_all(rm, plan, name, progress, details)
         finally:
             _close(rm)
-    n = len(squad.questions)
+    return {"n_questions": len(plan), "doc_tokens": mean_tokens, "strategies": out}
+
+
+def _ask_all(
+    rm: Any,
+    plan: Sequence[tuple[Question, list[str] | None]],
+    strategy: str,
+    progress: ProgressFn | None,
+    details: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    em = f1 = found = 0.0
+    prompt: list[int] = []
+    first: list[float] = []
+    routes: Counter[str] = Counter()
+    t0 = time.perf_counter()
+    for q, docs in plan:
+        a = rm.ask(q.question, docs, mode=strategy)
+        e, f = score_answer(a.answer, q.answers, detect_language(q.question))
+        hit = answer_in_sources(q.answers, a.sources)
+        em, f1, found = em + e, f1 + f, found + hit
+        prompt.append(a.tokens["prompt"])
+        if "first_token_s" in a.timings:
+            first.append(a.timings["first_token_s"])
+        routes["self-route" if a.reason.startswith("self-route") else a.route] += 1
+        if details is not None:
+            details.append(
+                {"strategy": strategy, "id": q.id, "question": q.question,
+                 "gold": list(q.answers), "answer": a.answer, "route": a.route,
+                 "reason": a.reason, "em": e, "f1": round(f, 4), "in_sources": hit,
+                 "prompt_tokens": a.tokens["prompt"], "timings": a.timings}
+            )  # fmt: skip
+        if progress:
+            progress(strategy, stage=strategy, advance=1)
+    n = len(plan) or 1
     return {
-        "n_questions": n,
-        "exact_match": round(100 * em / n, 2) if n else 0.0,
-        "f1": round(100 * f1 / n, 2) if n else 0.0,
+        "em": round(em / n, 4),
+        "f1": round(f1 / n, 4),
+        "answer_in_sources": round(found / n, 4),
+        "prompt_tokens": round(sum(prompt) / n),
+        "first_token_s_p50": _p50(first),
         "seconds": round(time.perf_counter() - t0, 2),
+        "routes": dict(routes),
     }
+
+
+#: Stuffing is kept at a length while its F1 is within this of retrieval's.
+CALIBRATE_TOLERANCE = 0.02
+
+
+def calibrate(
+    results: Sequence[dict[str, Any]], tolerance: float = CALIBRATE_TOLERANCE
+) -> dict[str, Any]:
+    """Propose ``router.stuff_max_tokens`` from ``eval qa`` results at several lengths.
+
+    The proposal is the longest measured document length up to which reading whole
+    (``stuff``) answers at least as well as retrieval (F1 within ``tolerance``) at every
+    shorter length too; None (no limit) when stuffing holds up at every length measured,
+    0 when it loses already at the shortest.
+
+    Example:
+        >>> r = lambda n, s, t: {"doc_tokens": n, "strategies": {"stuff": {"f1": s},
+        ...                                                      "retrieve": {"f1": t}}}
+        >>> calibrate([r(2000, .5, .4), r(8000, .45, .44), r(16000, .3, .42)])["stuff_max_tokens"]
+        8000
+    """
+    rows = sorted(
+        (
+            r
+            for r in results
+            if r.get("doc_tokens") and {"stuff", "retrieve"} <= r["strategies"].keys()
+        ),
+        key=lambda r: r["doc_tokens"],
+    )
+    if not rows:
+        raise RagmixError(
+            "calibration needs `ragmix eval qa --doc-tokens N --strategies stuff,retrieve --json` "
+            "results at one or more lengths"
+        )
+    table = []
+    limit: int | None = None
+    holds = True
+    for r in rows:
+        stuff, retrieve = r["strategies"]["stuff"]["f1"], r["strategies"]["retrieve"]["f1"]
+        ok = stuff >= retrieve - tolerance
+        table.append({"doc_tokens": r["doc_tokens"], "stuff_f1": stuff, "retrieve_f1": retrieve,
+                      "stuff_holds": ok})  # fmt: skip
+        if holds and ok:
+            limit = r["doc_tokens"]
+        holds = holds and ok
+    proposal = None if holds else (limit or 0)
+    return {"stuff_max_tokens": proposal, "table": table, "tolerance": tolerance}
 
 
 def _close(rm: Any) -> None:

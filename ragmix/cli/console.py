@@ -23,6 +23,7 @@ from ragmix.core.events import (
     PartStarted,
     Reading,
     RouteDecided,
+    Source,
     Token,
     warm_rows,
 )
@@ -199,12 +200,10 @@ def render_stream(events: Iterable[AnswerEvent]) -> AnswerState:
     reading.close()
     _out.print()
     if state.answer is not None:
+        for warning in state.answer.warnings:
+            _err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
         for i, s in enumerate(state.answer.sources, 1):
-            page = f" p.{s['page']}" if s["page"] else ""
-            snippet = " ".join(s["text"].split())[:90]
-            _err.print(
-                f"[dim][{i}] {escape(s['source'])}{page} · {escape(snippet)}[/]", highlight=False
-            )
+            _err.print(f"[dim][{i}] {source_line(s)}[/]", highlight=False)
         t, tm = state.answer.tokens, state.answer.timings
         _err.print(
             f"[dim]prompt {t['prompt']:,} · completion {t['completion']:,} tokens · "
@@ -223,7 +222,7 @@ def render_warm(
 
     results: list[dict[str, Any]] = []
     bar = ReadingBar()
-    for row in warm_rows(events, bar.update if not as_json else None):
+    for row in warm_rows(events, None if as_json else lambda _name, event: bar.update(event)):
         bar.close()
         if as_json:
             print(json.dumps(row, ensure_ascii=False), flush=True)
@@ -283,6 +282,25 @@ def print_metrics(result: dict[str, Any], title: str) -> None:
     _out.print(table)
 
 
+def print_strategies(result: dict[str, Any], title: str) -> None:
+    """`ragmix eval qa`: one row per strategy."""
+    table = Table(title=escape(title))
+    for col in ("strategy", "EM", "F1", "answer in sources", "prompt tokens", "first token p50",
+                "seconds", "routes"):  # fmt: skip
+        table.add_column(col, justify="left" if col in {"strategy", "routes"} else "right")
+    for name, r in result["strategies"].items():
+        ft = r["first_token_s_p50"]
+        table.add_row(
+            name, f"{r['em']:.3f}", f"{r['f1']:.3f}", f"{r['answer_in_sources']:.3f}",
+            f"{r['prompt_tokens']:,}", "-" if ft is None else f"{ft:.2f} s", f"{r['seconds']:.0f}",
+            ", ".join(f"{k} {v}" for k, v in r["routes"].items()),
+        )  # fmt: skip
+    _out.print(table)
+    docs = result["doc_tokens"]
+    where = f"documents of ~{docs:,} tokens" if docs else "each context its own document"
+    _out.print(f"[dim]{result['n_questions']} questions; {where}[/]")
+
+
 def print_checks(checks: list[Any], where: str) -> None:
     """`ragmix doctor`: one row per check, the fix under any that is not ok."""
     marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
@@ -302,3 +320,37 @@ def print_checks(checks: list[Any], where: str) -> None:
         if failed
         else "[green]all checks passed[/]"
     )
+
+
+def source_line(s: Source, width: int = 90) -> str:
+    """One source as rich markup: file, pages, what it is, and about ``width`` characters
+    around the first of the answer's words it holds, those words in bold.
+
+    Example:
+        >>> src = {"source": "r.pdf", "page": 3, "pages": [3, 4], "kind": "support",
+        ...        "support": 0.5, "text": "钟楼建于1998年。", "highlights": [[4, 8]]}
+        >>> source_line(src)
+        'r.pdf pp.3-4 · supports the answer (50%) · 钟楼建于[bold]1998[/bold]年。'
+    """
+    pages = s.get("pages") or ([s["page"]] if s["page"] is not None else [])
+    where = escape(s["source"])
+    if pages:
+        where += f" pp.{pages[0]}-{pages[-1]}" if len(pages) > 1 else f" p.{pages[0]}"
+    kind = s.get("kind", "passage")
+    if kind == "support":
+        where += f" · supports the answer ({s.get('support') or 0:.0%})"
+    elif kind == "document":
+        where += " · whole document (no passage holds the answer's words)"
+    text = s["text"]
+    marks = sorted((int(a), int(b)) for a, b in s.get("highlights") or [])
+    start = max(0, min((marks[0][0] - width // 3) if marks else 0, len(text) - width))
+    end = start + width
+    out, at = [], start
+    for a, b in marks:
+        if a < at or b > end:
+            continue
+        out.append(escape(text[at:a]) + "[bold]" + escape(text[a:b]) + "[/bold]")
+        at = b
+    out.append(escape(text[at:end]))
+    body = " ".join("".join(out).split())
+    return f"{where} · {'…' if start else ''}{body}{'…' if end < len(text) else ''}"

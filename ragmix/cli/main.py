@@ -158,11 +158,36 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, help="only the first N questions")
     e.add_argument("--json", action="store_true")
     _common(e)
-    e = ev.add_parser("qa", help="exact match and F1 of the model's answers")
+    e = ev.add_parser(
+        "qa",
+        help="exact match, F1 and answer-in-sources of the model's answers, per strategy",
+        description="Ask a SQuAD-format set's questions and score the answers. With "
+        "--doc-tokens, contexts are joined into long documents of that many model tokens and "
+        "each question is asked about its own document; --strategies compares routes.",
+    )
     e.add_argument("dataset")
     e.add_argument("--limit", type=int, default=50, help="questions to ask (default 50)")
+    e.add_argument(
+        "--doc-tokens", type=int, help="join contexts into documents of about N model tokens"
+    )
+    e.add_argument(
+        "--per-doc", type=int, default=10, help="questions per long document (default 10)"
+    )
+    e.add_argument(
+        "--strategies", default="auto", help="comma-separated: auto,stuff,retrieve (default auto)"
+    )
+    e.add_argument("--details", help="write one JSON line per question and strategy to FILE")
     e.add_argument("--json", action="store_true")
     _common(e)
+    e = ev.add_parser(
+        "calibrate",
+        help="propose router.stuff_max_tokens from `eval qa --json` results",
+        description="Read `ragmix eval qa --doc-tokens N --strategies stuff,retrieve --json` "
+        "results at several N and propose the longest document length the model answers as "
+        "well from whole as from retrieved passages.",
+    )
+    e.add_argument("results", nargs="+", help="JSON files printed by `ragmix eval qa --json`")
+    e.add_argument("--json", action="store_true")
 
     p = sub.add_parser(
         "doctor",
@@ -249,6 +274,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "eval":
         if args.eval_command in {"retrieval", "qa"}:
             return _eval(args)
+        if args.eval_command == "calibrate":
+            return _calibrate(args)
         parser.parse_args(["eval", "--help"])
     if args.command == "docs":
         if args.docs_command == "list":
@@ -370,7 +397,7 @@ def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ragmix.app import evaluation
-    from ragmix.cli.console import EvalProgress, print_metrics
+    from ragmix.cli.console import EvalProgress, print_metrics, print_strategies
 
     rm = _ragmix(args)
     with EvalProgress(quiet=args.json) as progress:
@@ -383,13 +410,61 @@ def _eval(args: argparse.Namespace) -> int:
                 Path(args.dataset), rm.settings, ks=ks, limit=args.limit, progress=progress
             )
         else:
+            details: list[dict[str, object]] | None = [] if args.details else None
             result = evaluation.run_qa_eval(
-                Path(args.dataset), rm.settings, limit=args.limit, progress=progress
+                Path(args.dataset),
+                rm.settings,
+                limit=args.limit,
+                progress=progress,
+                doc_tokens=args.doc_tokens,
+                per_doc=args.per_doc,
+                strategies=[x.strip() for x in args.strategies.split(",") if x.strip()],
+                details=details,
             )
+            if details is not None:
+                Path(args.details).write_text(
+                    "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details),
+                    encoding="utf-8",
+                )
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
+    elif args.eval_command == "qa":
+        print_strategies(result, f"qa eval of {args.dataset}")
     else:
         print_metrics(result, f"{args.eval_command} eval of {args.dataset}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ragmix.app import evaluation
+
+    results = []
+    for name in args.results:
+        try:
+            results.append(json.loads(Path(name).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"{name}: not a result of `ragmix eval qa --json` ({exc}); write one with "
+                "`ragmix eval qa SET --doc-tokens N --strategies stuff,retrieve --json > FILE`"
+            ) from None
+    proposal = evaluation.calibrate(results)
+    if args.json:
+        print(json.dumps(proposal))
+        return 0
+    for row in proposal["table"]:
+        mark = "holds" if row["stuff_holds"] else "loses"
+        print(
+            f"{row['doc_tokens']:>7,} tokens: stuff F1 {row['stuff_f1']:.3f}, "
+            f"retrieve F1 {row['retrieve_f1']:.3f}: whole reading {mark}"
+        )
+    value = proposal["stuff_max_tokens"]
+    print(
+        "proposal: no limit (router.stuff_max_tokens: null)"
+        if value is None
+        else f"proposal, for this model's config:\nrouter:\n  stuff_max_tokens: {value}"
+    )
     return 0
 
 

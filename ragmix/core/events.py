@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, ClassVar, TypedDict, assert_never
+from typing import Any, ClassVar, Literal, TypedDict, assert_never
 
 from ragmix.core.errors import RagmixError
 from ragmix.core.schema import Route
@@ -49,8 +49,28 @@ class Tokens(TypedDict):
     completion: int
 
 
+SourceKind = Literal["passage", "support", "document"]
+
+
 class Source(TypedDict):
-    """One source of an answer: a passage, or a whole document (``chunk`` None)."""
+    """One source of an answer.
+
+    ``kind`` says what it is:
+
+    * ``passage``: retrieved text the model read (``chunk`` is its first chunk, ``score``
+      the retrieval score);
+    * ``support``: a passage of a document read whole that holds the answer's words, found
+      after the answer was written (``chunk`` None, ``score`` the share of the answer's
+      weight it holds, see ``ragmix.qa.support``);
+    * ``document``: a document read whole when no passage of it holds the answer (``text``
+      is its beginning).
+
+    ``start``/``end`` are character offsets in the document; ``page`` is the page where the
+    text starts and ``pages`` every page it covers ([] for formats without pages);
+    ``highlights`` are ``[start, end]`` offsets in ``text`` of the answer's words (of the
+    question's words for search results); ``support`` is the share of the answer's words
+    the text holds (None before the answer is written).
+    """
 
     source: str
     page: int | None
@@ -59,12 +79,18 @@ class Source(TypedDict):
     end: int
     score: float
     text: str
+    kind: SourceKind
+    pages: list[int]
+    highlights: list[list[int]]
+    support: float | None
 
 
 @dataclass(frozen=True)
 class Answer:
     """One answer, with how it was made. ``--json`` prints ``as_dict()``:
-    ``{"answer", "route", "reason", "tokens", "sources", "timings"}``."""
+    ``{"answer", "route", "reason", "tokens", "sources", "timings", "warnings"}``;
+    ``warnings`` are for people, shown next to the answer (e.g. a model that does not read
+    the question's language)."""
 
     answer: str
     route: Route
@@ -72,6 +98,7 @@ class Answer:
     tokens: Tokens
     sources: list[Source]
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -267,16 +294,18 @@ class AnswerState:
 
 
 def warm_rows(
-    events: Iterable[tuple[str, AnswerEvent]], on_reading: Callable[[Reading], None] | None = None
+    events: Iterable[tuple[str, AnswerEvent]],
+    on_reading: Callable[[str, Reading], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Fold ``RagMix.warm``'s events into one row per document (the CLI's and the page's):
-    ``{"document", "ok", "tokens", "read", "seconds", "error"}``."""
+    ``{"document", "ok", "tokens", "read", "seconds", "error"}``; ``on_reading(name, event)``
+    sees each ``Reading`` as it comes."""
     start: dict[str, int] = {}
     for name, event in events:
         if isinstance(event, Reading):
             start.setdefault(name, event.read)
             if on_reading is not None:
-                on_reading(event)
+                on_reading(name, event)
         elif isinstance(event, Done):
             a = event.answer
             total = a.tokens["prompt"]

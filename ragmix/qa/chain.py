@@ -40,10 +40,10 @@ from ragmix.core.events import (
     Tokens,
 )
 from ragmix.core.schema import Passage
-from ragmix.core.settings import Settings
+from ragmix.core.settings import Settings, model_languages
 from ragmix.core.text import detect_language
 from ragmix.models.states import keep_on_disk
-from ragmix.qa import prompts, router
+from ragmix.qa import prompts, router, support
 from ragmix.qa.retrieval import HybridSearcher, pack
 from ragmix.qa.router import Mode, RouteDecision, RouteRequest, Window
 from ragmix.store.catalog import Catalog
@@ -79,9 +79,11 @@ class Plan:
     history: list[tuple[str, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     canned: str | None = None  # an answer given without calling the model
+    texts: dict[str, str] = field(default_factory=dict)  # documents read whole, by doc id
 
 
-def _source(p: Passage) -> Source:
+def _source(p: Passage, page_starts: Sequence[int] | None, marks: Sequence[Any] = ()) -> Source:
+    """A retrieved passage as a source; ``marks`` are highlight offsets in its text."""
     return {
         "source": p.source,
         "page": p.page,
@@ -90,13 +92,24 @@ def _source(p: Passage) -> Source:
         "end": p.end,
         "score": round(p.score, 6),
         "text": p.text,
+        "kind": "passage",
+        "pages": support.pages_of(page_starts, p.start, p.end) or ([p.page] if p.page else []),
+        "highlights": [list(m) for m in marks],
+        "support": None,
     }
 
 
 def _text_source(name: str, text: str) -> Source:
-    """A source that is a whole text (a stuffed document), not one chunk."""
+    """A document read whole, shown by its beginning (until the answer's passages are found)."""
     return {"source": name, "page": None, "chunk": None, "start": 0, "end": len(text),
-            "score": 1.0, "text": text[:300]}  # fmt: skip
+            "score": 1.0, "text": text[:300], "kind": "document", "pages": [],
+            "highlights": [], "support": None}  # fmt: skip
+
+
+#: A whole-document answer shows at most this many supporting passages.
+MAX_SUPPORT = 3
+#: Below this coverage of the answer, the passages retrieved for the question are shown too.
+WEAK_SUPPORT = 0.5
 
 
 class QA:
@@ -220,7 +233,7 @@ class QA:
                 lang,
                 router.search_decision(),
                 None,
-                [_source(p) for p in result.passages],
+                self._sources(result.passages, marks_of=question),
                 passages=result.passages,
                 doc_ids=list(doc_ids),
                 timings={"retrieve_s": time.perf_counter() - t0},
@@ -237,6 +250,7 @@ class QA:
             history_tokens=self._history_tokens(hist),
             is_global=router.is_global_question(question),
             n_docs=len(doc_ids),
+            stuff_max_tokens=self.settings.router.stuff_max_tokens,
         )
         decision = router.decide(req)
         if decision.route == "stuff":
@@ -275,6 +289,7 @@ class QA:
             doc_ids=list(doc_ids),
             history=hist,
             timings={"plan_s": time.perf_counter() - t0},
+            texts={d: texts[d] for d in doc_ids},
         )
 
     def _plan_retrieve(
@@ -323,7 +338,7 @@ class QA:
             lang,
             router.with_passages(decision, len(passages), result.note),
             messages,
-            [_source(p) for p in passages],
+            self._sources(passages),
             n,
             passages=passages,
             doc_ids=list(doc_ids),
@@ -333,6 +348,74 @@ class QA:
 
     def _name(self, doc_id: str) -> str:
         return self.catalog.name(doc_id)
+
+    def _sources(self, passages: Sequence[Passage], marks_of: str = "") -> list[Source]:
+        """Passages as sources, with every page each covers; ``marks_of``'s words marked."""
+        starts = {d: self.catalog.page_starts(d) for d in {p.doc_id for p in passages}}
+        return [
+            _source(p, starts[p.doc_id], support.highlight(marks_of, p.text)[0] if marks_of else ())
+            for p in passages
+        ]
+
+    def supported(self, plan: Plan, answer: str) -> list[Source]:
+        """The sources once the answer is written: retrieved passages with the answer's words
+        marked and the share of them each holds; for documents read whole, the passages that
+        hold the answer (best first, at most ``MAX_SUPPORT``), or the documents themselves
+        when none does (an answer that says the text does not hold it)."""
+        if plan.decision.route == "search" or not answer:
+            return plan.sources
+        if plan.decision.route == "retrieve":
+            marked: list[Source] = []
+            for s in plan.sources:
+                marks, share = support.highlight(answer, s["text"])
+                marked.append({**s, "highlights": [list(m) for m in marks], "support": share})
+            return marked
+        found: list[tuple[float, str, support.Span]] = []
+        covered = 0.0
+        for doc_id, text in plan.texts.items():
+            spans = support.find_support(answer, text, plan.question)
+            covered = max(covered, spans.coverage)
+            found.extend((span.share, doc_id, span) for span in spans.spans)
+        found.sort(key=lambda f: -f[0])
+        out: list[Source] = []
+        for share, doc_id, span in found[:MAX_SUPPORT]:
+            starts = self.catalog.page_starts(doc_id)
+            pages = support.pages_of(starts, span.start, span.end)
+            out.append(
+                Source(
+                    source=self._name(doc_id),
+                    page=pages[0] if pages else None,
+                    chunk=None,
+                    start=span.start,
+                    end=span.end,
+                    score=share,
+                    text=plan.texts[doc_id][span.start : span.end],
+                    kind="support",
+                    pages=pages,
+                    highlights=[list(h) for h in span.highlights],
+                    support=share,
+                )
+            )
+        if covered < WEAK_SUPPORT:
+            # The answer is not (all) in the text read: show also where the text speaks of
+            # the question, so the reader can check it, rather than nothing.
+            out.extend(self._question_passages(plan, answer, out)[: MAX_SUPPORT + 1 - len(out)])
+        return out or plan.sources
+
+    def _question_passages(self, plan: Plan, answer: str, shown: list[Source]) -> list[Source]:
+        hits = self.searcher.search(plan.question, list(plan.texts), k=MAX_SUPPORT).passages
+        fresh = [
+            p
+            for p in hits
+            if not any(
+                s["source"] == p.source and p.start < s["end"] and s["start"] < p.end for s in shown
+            )
+        ]
+        marked: list[Source] = []
+        for s in self._sources(fresh):
+            marks, share = support.highlight(answer, s["text"])
+            marked.append({**s, "highlights": [list(m) for m in marks], "support": share})
+        return marked
 
     def standalone(self, question: str, hist: list[tuple[str, str]], lang: prompts.Lang) -> str:
         """A follow-up rewritten into a question that retrieval can use on its own."""
@@ -384,14 +467,20 @@ class QA:
             mode,
             plan.decision.route,
             enabled=self.settings.router.self_route,
-            unanswerable=prompts.says_unanswerable(text),
             has_passages=bool(plan.passages),
         ):
-            retry = self._self_route(plan)
+            doubt = router.doubt(
+                text,
+                unanswerable=prompts.says_unanswerable(text),
+                coverage=support.coverage(text, [p.text for p in plan.passages], plan.question),
+            )
+            retry = self._self_route(plan, doubt) if doubt else None
             if retry is not None:
                 yield from self._head(retry, restart=True)
                 text, completion, ttft = yield from self._generate(retry.messages or [], retry)
                 plan = retry
+        plan.sources = self.supported(plan, text)
+        yield Sources(tuple(plan.sources))
         yield Done(self._answer(plan, text, completion, t_start, ttft))
 
     def warm(self, doc_id: str) -> Iterator[AnswerEvent]:
@@ -443,12 +532,12 @@ class QA:
             _, completion, ttft = stop.value
         yield Done(self._answer(plan, "", completion, t_start, ttft))
 
-    def _self_route(self, plan: Plan) -> Plan | None:
+    def _self_route(self, plan: Plan, doubt: str) -> Plan | None:
         best = max(plan.passages, key=lambda p: p.score).doc_id
         tokens = self.doc_tokens(best)
         if tokens is None:  # removed meanwhile: keep the passages already found
             return None
-        decision = router.self_route(plan.decision, tokens)
+        decision = router.self_route(plan.decision, tokens, doubt)
         if decision is None:
             return None
         return self._plan_stuff(
@@ -525,7 +614,25 @@ class QA:
             self._tokens(plan, completion),
             plan.sources,
             timings,
+            self._warnings(plan),
         )
+
+    def _warnings(self, plan: Plan) -> list[str]:
+        """A model that does not read the question's language (the default SmolLM2 and a
+        Chinese question) answers anyway, often in loops and with wrong facts: say so."""
+        if plan.decision.route == "search":
+            return []
+        reads = model_languages(self.settings.llm)
+        lang = "zh" if plan.lang is prompts.ZH else "en"
+        if reads is None or "multi" in reads or lang in reads:
+            return []
+        name = {"zh": "Chinese", "en": "English"}[lang]
+        return [
+            f"the answering model ({Path(self.settings.llm.model_path).name}) does not read "
+            f"{name} well (it reads: {', '.join(reads)}), so this answer may be wrong; for "
+            f"{name} use a model that does, e.g. `make setup-zh` and --config "
+            "configs/zh-small.yaml (or Chinese-Mixtral, configs/chinese-mixtral.yaml)"
+        ]
 
     def _map_reduce(self, plan: Plan, t_start: float) -> Iterator[AnswerEvent]:
         """Summarise each part within the context, then answer from the part notes."""
@@ -554,8 +661,11 @@ class QA:
         read = dict.fromkeys((d, n) for d, n, _ in parts[: len(notes)])
         full = self.catalog.texts([d for d, _ in read])
         plan.sources = [_text_source(n, full[d]) for d, n in read if d in full]
+        plan.texts = {d: full[d] for d, _ in read if d in full}
         yield Sources(tuple(plan.sources))
         text, completion, ttft = yield from self._generate(messages)
+        plan.sources = self.supported(plan, text)
+        yield Sources(tuple(plan.sources))
         yield Done(self._answer(plan, text, completion, t_start, ttft))
 
 

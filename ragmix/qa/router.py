@@ -16,7 +16,8 @@ The window is split once, in ``Window``::
 Decisions made later, once a prompt has been built and counted exactly, live here too:
 
 * ``confirm_stuff``: a whole-document prompt over the window falls back to ``retrieve``;
-* ``wants_self_route`` / ``self_route``: a retrieval answer that says 无法回答 is asked again
+* ``wants_self_route`` / ``doubt`` / ``self_route``: a retrieval answer that is doubtful (it
+  says 无法回答, is empty, loops, or its own words are not in the passages) is asked again
   over the whole most relevant document, if it fits the same budget;
 * ``map_reduce_budget`` / ``split_parts``: how much of a document one map step reads.
 
@@ -131,6 +132,7 @@ class RouteRequest:
     history_tokens: int = 0
     is_global: bool = False
     n_docs: int = 1
+    stuff_max_tokens: int | None = None  # router.stuff_max_tokens: auto's own limit
 
     @property
     def budget(self) -> int:
@@ -205,6 +207,15 @@ def decide(req: RouteRequest) -> RouteDecision:
             f"whole {docs} asked for, but {scope} tokens exceed the {room}-token budget: "
             "retrieving passages instead",
         )
+    # A calibrated limit (measured on questions about one fact); a question about the whole
+    # text still reads it whole when it fits.
+    limit = req.stuff_max_tokens
+    if fits and limit is not None and req.scope_tokens > limit and not req.is_global:
+        return route(
+            "retrieve",
+            f"{scope} tokens fit the {room}-token budget, but this model answers better from "
+            f"passages beyond {limit:,} tokens (router.stuff_max_tokens): retrieving passages",
+        )
     if fits:
         return route("stuff", f"whole {docs} fits: {scope} of {room} tokens")
     if req.is_global:
@@ -266,27 +277,75 @@ def no_room_for_passages(prompt_tokens: int, window: Window) -> BudgetError:
 
 
 # -- Self-Route ---------------------------------------------------------------------------
-def wants_self_route(
-    mode: Mode, route: Route, *, enabled: bool, unanswerable: bool, has_passages: bool
-) -> bool:
-    """Whether an answer should be asked again over a whole document (Self-Route).
+#: An answer with at least this many words of its own (keys, see ``ragmix.qa.support``) of
+#: which fewer than ``MIN_COVERAGE`` are in the passages it was written from was not read
+#: from them.
+MIN_KEYS = 4
+MIN_COVERAGE = 0.35
+
+
+def wants_self_route(mode: Mode, route: Route, *, enabled: bool, has_passages: bool) -> bool:
+    """Whether a retrieved answer may be asked again over a whole document (Self-Route).
 
     Only when the router chose retrieval itself (``auto``; a user who asked for
-    ``retrieve`` gets retrieval), ``router.self_route`` is on, passages were read and the
-    answer says they did not hold the answer (无法回答 / cannot answer).
+    ``retrieve`` gets retrieval), ``router.self_route`` is on and passages were read; the
+    answer is then checked by :func:`doubt`.
     """
-    return mode == "auto" and route == "retrieve" and enabled and unanswerable and has_passages
+    return mode == "auto" and route == "retrieve" and enabled and has_passages
 
 
-def self_route(decision: RouteDecision, doc_tokens: int) -> RouteDecision | None:
+def doubt(answer: str, *, unanswerable: bool, coverage: tuple[float, int]) -> str | None:
+    """Why a retrieved answer should not be trusted, or None.
+
+    Small models rarely say 无法回答 when the passages lack the answer: they write one
+    anyway. So besides the model's own words, signals that do not depend on the model's
+    honesty: an empty answer, an answer that repeats itself (a loop to the token cap), and
+    an answer whose own words (those not in the question) are mostly not in the passages.
+
+    Args:
+        answer: the answer written from the passages.
+        unanswerable: the answer says the passages do not hold it.
+        coverage: ``(share, n)`` from ``ragmix.qa.support.coverage``: the share of the
+            answer's ``n`` own words found in the passages.
+
+    Example:
+        >>> doubt("钟楼建于1870年，由英国人设计", unanswerable=False, coverage=(0.0, 6))
+        "only 0% of the answer's own words are in the passages"
+    """
+    text = answer.strip()
+    if not text:
+        return "the answer from the passages was empty"
+    if unanswerable:
+        return "the answer says the passages do not hold it"
+    if repeats(text):
+        return "the answer from the passages repeats itself"
+    share, n = coverage
+    if n >= MIN_KEYS and share < MIN_COVERAGE:
+        return f"only {share:.0%} of the answer's own words are in the passages"
+    return None
+
+
+def repeats(text: str, width: int = 12) -> bool:
+    """Whether ``text`` loops: under half of its ``width``-character pieces are distinct.
+
+    Example:
+        >>> repeats("营业收入为12.3亿元。" * 20), repeats("营业收入为12.3亿元。")
+        (True, False)
+    """
+    pieces = [text[i : i + width] for i in range(0, max(len(text) - width, 0), 3)]
+    return len(pieces) >= 20 and len(set(pieces)) < len(pieces) / 2
+
+
+def self_route(decision: RouteDecision, doc_tokens: int, why: str) -> RouteDecision | None:
     """Re-read the most relevant document (``doc_tokens`` long) whole, if it fits the budget
-    the retrieval had; None when it does not (the retrieval answer stands)."""
+    the retrieval had; None when it does not (the retrieval answer stands). ``why`` (from
+    :func:`doubt`) goes into the reason."""
     if decision.budget is None or doc_tokens > decision.budget:
         return None
     return RouteDecision(
         "stuff",
-        f"self-route: the passages did not hold the answer, so the whole most "
-        f"relevant document ({doc_tokens:,} of {decision.budget:,} tokens) was read",
+        f"self-route: {why}, so the whole most relevant document "
+        f"({doc_tokens:,} of {decision.budget:,} tokens) was read",
         doc_tokens,
         decision.budget,
     )

@@ -230,6 +230,7 @@ def ragmix_full(answer: Answer) -> dict[str, Any]:
         "tokens": dict(answer.tokens),
         "sources": list(answer.sources),
         "timings": answer.timings,
+        "warnings": list(answer.warnings),
     }
 
 
