@@ -53,15 +53,18 @@ setup-zh: setup
 	@tmp=$$(mktemp -d); $(VENV)/bin/ragmix doctor --config configs/zh-small.yaml --store $$tmp; \
 	  rc=$$?; rm -rf $$tmp; exit $$rc
 
-# Quickstart 1: set up, ingest the bundled samples (one GBK Chinese report, one English manual),
-# list them, answer an English question with the packaged model, search the Chinese report (once
-# with its own words, once worded differently: the packaged multilingual embedder finds meaning).
-demo: setup
+# Quickstart 1: set up (with the Chinese-capable model), ingest the bundled samples (one GBK
+# Chinese report, one English manual), list them, answer an English question with the fast
+# English model, search the Chinese report (once with its own words, once worded differently:
+# the packaged multilingual embedder finds meaning), and answer a Chinese question in Chinese
+# with the zh profile, citing the passage the answer came from.
+demo: setup-zh
 	$(VENV)/bin/ragmix ingest samples --store $(DEMO_STORE)
 	$(VENV)/bin/ragmix docs list --store $(DEMO_STORE)
 	$(VENV)/bin/ragmix ask "How long is the warranty, and what does it not cover?" --store $(DEMO_STORE)
 	$(VENV)/bin/ragmix ask "公司 2025 年的营业收入和研发投入是多少？" --mode search --store $(DEMO_STORE)
 	$(VENV)/bin/ragmix ask "这家企业是不是太依赖少数几个大买家？" --mode search --store $(DEMO_STORE)
+	$(VENV)/bin/ragmix ask "公司 2025 年的营业收入和研发投入是多少？" --config configs/zh-small.yaml --store $(DEMO_STORE)
 	$(VENV)/bin/ragmix doctor --store $(DEMO_STORE)
 
 # Debian's chromium for the Playwright tests (never a downloaded browser) and a CJK font so

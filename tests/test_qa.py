@@ -344,6 +344,9 @@ def test_self_route_catches_a_made_up_answer_that_does_not_say_so(small: RagMix)
     routes = [e for e in events if isinstance(e, RouteDecided)]
     assert [(r.route, r.restart) for r in routes] == [("retrieve", False), ("stuff", True)]
     assert "of the answer's own words are in the passages" in routes[1].reason
+    # the default model reads English only: a Chinese question gets a warning by its answer
+    (warning,) = AnswerState.fold(events).result().warnings
+    assert "does not read Chinese well" in warning and "make setup-zh" in warning
     # an answer read from the passages stands
     qa, _ = _scripted(small, ["报告期内营业收入为十八亿元。"])
     events = list(qa.events("公司的营业收入是多少？", small.resolve_docs(None), [], "auto"))
@@ -387,7 +390,8 @@ def test_retrieved_passages_cite_every_page_they_cover(small: RagMix) -> None:
         assert s["kind"] == "passage"
         assert s["pages"] == pages_of(starts, s["start"], s["end"])
         assert s["page"] == s["pages"][0]
-    assert any(len(s["pages"]) > 1 for s in final.sources)  # 3 short pages: one chunk spans them
+    # chunks of pages 2 and 3 (one blank line apart) were merged into one passage
+    assert [s["pages"] for s in final.sources if len(s["pages"]) > 1] == [[2, 3]]
     assert any(s["support"] for s in final.sources)
 
 
@@ -410,11 +414,15 @@ def test_global_question_on_a_long_document_is_map_reduced(small: RagMix) -> Non
     final = AnswerState.fold(events).result()
     assert final.route == "map_reduce" and final.answer == "notes"
     assert final.tokens["prompt"] + 96 <= 1024
-    # The source is the whole document the notes came from, not its first part.
+    # While answering, the source is the whole document the notes came from, not its first
+    # part; once answered, the passages of it that hold the answer's words.
     whole = small.catalog.text(small.find("minutes.txt").doc_id)
-    assert [(s["source"], s["start"], s["end"]) for s in final.sources] == [
+    reading = [e for e in events if isinstance(e, Sources)][-2]
+    assert [(s["source"], s["start"], s["end"]) for s in reading.sources] == [
         ("minutes.txt", 0, len(whole))
     ]
+    assert final.sources and {s["source"] for s in final.sources} == {"minutes.txt"}
+    assert all("notes" in s["text"].lower() for s in final.sources if s["kind"] == "support")
 
 
 def test_reranker_reorders_by_cross_encoder_score(small: RagMix) -> None:
@@ -433,3 +441,27 @@ def test_reranker_reorders_by_cross_encoder_score(small: RagMix) -> None:
     assert len(scores) >= 2 and "rerank" in result.note
     assert scores == sorted(scores, reverse=True)
     assert [round(p.score, 4) for p in result.passages] == scores
+
+
+def test_zh_profile_answers_a_chinese_question_in_chinese_from_its_passage(
+    tmp_path: Path,
+) -> None:
+    """The real Qwen2.5-Coder-0.5B GGUF (make setup-zh) on the bundled GBK report."""
+    import importlib.metadata as md
+
+    from ragmix.models.assembled import ASSEMBLED
+
+    try:
+        md.distribution(ASSEMBLED["Qwen2.5-Coder-0.5B-Instruct"].parts[0].package)
+    except md.PackageNotFoundError:
+        pytest.skip("the zh model's packages are not installed: make setup-zh")
+    root = Path(__file__).resolve().parent.parent
+    rm = RagMix.from_config(root / "configs/zh-small.yaml", store={"path": str(tmp_path)})
+    assert rm.ingest(root / "samples" / "jiangnan-annual-report-2025.txt").ingested == 1
+    a = rm.ask("公司 2025 年的营业收入是多少？")
+    assert a.route == "stuff" and a.warnings == []
+    assert "18.62" in a.answer and "亿元" in a.answer  # in Chinese, with its unit
+    best = a.sources[0]
+    assert best["kind"] == "support" and "18.62" in best["text"]
+    marked = "".join(best["text"][x:y] for x, y in best["highlights"])
+    assert "18.62" in marked

@@ -1,13 +1,19 @@
 """The web page in a real browser: Debian chromium driven by Playwright, app served in-process.
 
 One app (tmp store, real packaged models) and one browser for the whole module; the tests
-run in file order and build on each other like a user's session: upload, ask, search,
-hostile file name, delete, Chinese interface, two users at once. Screenshots go to
-``tests/artifacts/``.
+run in file order and build on each other like a user's session: ask before uploading,
+switch the language, upload, ask, search, hostile file name, delete (confirmed), a
+whole-document answer and its supporting passage, copy, scrolling, keyboard, Chinese
+interface, two users at once; the last test runs the same flows over a real `chroma run`
+server. Screenshots go to ``tests/artifacts/``; those of the main states, shown in the
+README, to ``tests/artifacts/screenshots/``, or with ``RAGMIX_SCREENSHOTS=docs/screenshots``
+to the README's own copies (so a test run does not change tracked files).
 """
 
 from __future__ import annotations
 
+import io
+import os
 import re
 import signal
 import socket
@@ -28,9 +34,54 @@ pytestmark = pytest.mark.browser
 
 PDF = "苏州报告.pdf"
 TXT = "lumen-guide.txt"
+MANUAL = "lumen-x2-manual.txt"
 HOSTILE = "<img src=x onerror=alert(1)>.txt"
 BOT = '#rm-chat [data-testid="bot"]'
 USER = '#rm-chat [data-testid="user"]'
+SCREENSHOTS = Path(
+    os.environ.get("RAGMIX_SCREENSHOTS")
+    or Path(__file__).resolve().parent / "artifacts" / "screenshots"
+).resolve()
+#: The sentence a whole-document answer comes from, deep inside MANUAL.
+WARRANTY = "The warranty lasts three years from the date of purchase."
+#: Sections of MANUAL: (title, text); the warranty is the 21st of 27.
+SECTIONS = [
+    ("Unpacking", "Lift the lamp out of the box by its base, never by the arm."),
+    ("Placing the lamp", "Stand the base on a flat, dry desk at least ten centimetres from "
+     "the edge."),
+    ("Mains adapter", "Plug the round connector into the socket at the back of the base, then "
+     "the adapter into the wall."),
+    ("Switching on", "Touch the ring on the lamp head once; the light comes on at the last "
+     "brightness used."),
+    ("Brightness", "Slide a finger clockwise around the ring to raise the brightness in twelve "
+     "steps."),
+    ("Colour temperature", "Hold the ring for two seconds, then slide to move between warm "
+     "2700 K and cool 6500 K."),
+    ("Night mode", "Tap the ring twice to dim to a faint amber glow for reading in the dark."),
+    ("Timer", "Tap three times to switch the lamp off automatically after forty-five minutes."),
+    ("Arm and head", "The arm bends at two joints; the head turns 300 degrees. Do not force "
+     "the joints past their stops."),
+    ("USB port", "The port in the base charges a phone at up to 10 watts."),
+    ("Battery", "The built-in battery keeps the lamp lit during a power cut."),
+    ("Cleaning", "Wipe the head and arm with a dry cloth. Never use solvents or sprays."),
+    ("Storage", "Store the lamp between minus ten and forty degrees Celsius."),
+    ("Flicker", "A flickering light usually means a loose adapter: reseat both plugs firmly."),
+    ("No light", "If the ring does not respond, hold it for ten seconds to restart it."),
+    ("Warm head", "The head may feel warm after hours at full brightness; this is normal."),
+    ("Safety", "Do not cover the head with paper or cloth while the lamp is lit."),
+    ("Children", "The lamp is not a toy. Keep the adapter cap away from young children."),
+    ("Disposal", "Take the lamp to an electronics collection point; do not burn the battery."),
+    ("Specifications", "Weight 1.4 kg; height 46 cm folded; light output 800 lumen."),
+    ("Warranty", f"{WARRANTY} Keep the receipt: it proves the date."),
+    ("Service", "For repairs write to the service centre with the serial number printed "
+     "under the base."),
+    ("Spare parts", "Replacement adapters, arms and diffusers are sold by authorised dealers."),
+    ("Accessories", "A clamp mount and a wall bracket are available separately."),
+    ("Software", "The lamp has no app and no radio; every setting is made with the ring."),
+    ("Declarations", "The lamp meets the European directives for low-voltage equipment."),
+    ("Contact", "Write to Northwind Lighting, Harbour Road, Fjordby. The office is open on "
+     "weekdays from nine to five."),
+]  # fmt: skip
 
 
 def _free_port() -> int:
@@ -55,7 +106,16 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "A hostile note: <script>window.__pwned = 1</script><img src=y onerror=alert(2)>",
         encoding="utf-8",
     )
-    return {"pdf": make_chinese_pdf(d / PDF, pages), "txt": txt, "hostile": hostile}
+    manual = d / MANUAL
+    parts = ["Lumen X2 desk lamp: owner's manual"]
+    parts += [f"{i}. {title}\n\n{text}" for i, (title, text) in enumerate(SECTIONS, 1)]
+    manual.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    return {
+        "pdf": make_chinese_pdf(d / PDF, pages),
+        "txt": txt,
+        "hostile": hostile,
+        "manual": manual,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +154,11 @@ def model_works() -> None:
 
 
 def _open(browser: Any, url: str, locale: str) -> Any:
-    ctx = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000})
+    ctx = browser.new_context(
+        locale=locale,
+        viewport={"width": 1400, "height": 1000},
+        permissions=["clipboard-read", "clipboard-write"],  # the answers' Copy buttons
+    )
     page = ctx.new_page()
     page.dialogs = []  # every alert/confirm the page tries to open
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
@@ -143,8 +207,47 @@ def _doc_names(page: Any) -> list[str]:
     return [t.strip() for t in page.locator("#rm-docs td.rm-doc").all_inner_texts()]
 
 
+def _shot(page: Any, name: str) -> None:
+    """A screenshot for the README: ``SCREENSHOTS/NAME.png``, in 256 colours (a page
+    has few) so each stays well under 250 KB."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    image.quantize(colors=256, dither=Image.Dither.NONE).save(path, optimize=True)
+    assert path.stat().st_size < 250_000, f"{path} is {path.stat().st_size:,} bytes"
+
+
+def _untick_all(page: Any) -> None:
+    for box in page.locator("#rm-scope input:checked").all():
+        box.click()
+
+
+def _new_conversation(page: Any) -> None:
+    page.click("#rm-clear")
+    page.wait_for_function(f"() => document.querySelectorAll('{BOT}').length == 0")
+
+
+def _report_says(page: Any, text: str, timeout: int = 60_000) -> None:
+    page.wait_for_function(
+        "t => document.querySelector('#rm-report').innerText.includes(t)", arg=text, timeout=timeout
+    )
+
+
+def _confirm_delete(page: Any, name: str) -> None:
+    """Pick ``name`` and delete it: Delete, then "Yes, delete"."""
+    page.click("#rm-pick input")
+    page.get_by_role("option", name=name).click()
+    page.click("#rm-delete")
+    page.wait_for_selector("#rm-confirm", timeout=10_000)
+    page.click("#rm-confirm")
+
+
 def test_a_question_before_any_upload_points_to_the_upload_box(page: Any) -> None:
     """Issue 14, item 9: the page's own words (not the CLI's `ragmix ingest`), in its language."""
+    page.wait_for_selector("#rm-docs .rm-empty")
+    _shot(page, "1-empty-store")
     page.locator("#rm-mode label", has_text="Search only").click()
     _ask(page, "How long is the warranty?")
     page.wait_for_function(
@@ -153,12 +256,59 @@ def test_a_question_before_any_upload_points_to_the_upload_box(page: Any) -> Non
     )
     text = page.locator(BOT).last.inner_text()
     assert "upload files with the box on the left" in text and "ragmix ingest" not in text
+    _shot(page, "7-error")
     page.click("#rm-clear")
+    page.locator("#rm-mode label", has_text="Auto").click()
+
+
+def test_the_language_switch_turns_every_message_chinese(page: Any, artifacts: Path) -> None:
+    """Issue 14, item 11: "Language / 语言" overrides the browser's language for the session:
+    labels, notices and errors all turn Chinese, and back."""
+    assert page.locator("#rm-lang input:checked").get_attribute("value") == "en"
+    page.locator("#rm-lang label", has_text="中文").click()
+    page.wait_for_function("() => document.querySelector('#rm-send').innerText.trim() == '发送'")
+    assert page.inner_text("#rm-delete").strip() == "删除"
+    assert page.inner_text("#rm-clear").strip() == "新对话"
+    assert page.locator("#rm-mode label", has_text="仅搜索").count() == 1
+    assert "提问范围" in page.inner_text("#rm-scope")
+    assert page.inner_text("#rm-docs .rm-empty") == "还没有文档。"
+    assert page.get_attribute("#rm-question textarea", "placeholder") == "就你的文档提一个问题……"
+    assert "先在左侧上传文档" in page.inner_text("#rm-chat")
+    # A notice, an error in the chat and a note under the upload box.
+    page.fill("#rm-question textarea", "  ")
+    page.click("#rm-send")
+    page.get_by_text("请先输入问题。").first.wait_for(timeout=10_000)
+    page.locator("#rm-mode label", has_text="仅搜索").click()
+    _ask(page, "保修期多长？")
+    bubble = page.locator(BOT).last
+    bubble.get_by_text("无法回答").wait_for(timeout=30_000)
+    assert (
+        bubble.inner_text().strip() == "无法回答：还没有文档：请先用左侧的上传框上传文件，再提问。"
+    )
+    page.click("#rm-delete")
+    _report_says(page, "请先选择文档。")
+    page.screenshot(path=str(artifacts / "ui-0-language-switch.png"))
+    page.locator("#rm-lang label", has_text="English").click()
+    page.wait_for_function("() => document.querySelector('#rm-send').innerText.trim() == 'Send'")
+    assert page.inner_text("#rm-docs .rm-empty") == "No documents yet."
+    page.fill("#rm-question textarea", "  ")
+    page.click("#rm-send")
+    page.get_by_text("Type a question first.").first.wait_for(timeout=10_000)
+    page.fill("#rm-question textarea", "")
+    for close in page.locator("[data-testid='toast-close']").all():
+        close.click()
+    _new_conversation(page)
     page.locator("#rm-mode label", has_text="Auto").click()
 
 
 def test_upload_lists_both_documents(page: Any, files: dict[str, Path], artifacts: Path) -> None:
     page.set_input_files("#rm-upload input[type=file]", [str(files["pdf"]), str(files["txt"])])
+    # The first upload also loads the embedding model: its progress shows for seconds.
+    page.wait_for_function(
+        "() => /Reading|Indexing/.test(document.querySelector('#rm-report').innerText)",
+        timeout=60_000,
+    )
+    _shot(page, "2-upload-in-progress")
     page.wait_for_function(
         "n => document.querySelectorAll('#rm-docs td.rm-doc').length >= n", arg=2, timeout=180_000
     )
@@ -179,16 +329,18 @@ def test_streamed_answer_names_file_and_page(page: Any, model_works: None, artif
     bubble = page.locator(BOT).last
     partial = [s for s in seen[:-1] if s.strip() and "Waiting" not in s and "Reading" not in s]
     assert len(partial) >= 2, f"the answer was not streamed: {seen}"
-    assert re.search(r"Retrieved · \d+ passages", bubble.inner_text())
+    assert re.search(r"Retrieved · \d+ passages?", bubble.inner_text())
     bubble.locator(".rm-sources > summary").click()
     first = bubble.locator(".rm-source").first
-    assert re.search(rf"{PDF} · p\. [12]", first.locator("summary").inner_text())
+    # The page the passage starts on, or both when it runs onto the next.
+    assert re.search(rf"{PDF} · (p\. [12]|pp\. 1–2)\b", first.locator("summary").inner_text())
     first.locator("summary").click()  # open the passage itself
     assert "苏州" in first.locator(".rm-passage").inner_text()
     page.screenshot(path=str(artifacts / "ui-2-answer.png"))
 
 
 def test_search_only_shows_passages(page: Any, artifacts: Path) -> None:
+    _new_conversation(page)
     page.locator("#rm-mode label", has_text="Search only").click()
     for box in page.locator("#rm-scope input:checked").all():
         box.click()  # back to all documents
@@ -199,7 +351,16 @@ def test_search_only_shows_passages(page: Any, artifacts: Path) -> None:
     first = bubble.locator(".rm-source").first
     assert TXT in first.locator("summary").inner_text()
     assert "three years" in first.inner_text()
+    # Issue 14, item 10: relevance in words and a bar, the question's words marked, and no
+    # raw retrieval scores (0.0164) anywhere a person reads.
+    assert "relevance 100%" in first.locator("summary").inner_text()
+    assert first.locator("summary meter").count() == 1
+    assert "warranty" in [m.lower() for m in first.locator(".rm-snippet mark").all_inner_texts()]
+    assert not re.search(r"\b0\.\d{3,}", bubble.inner_text()), bubble.inner_text()
     page.screenshot(path=str(artifacts / "ui-3-search.png"))
+    first.locator("summary").click()
+    assert "warranty" in [m.lower() for m in first.locator(".rm-passage mark").all_inner_texts()]
+    _shot(page, "5-search-results")
 
 
 def test_read_ahead_keeps_the_ticked_documents_state(page: Any, app: SimpleNamespace) -> None:
@@ -263,7 +424,7 @@ def test_a_search_turn_does_not_derail_the_next_answer(page: Any, model_works: N
     _ask(page, "苏州有哪些古典园林？")
     _watch_answer(page)
     text = page.locator(BOT).last.inner_text()
-    found = re.search(r"Retrieved · (\d+) passages", text)
+    found = re.search(r"Retrieved · (\d+) passages?", text)
     assert found and int(found.group(1)) > 0, text
     assert "No passage in the selected documents" not in text
     page.locator("#rm-mode label", has_text="Search only").click()  # as the next test expects
@@ -305,9 +466,25 @@ def test_identical_upload_gets_a_name_that_is_deleted_alone(
     row = page.locator("#rm-docs td.rm-doc", has_text=TXT)
     assert row.inner_text().split("\n") == [TXT, "also: lumen-copy.txt"]
     assert len(_doc_names(page)) == 3  # listed once
+    # Issue 14, item 11: the duplicate names the stored document it duplicates...
+    assert (
+        f"lumen-copy.txt — same content as {TXT}; not added again (kept as another name of it)"
+        in page.inner_text("#rm-report")
+    )
+    # ...and Delete asks first: Cancel keeps the name.
     page.click("#rm-pick input")
     page.get_by_role("option", name="lumen-copy.txt").click()
     page.click("#rm-delete")
+    page.wait_for_selector("#rm-confirm", timeout=10_000)
+    assert "Delete lumen-copy.txt?" in page.inner_text("#rm-report")
+    page.click("#rm-cancel")
+    _report_says(page, "Kept lumen-copy.txt; nothing was deleted.")
+    assert page.locator("#rm-confirm:visible").count() == 0
+    assert [d.names for d in app.rm.documents() if d.name == TXT] == [(TXT, "lumen-copy.txt")]
+    assert (app.store / "uploads" / "lumen-copy.txt").exists()
+    page.click("#rm-delete")  # the name is still picked
+    page.wait_for_selector("#rm-confirm", timeout=10_000)
+    page.click("#rm-confirm")
     page.wait_for_function("() => !document.querySelector('#rm-docs .rm-also')", timeout=60_000)
     report = page.inner_text("#rm-report")
     assert f"Removed the name lumen-copy.txt; the document stays as {TXT}." in report
@@ -318,9 +495,7 @@ def test_identical_upload_gets_a_name_that_is_deleted_alone(
 
 
 def test_delete_document(page: Any, app: SimpleNamespace, artifacts: Path) -> None:
-    page.click("#rm-pick input")
-    page.get_by_role("option", name=TXT).click()
-    page.click("#rm-delete")
+    _confirm_delete(page, TXT)
     page.wait_for_function(
         "n => ![...document.querySelectorAll('#rm-docs td.rm-doc')].some(td => td.innerText == n)",
         arg=TXT,
@@ -333,6 +508,177 @@ def test_delete_document(page: Any, app: SimpleNamespace, artifacts: Path) -> No
     page.screenshot(path=str(artifacts / "ui-5-deleted.png"))
 
 
+def test_a_whole_document_answer_opens_to_the_passage_that_holds_it(
+    page: Any, files: dict[str, Path], model_works: None
+) -> None:
+    """Issue 14, item 1: the source of an answer read from a whole document is the passage
+    the answer came from (its words marked), not the document's first lines."""
+    manual = files["manual"].read_text(encoding="utf-8")
+    assert manual.index(WARRANTY) > 1500  # far past the 300 characters the old page showed
+    page.set_input_files("#rm-upload input[type=file]", [str(files["manual"])])
+    page.wait_for_selector(f"#rm-scope label:has-text('{MANUAL}')", timeout=180_000)
+    _new_conversation(page)
+    _untick_all(page)
+    page.locator("#rm-scope label", has_text=MANUAL).click()
+    page.locator("#rm-mode label", has_text="Whole document").click()
+    _ask(page, "How long does the warranty last?")
+    _watch_answer(page)
+    bubble = page.locator(BOT).last
+    assert bubble.locator(".rm-badge").inner_text().startswith("Whole document · ")
+    assert "three years" in bubble.inner_text()
+    bubble.locator(".rm-sources > summary").click()
+    first = bubble.locator(".rm-source").first
+    summary = first.locator("summary").inner_text()
+    assert MANUAL in summary and "supports the answer" in summary
+    assert re.search(r"holds \d+% of the answer's words", summary)
+    first.locator("summary").click()
+    passage = first.locator(".rm-passage")
+    assert WARRANTY in passage.inner_text()
+    assert not passage.inner_text().startswith("Lumen X2 desk lamp")
+    marks = {m.lower() for m in passage.locator("mark").all_inner_texts()}
+    assert {"warranty", "three", "years"} <= marks, marks
+    _shot(page, "3-whole-document-answer")
+
+    # The same question answered from retrieved passages: the answer's words are marked there.
+    _new_conversation(page)
+    page.locator("#rm-mode label", has_text="Retrieve").click()
+    _ask(page, "How long does the warranty last?")
+    _watch_answer(page)
+    bubble = page.locator(BOT).last
+    assert re.search(r"Retrieved · \d+ passages?", bubble.inner_text())
+    bubble.locator(".rm-sources > summary").click()
+    sources = bubble.locator(".rm-source").all()
+    held = [re.search(r"holds (\d+)% of the answer's words", s.inner_text()) for s in sources]
+    assert all(held) and MANUAL in sources[0].locator("summary").inner_text()
+    best = max(range(len(sources)), key=lambda i: int(held[i].group(1)))  # type: ignore[union-attr]
+    sources[best].locator("summary").click()
+    assert sources[best].locator(".rm-passage mark").count() > 0
+    bubble.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.evaluate("window.scrollTo(0, 0)")  # the chat scrolled, not the page
+    _shot(page, "4-retrieved-answer")
+
+
+def test_copy_gives_the_answer_and_its_sources_as_plain_text(page: Any) -> None:
+    """Issue 14, item 5: Copy puts the answer and its numbered sources (file, pages) on the
+    clipboard as plain text, and screen readers get the same text, not the bubble's HTML."""
+    bubble = page.locator(BOT).last
+    answer = bubble.inner_text().split("\n")[0].strip()
+    files = bubble.locator(".rm-source .rm-file").all_inner_texts()
+    assert answer and files
+    rows = [f"[{i}] {name}" for i, name in enumerate(files, 1)]
+    expected = answer + "\n\nSources:\n" + "\n".join(rows)
+    page.evaluate("navigator.clipboard.writeText('')")
+    bubble.locator(".rm-copy").click()
+    bubble.locator(".rm-copy", has_text="Copied").wait_for(timeout=5_000)
+    assert page.evaluate("navigator.clipboard.readText()") == expected
+    assert bubble.get_attribute("aria-label") == "bot's message: " + expected
+    assert "<" not in page.locator(USER).last.get_attribute("aria-label")
+
+
+def _scrolled_chat(page: Any) -> Any:
+    """Two search-only turns, and more until the chat scrolls well beyond its height; the
+    chat's scrolling box."""
+    page.locator("#rm-mode label", has_text="Search only").click()
+    _untick_all(page)
+    wrap = page.locator("#rm-chat .bubble-wrap")
+    turns = 0
+    while turns < 2 or wrap.evaluate("e => e.scrollHeight - e.clientHeight") < 600:
+        _ask(page, "How long does the warranty last?")
+        _watch_answer(page, 60)
+        turns += 1
+    page.wait_for_timeout(800)  # Gradio scrolls to the bottom 300 ms after the last update
+    return wrap
+
+
+def test_the_chat_label_never_covers_an_answer(page: Any) -> None:
+    """Issue 14, item 8: the "Conversation" label floated over the chat, covering the route
+    badge of a bubble scrolled to the top."""
+    _scrolled_chat(page)
+    label = page.locator("#rm-chat [data-testid='block-label']")
+    for badge in page.locator(f"{BOT} .rm-badge").all()[:2]:
+        badge.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(200)
+        a, b = label.bounding_box(), badge.bounding_box()
+        assert a and b and label.is_visible()
+        apart = (
+            a["y"] + a["height"] <= b["y"]
+            or b["y"] + b["height"] <= a["y"]
+            or a["x"] + a["width"] <= b["x"]
+            or b["x"] + b["width"] <= a["x"]
+        )
+        assert apart, (a, b)
+
+
+def test_opening_a_source_scrolls_it_into_view(page: Any) -> None:
+    """Issue 14, item 8: a source opened at the chat's lower edge used to unfold out of sight."""
+    wrap = _scrolled_chat(page)
+    source = page.locator(BOT).nth(-2).locator(".rm-source").last
+    summary = source.locator("summary")
+    summary.evaluate("e => e.scrollIntoView({block: 'end'})")  # at the chat's lower edge
+    at = summary.bounding_box()
+    assert at
+    # A person's click: Playwright's own click() would scroll the summary to the middle first.
+    page.mouse.click(at["x"] + 30, at["y"] + 8)
+    page.wait_for_timeout(500)
+    box, seen = source.locator(".rm-passage").bounding_box(), wrap.bounding_box()
+    assert box and seen
+    lines = min(box["height"], 60)  # the passage's first lines, at least
+    assert seen["y"] - 1 <= box["y"] and box["y"] + lines <= seen["y"] + seen["height"] + 1
+    assert box["y"] + lines <= page.viewport_size["height"]
+
+
+def test_the_chat_grows_with_the_window(page: Any) -> None:
+    """Issue 14, item 8: the chat was 600 px whatever the window; it fills the window's
+    height, with the question box still on screen."""
+    heights = {}
+    try:
+        for tall in (700, 1100):
+            page.set_viewport_size({"width": 1400, "height": tall})
+            page.wait_for_timeout(300)
+            heights[tall] = page.locator("#rm-chat").bounding_box()["height"]
+            page.locator("#rm-send").scroll_into_view_if_needed()
+            send = page.locator("#rm-send").bounding_box()
+            assert send["y"] + send["height"] <= tall
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+    assert heights[1100] - heights[700] >= 350, heights
+    assert heights[1100] >= 850, heights
+
+
+def test_enter_sends_and_shift_enter_starts_a_new_line(page: Any) -> None:
+    """Keyboard use (issue 14): Enter sends, Shift+Enter breaks the line, and the focused
+    control shows a focus ring."""
+    page.locator("#rm-mode label", has_text="Search only").click()
+    before = page.locator(USER).count()
+    box = page.locator("#rm-question textarea")
+    box.click()
+    box.fill("")
+    page.keyboard.type("How long does")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("the warranty last?")
+    assert box.input_value() == "How long does\nthe warranty last?"
+    page.wait_for_timeout(300)
+    assert page.locator(USER).count() == before
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"n => document.querySelectorAll('{USER}').length > n", arg=before, timeout=10_000
+    )
+    assert page.locator(USER).last.inner_text().strip() == "How long does\nthe warranty last?"
+    _watch_answer(page, 60)
+
+    def ring() -> list[str]:
+        page.wait_for_timeout(400)  # the theme animates outlines
+        return page.evaluate(
+            "() => { const s = getComputedStyle(document.activeElement);"
+            " return [document.activeElement.id, s.outlineStyle, s.outlineWidth, s.outlineColor] }"
+        )
+
+    box.click()
+    assert ring()[1:] == ["solid", "2px", "rgb(79, 70, 229)"]
+    page.keyboard.press("Tab")
+    assert ring() == ["rm-send", "solid", "2px", "rgb(79, 70, 229)"]
+
+
 def test_chinese_interface_follows_the_browser(
     browser: Any, app: SimpleNamespace, artifacts: Path
 ) -> None:
@@ -342,7 +688,14 @@ def test_chinese_interface_follows_the_browser(
         assert zh.inner_text("#rm-send").strip() == "发送"
         assert zh.locator("#rm-mode label", has_text="仅搜索").count() == 1
         assert zh.inner_text("#rm-docs th >> nth=0") == "文档"
+        assert zh.locator("#rm-lang input:checked").get_attribute("value") == "zh"
+        zh.locator("#rm-mode label", has_text="仅搜索").click()
+        _ask(zh, "苏州有哪些古典园林？")
+        zh.wait_for_selector(f"{BOT} .rm-sources", timeout=60_000)
+        text = zh.locator(BOT).last.inner_text()
+        assert re.search(r"仅搜索 · \d+ 个段落", text) and "相关度" in text, text
         zh.screenshot(path=str(artifacts / "ui-6-chinese.png"))
+        _shot(zh, "6-chinese-interface")
     finally:
         zh.context.close()
 
@@ -464,3 +817,58 @@ def test_reading_a_long_document_shows_progress(
         page.screenshot(path=str(artifacts / "ui-10-reading-progress.png"))
     finally:
         page.context.close()
+
+
+@pytest.mark.server
+def test_the_same_flows_work_over_a_chroma_server(
+    browser: Any, files: dict[str, Path], model_works: None, tmp_path: Path, artifacts: Path
+) -> None:
+    """Issue 14: upload, search, an answer and a confirmed delete, with the store on a real
+    `chroma run` server (``store.mode: http``) instead of on disk."""
+    from ragmix import RagMix
+    from ragmix.ui.app import launch
+    from tests.servers import start_chroma
+
+    chroma = start_chroma(tmp_path / "chroma-data")
+    demo = page = None
+    try:
+        store = {"mode": "http", "port": chroma.port, "path": str(tmp_path / "cache"),
+                 "collection": "ui-flows", "sync_interval_s": 0}  # fmt: skip
+        rm = RagMix.from_config(None, store=store)
+        port = _free_port()
+        demo = launch(rm, host="127.0.0.1", port=port, auth=None, block=False)
+        page = _open(browser, f"http://127.0.0.1:{port}/", "en-US")
+        page.wait_for_selector("#rm-docs .rm-empty")
+        page.set_input_files("#rm-upload input[type=file]", [str(files["txt"])])
+        _report_says(page, f"{TXT} — added", timeout=180_000)
+        assert _doc_names(page) == [TXT]
+
+        page.locator("#rm-mode label", has_text="Search only").click()
+        _ask(page, "How long is the warranty?")
+        _watch_answer(page, 60)
+        first = page.locator(BOT).last.locator(".rm-source").first
+        assert TXT in first.locator("summary").inner_text()
+        assert "three years" in first.inner_text()
+        assert first.locator("mark").count() > 0
+
+        page.locator("#rm-mode label", has_text="Retrieve").click()
+        _ask(page, "How long does the warranty last?")
+        _watch_answer(page)
+        bubble = page.locator(BOT).last
+        assert re.search(r"Retrieved · \d+ passages?", bubble.inner_text())
+        assert TXT in (bubble.locator(".rm-source .rm-file").first.text_content() or "")
+        page.screenshot(path=str(artifacts / "ui-11-chroma-server.png"))
+
+        _confirm_delete(page, TXT)
+        _report_says(page, f"Deleted {TXT}.")
+        page.wait_for_selector("#rm-docs .rm-empty")
+        assert rm.documents() == []
+        # A fresh view of the server (its own local cache) agrees: the document is gone.
+        again = RagMix.from_config(None, store={**store, "path": str(tmp_path / "cache2")})
+        assert again.documents() == []
+    finally:
+        if page is not None:
+            page.context.close()
+        if demo is not None:
+            demo.close()
+        chroma.stop()

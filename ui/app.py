@@ -8,6 +8,11 @@ see "Waiting for the model" instead of interleaved tokens while search-only ques
 queue behind a long answer; uploads and deletions share a queue of their own ("writer")
 because the embedded store has one writer.
 
+The page's own script (``SCRIPT``) copies an answer as plain text, scrolls an opened source
+into view and gives screen readers a message's text instead of its HTML. Delete asks before it
+deletes; the "Language / 语言" switch relabels the page and sets the language of every later
+message of its session (``_Languages``), over the browser's ``Accept-Language``.
+
 Limits a browser or API client meets here: uploads over ``ui.upload_max_mb`` or of another
 type are refused (by Gradio before sending, and again by ``Desk.upload``); Gradio's own copy
 of an upload is deleted once it is stored; the store folder is never served as a file; a
@@ -26,7 +31,9 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -120,6 +127,8 @@ CSS = """
 .rm-num { opacity: 0.6; }
 .rm-score { font-size: 0.85em; opacity: 0.55; margin-left: 4px; }
 .rm-snippet { opacity: 0.75; }
+.rm-source[open] .rm-snippet { display: none; }  /* the whole passage is shown below */
+.rm-gap { display: block; height: 0.45em; }
 .rm-passage { white-space: normal; margin-top: 4px; padding: 6px 8px; border-radius: 6px;
   background: var(--background-fill-secondary); }
 .rm-source mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
@@ -128,7 +137,94 @@ CSS = """
 .rm-score meter { width: 48px; height: 8px; vertical-align: middle; }
 .rm-warning { margin-top: 6px; padding: 4px 8px; border-radius: 6px; background: #fef3c7;
   color: #92400e; font-size: 0.9em; }
+.rm-copy { font-size: 0.75em; padding: 0 8px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); }
+.rm-copy:hover { background: var(--background-fill-secondary); }
+/* The chat's floating label sat over the first bubble's badge once the chat scrolled: it
+   takes its own line above the messages instead. */
+#rm-chat > label, #rm-chat > .block-label, #rm-chat [data-testid="block-label"] {
+  position: static !important; }
+#rm-confirm-row { gap: 6px; }
+/* Keyboard users see where they are. */
+#rm-left button:focus-visible, #rm-chat button:focus-visible, #rm-send:focus-visible,
+#rm-clear:focus-visible, .rm-source > summary:focus-visible, .rm-sources > summary:focus-visible,
+input:focus-visible, textarea:focus-visible {
+  outline: 2px solid #4f46e5 !important; outline-offset: 2px; }
 """
+
+#: Runs once when the page loads (``launch(js=...)``); listens on the whole document, so
+#: bubbles rendered later are covered:
+#: * ``.rm-copy`` buttons copy their ``value`` (the answer as plain text, with sources);
+#: * an opened source is scrolled into view (it may open below the chat's visible area);
+#: * Gradio labels each message with its raw content (our HTML) for screen readers; the
+#:   label is replaced by the text a person reads (the plain answer, or the bubble's text).
+SCRIPT = """
+() => {
+  if (window.__ragmix) return;
+  window.__ragmix = true;
+  async function copy(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch (err) {  // no clipboard API (a page served over plain http on another host)
+      const area = document.createElement("textarea");
+      area.value = text;
+      area.style.position = "fixed";
+      area.style.left = "-9999px";
+      document.body.appendChild(area);
+      area.select();
+      const done = document.execCommand("copy");
+      area.remove();
+      return done;
+    }
+  }
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest && event.target.closest(".rm-copy");
+    if (!button) return;
+    event.preventDefault();
+    event.stopPropagation();
+    if (await copy(button.value)) {
+      const [label, done] = button.querySelectorAll("span");
+      label.hidden = true;
+      done.hidden = false;
+      setTimeout(() => { label.hidden = false; done.hidden = true; }, 1500);
+    }
+  }, true);
+  document.addEventListener("toggle", (event) => {
+    const box = event.target;
+    if (box instanceof HTMLDetailsElement && box.open && box.matches(".rm-source")) {
+      box.scrollIntoView({ block: "nearest" });
+    }
+  }, true);
+  const labelled = new WeakMap();
+  function plain(el) {
+    const raw = el.getAttribute("aria-label");
+    if (!raw || labelled.get(el) === raw) return;
+    const cut = raw.indexOf(": ");
+    const template = document.createElement("template");  // inert: nothing loads or runs
+    template.innerHTML = cut < 0 ? raw : raw.slice(cut + 2);
+    const button = template.content.querySelector(".rm-copy");
+    const text = button ? button.value : template.content.textContent;
+    const label = (cut < 0 ? "" : raw.slice(0, cut + 2)) + text.trim();
+    labelled.set(el, label);
+    el.setAttribute("aria-label", label);
+  }
+  new MutationObserver(() => {
+    document.querySelectorAll("#rm-chat [data-testid][aria-label]").forEach(plain);
+  }).observe(document.body, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ["aria-label"],
+  });
+}
+"""
+
+#: The chat's height: the window's less what sits below it (question box, buttons), and
+#: never less than ``CHAT_MIN_HEIGHT`` pixels.
+CHAT_HEIGHT = "calc(100vh - 190px)"
+CHAT_MIN_HEIGHT = 360
+
+#: Sessions whose language was picked in the page (a bound on memory if tabs never say
+#: goodbye; each also leaves when its tab closes).
+MAX_LANGUAGE_SESSIONS = 10_000
 
 
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
@@ -142,6 +238,31 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
             "fix --auth or RAGMIX_UI__AUTH"
         )
     return user, password
+
+
+class _Languages:
+    """The language each session picked with the page's switch (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_session: OrderedDict[str, Lang] = OrderedDict()
+
+    def get(self, session: str | None) -> Lang | None:
+        with self._lock:
+            return self._by_session.get(session) if session else None
+
+    def set(self, session: str | None, lang: Lang) -> None:
+        if not session:
+            return
+        with self._lock:
+            self._by_session[session] = lang
+            self._by_session.move_to_end(session)
+            while len(self._by_session) > MAX_LANGUAGE_SESSIONS:
+                self._by_session.popitem(last=False)
+
+    def forget(self, session: str | None) -> None:
+        with self._lock:
+            self._by_session.pop(session or "", None)
 
 
 class _Ingest:
@@ -180,13 +301,21 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         # 'auto' leaves the translation to the browser; a fixed language is plain text.
         return i18n(key) if ui.language == "auto" else tr(key, ui.language)
 
+    chosen = _Languages()
+
     def lang_of(request: gr.Request | None) -> Lang:
+        """The session's language: picked in the page, else the setting or the browser's."""
+        picked = chosen.get(request.session_hash) if request is not None else None
+        if picked is not None:
+            return picked
         header = request.headers.get("accept-language") if request is not None else None
         return pick_language(ui.language, header)
 
     # -- documents -------------------------------------------------------------------------
-    def doc_views(lang: Lang, keep: list[str] | None = None) -> tuple[Any, Any, Any]:
-        docs = rm.documents()
+    def doc_views(
+        lang: Lang, keep: list[str] | None = None, docs: list[Any] | None = None
+    ) -> tuple[Any, Any, Any]:
+        docs = rm.documents() if docs is None else docs
         names = [d.name for d in docs]
         table = render.docs_table(docs, lang)
         scope = gr.update(choices=names, value=[n for n in (keep or []) if n in names])
@@ -213,23 +342,45 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         ]
         track = _Ingest(progress, lang)
         done = desk.upload(pairs, progress=track)
-        report = render.upload_report(done.uploads, done.statuses, done.failed, lang)
-        return (report, *doc_views(lang, scope), None)
+        docs = rm.documents()
+        # A duplicate is kept as another name of the stored document: that document's name.
+        same_as = {alias: d.name for d in docs for alias in d.aliases}
+        report = render.upload_report(done.uploads, done.statuses, done.failed, lang, same_as)
+        return (report, *doc_views(lang, scope, docs), None)
+
+    def confirming(show: bool) -> tuple[Any, Any]:
+        return gr.update(visible=show), gr.update(visible=show)
+
+    @_logged
+    def ask_delete(name: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Delete's first click: say what would go, and show Yes / Cancel."""
+        lang = lang_of(request)
+        if not name:
+            return (render.note(tr("pick_first", lang)), *confirming(False))
+        return (render.note(tr("confirm_delete", lang, name=name)), *confirming(True))
+
+    @_logged
+    def cancel_delete(name: str | None, request: gr.Request) -> tuple[Any, ...]:
+        lang = lang_of(request)
+        return (render.note(tr("delete_kept", lang, name=name or "")), *confirming(False))
 
     @_logged
     def delete(name: str | None, scope: list[str], request: gr.Request) -> tuple[Any, ...]:
+        """Delete's confirmed click (and the API's ``/delete``): take ``name`` off its
+        document. Picking another name in between takes the confirmation back."""
         lang = lang_of(request)
+        hide = confirming(False)
         if not name:
-            return (render.note(tr("pick_first", lang)), *doc_views(lang, scope))
+            return (render.note(tr("pick_first", lang)), *doc_views(lang, scope), *hide)
         try:
             done = desk.delete(name)
         except RagmixError as exc:
-            return (render.note(str(exc), bad=True), *doc_views(lang, scope))
+            return (render.note(str(exc), bad=True), *doc_views(lang, scope), *hide)
         if done.document_removed:
             text = tr("deleted", lang, name=done.name)
         else:
             text = tr("name_removed", lang, name=done.name, rest=", ".join(done.remaining))
-        return (render.note(text), *doc_views(lang, scope))
+        return (render.note(text), *doc_views(lang, scope), *hide)
 
     @_logged
     def warm(
@@ -338,8 +489,14 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         pending = gr.State("")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320, elem_id="rm-left"):
-                gr.Markdown(T("title"), elem_classes="rm-title")
-                gr.Markdown(T("subtitle"), elem_classes="rm-subtitle")
+                title = gr.Markdown(T("title"), elem_classes="rm-title")
+                subtitle = gr.Markdown(T("subtitle"), elem_classes="rm-subtitle")
+                language = gr.Radio(
+                    label=tr("language", "en"),
+                    choices=[("English", "en"), ("中文", "zh")],
+                    value=None,  # the session's language, set when the page loads
+                    elem_id="rm-lang",
+                )
                 files = gr.File(
                     label=T("upload"),
                     file_count="multiple",
@@ -372,14 +529,25 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
                             T("delete"), variant="stop", size="md", elem_id="rm-delete"
                         )
                         refresh = gr.Button(T("refresh"), size="md", elem_id="rm-refresh")
+                with gr.Row(elem_id="rm-confirm-row"):
+                    confirm_btn = gr.Button(
+                        T("confirm"), variant="stop", size="sm", visible=False, elem_id="rm-confirm"
+                    )
+                    cancel_btn = gr.Button(
+                        T("cancel"), size="sm", visible=False, elem_id="rm-cancel"
+                    )
                 warm_btn = gr.Button(T("warm"), size="sm", elem_id="rm-warm")
             with gr.Column(scale=3, min_width=420):
                 chatbot = gr.Chatbot(
                     label=T("chat"),
-                    height=600,
+                    # The window's height less the question box and buttons below it.
+                    height=CHAT_HEIGHT,
+                    min_height=CHAT_MIN_HEIGHT,
                     elem_id="rm-chat",
                     placeholder=T("empty_chat"),
-                    buttons=["copy"],
+                    # No Gradio copy button: it copies the bubble's HTML; each answer has
+                    # its own (``render.copy_button``), copying plain text.
+                    buttons=[],
                     feedback_options=None,
                 )
                 with gr.Row():
@@ -411,10 +579,35 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             concurrency_limit=1,
             show_progress_on=[report],  # one progress display, not one per output
         )
+        confirm_row = [confirm_btn, cancel_btn]
         delete_btn.click(
+            ask_delete,
+            [pick],
+            [report, *confirm_row],
+            concurrency_limit=None,
+            show_progress="hidden",
+            api_visibility="undocumented",
+        )
+        cancel_btn.click(
+            cancel_delete,
+            [pick],
+            [report, *confirm_row],
+            concurrency_limit=None,
+            show_progress="hidden",
+            api_visibility="undocumented",
+        )
+        pick.input(  # another name picked: the confirmation was for the old one
+            lambda: confirming(False),
+            None,
+            confirm_row,
+            concurrency_limit=None,
+            show_progress="hidden",
+            api_visibility="undocumented",
+        )
+        confirm_btn.click(
             delete,
             [pick, scope],
-            [report, *views],
+            [report, *views, *confirm_row],
             concurrency_id="writer",
             concurrency_limit=1,
             show_progress_on=[report],
@@ -453,6 +646,62 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             concurrency_limit=None,
             api_visibility="undocumented",
         )
+
+        # -- the language switch -----------------------------------------------------------
+        def switch_language(picked: str, request: gr.Request) -> tuple[Any, ...]:
+            """Every label in ``picked``; the session's messages follow from now on."""
+            lang: Lang = "zh" if picked == "zh" else "en"
+            chosen.set(request.session_hash, lang)
+            return (
+                "",  # the last report was in the other language
+                gr.update(value=tr("title", lang)),
+                gr.update(value=tr("subtitle", lang)),
+                gr.update(label=tr("upload", lang)),
+                gr.update(
+                    value=render.docs_table(rm.documents(), lang), label=tr("documents", lang)
+                ),
+                gr.update(label=tr("scope", lang)),
+                gr.update(
+                    label=tr("mode", lang), choices=[(tr(f"mode_{m}", lang), m) for m in MODES]
+                ),
+                gr.update(label=tr("delete_pick", lang)),
+                gr.update(value=tr("delete", lang)),
+                gr.update(value=tr("refresh", lang)),
+                gr.update(value=tr("warm", lang)),
+                gr.update(value=tr("confirm", lang)),
+                gr.update(value=tr("cancel", lang)),
+                gr.update(label=tr("chat", lang), placeholder=tr("empty_chat", lang)),
+                gr.update(placeholder=tr("placeholder", lang)),
+                gr.update(value=tr("send", lang)),
+                gr.update(value=tr("clear", lang)),
+            )
+
+        labelled = [report, title, subtitle, files, table, scope, mode, pick, delete_btn, refresh,
+                    warm_btn, confirm_btn, cancel_btn, chatbot, box, send, clear]  # fmt: skip
+        language.input(
+            _logged(switch_language),
+            [language],
+            labelled,
+            concurrency_limit=None,
+            show_progress="hidden",
+            api_visibility="undocumented",
+        )
+
+        def session_language(request: gr.Request) -> str:
+            return lang_of(request)
+
+        def forget_language(request: gr.Request) -> None:
+            chosen.forget(request.session_hash)
+
+        demo.load(
+            session_language,
+            None,
+            [language],
+            concurrency_limit=None,
+            show_progress="hidden",
+            api_visibility="undocumented",
+        )
+        demo.unload(forget_language)
     demo.ragmix_i18n = i18n  # launch() hands it to Gradio
     return demo
 
@@ -506,5 +755,6 @@ def launch(
         i18n=demo.ragmix_i18n,  # type: ignore[attr-defined]
         theme=theme,
         css=CSS,
+        js=SCRIPT,
     )
     return demo

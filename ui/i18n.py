@@ -159,7 +159,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "en": "Delete {name}? Click “Yes, delete” to remove it, or Cancel to keep it.",
         "zh": "删除 {name}？点击“确认删除”将其删除，点击“取消”保留。",
     },
-    "delete_kept": {"en": "Kept {name}; nothing was deleted.", "zh": "已保留 {name}，未删除任何内容。"},
+    "delete_kept": {
+        "en": "Kept {name}; nothing was deleted.",
+        "zh": "已保留 {name}，未删除任何内容。",
+    },
     "ingest_file": {"en": "Reading {name}", "zh": "正在读取 {name}"},
     "ingest_embed": {
         "en": "Indexing {name}: {done} / {total} chunks",

@@ -8,6 +8,7 @@ imports gradio. Mirrors ``ragmix.cli.console`` (the CLI's rendering).
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,6 +69,11 @@ def snippet(s: Source) -> tuple[str, list[list[int]]]:
     return piece, [[a + shift, b + shift] for a, b in marks if a >= start and b <= end]
 
 
+def _paragraphs(marked_html: str) -> str:
+    """Blank lines (``<br><br>``) as a small gap: a passage of short paragraphs stays compact."""
+    return re.sub(r"(?:<br>){2,}", '<span class="rm-gap"></span>', marked_html)
+
+
 def _where(s: Source, lang: Lang) -> str:
     """'report.pdf · pp. 3–4' (the file, and the pages the text covers), unescaped."""
     where = str(s["source"])
@@ -111,15 +117,17 @@ def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> 
     rows = []
     for i, s in enumerate(items, 1):
         short, short_marks = snippet(s)
+        passage = _paragraphs(marked(str(s.get("text", "")).rstrip(), s.get("highlights") or []))
         kind = s.get("kind", "passage")
         label = {"support": tr("supports", lang), "document": tr("whole", lang)}.get(kind, "")
         tag = f' <span class="rm-kind">{esc(label)}</span>' if label else ""
         rows.append(
             f'<details class="rm-source rm-{esc(kind)}">'
-            f'<summary><span class="rm-num">[{i}]</span> <b class="rm-file">{esc(_where(s, lang))}</b>'
+            f'<summary><span class="rm-num">[{i}]</span> '
+            f'<b class="rm-file">{esc(_where(s, lang))}</b>'
             f"{tag} {_strength(s, best, lang)}"
             f'<br><span class="rm-snippet">{marked(short, short_marks)}</span></summary>'
-            f'<div class="rm-passage">{marked(str(s.get("text", "")), s.get("highlights") or [])}'
+            f'<div class="rm-passage">{passage}'
             "</div></details>"
         )
     attr = " open" if open_list else ""
@@ -147,18 +155,25 @@ def plain_answer(state: AnswerState, lang: Lang) -> str:
     items = final.sources if final is not None else state.sources
     if items:
         rows = [f"[{i}] {_where(s, lang)}" for i, s in enumerate(items, 1)]
+        if final is not None and final.route == "search":  # no answer: the passages are it
+            rows = [
+                f"{row}: {' '.join(snippet(s)[0].split())}"
+                for row, s in zip(rows, items, strict=True)
+            ]
         lines.append("\n".join([tr("sources_plain", lang), *rows]))
     return "\n\n".join(lines)
 
 
 def copy_button(state: AnswerState, lang: Lang) -> str:
-    """A button that copies ``plain_answer`` (the page's script does the copying: Gradio's
-    own copy button would copy the bubble's HTML)."""
+    """A button that copies ``plain_answer``, kept in its ``value`` (Gradio's sanitizer drops
+    ``data-*``; the page's script does the copying). Gradio's own copy button would copy the
+    bubble's HTML."""
     text = html.escape(plain_answer(state, lang), quote=True).replace("\n", "&#10;")
     return (
-        f'<button type="button" class="rm-copy" data-copy="{text}" '
-        f'data-done="{esc(tr("copied", lang))}" title="{esc(tr("copy_title", lang))}">'
-        f"{esc(tr('copy', lang))}</button>"
+        f'<button type="button" class="rm-copy" value="{text}" '
+        f'title="{esc(tr("copy_title", lang))}"><span class="rm-copy-label">'
+        f'{esc(tr("copy", lang))}</span><span class="rm-copy-done" hidden>'
+        f"{esc(tr('copied', lang))}</span></button>"
     )
 
 

@@ -106,6 +106,15 @@ def _text_source(name: str, text: str) -> Source:
             "highlights": [], "support": None}  # fmt: skip
 
 
+def _marked(sources: Sequence[Source], answer: str) -> list[Source]:
+    """``sources`` with the answer's words marked and the share of them each holds."""
+    out: list[Source] = []
+    for s in sources:
+        marks, share = support.highlight(answer, s["text"])
+        out.append({**s, "highlights": [list(m) for m in marks], "support": share})
+    return out
+
+
 #: A whole-document answer shows at most this many supporting passages.
 MAX_SUPPORT = 3
 #: Below this coverage of the answer, the passages retrieved for the question are shown too.
@@ -365,11 +374,7 @@ class QA:
         if plan.decision.route == "search" or not answer:
             return plan.sources
         if plan.decision.route == "retrieve":
-            marked: list[Source] = []
-            for s in plan.sources:
-                marks, share = support.highlight(answer, s["text"])
-                marked.append({**s, "highlights": [list(m) for m in marks], "support": share})
-            return marked
+            return _marked(plan.sources, answer)
         found: list[tuple[float, str, support.Span]] = []
         covered = 0.0
         for doc_id, text in plan.texts.items():
@@ -411,11 +416,7 @@ class QA:
                 s["source"] == p.source and p.start < s["end"] and s["start"] < p.end for s in shown
             )
         ]
-        marked: list[Source] = []
-        for s in self._sources(fresh):
-            marks, share = support.highlight(answer, s["text"])
-            marked.append({**s, "highlights": [list(m) for m in marks], "support": share})
-        return marked
+        return _marked(self._sources(fresh), answer)
 
     def standalone(self, question: str, hist: list[tuple[str, str]], lang: prompts.Lang) -> str:
         """A follow-up rewritten into a question that retrieval can use on its own."""

@@ -262,8 +262,10 @@ def pack(
 
 
 def _touches(a: Passage, b: Passage) -> bool:
-    """Same document and overlapping or directly adjacent spans."""
-    return a.doc_id == b.doc_id and a.start <= b.end + 1 and b.start <= a.end + 1
+    """Same document and overlapping or adjacent spans: chunks overlap or meet within a page,
+    and consecutive pages' chunks are two characters apart (the "\n\n" between pages), so a
+    passage read across a page break is merged, and cites both pages."""
+    return a.doc_id == b.doc_id and a.start <= b.end + 2 and b.start <= a.end + 2
 
 
 class RagmixRetriever(BaseRetriever):
