@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ragmix.core.errors import BudgetError, ConfigError
@@ -283,3 +285,25 @@ def test_map_reduce_parts(costs: list[int], budget: int, sizes: list[int]) -> No
 )
 def test_global_questions(question: str, expected: bool) -> None:
     assert is_global_question(question) is expected
+
+
+@pytest.mark.parametrize(
+    ("scope", "limit", "is_global", "route"),
+    [
+        (2_000, None, False, "stuff"),  # no calibrated limit: whatever fits
+        (2_000, 2_300, False, "stuff"),
+        (5_000, 2_300, False, "retrieve"),  # fits, but this model answers better from passages
+        (5_000, 2_300, True, "stuff"),  # a question about the whole text still reads it whole
+        (5_000, 0, False, "retrieve"),
+    ],
+)
+def test_a_calibrated_stuff_limit_applies_to_auto_only(
+    scope: int, limit: int | None, is_global: bool, route: str
+) -> None:
+    req = RouteRequest("auto", scope, W8K, 20, is_global=is_global, stuff_max_tokens=limit)
+    d = decide(req)
+    assert d.route == route
+    if limit is not None and route == "retrieve":
+        assert "router.stuff_max_tokens" in d.reason and f"{limit:,}" in d.reason
+    # a user who asks for the whole document gets it
+    assert decide(replace(req, mode="stuff")).route == "stuff"
