@@ -14,6 +14,7 @@ from typing import Any
 
 from ragmix.app.uploads import Upload
 from ragmix.core.events import AnswerState, Source
+from ragmix.qa.support import window
 from ragmix.ui.i18n import Lang, tr
 
 #: Characters of a passage shown in a source's one-line summary.
@@ -60,9 +61,7 @@ def snippet(s: Source) -> tuple[str, list[list[int]]]:
     """A one-line view of a source: ``SNIPPET_CHARS`` around its first marked word (not
     simply its start), and the marks moved into it."""
     text, marks = str(s.get("text", "")), [list(m) for m in s.get("highlights") or []]
-    first = min((m[0] for m in marks), default=0)
-    start = max(0, min(first - SNIPPET_CHARS // 3, len(text) - SNIPPET_CHARS))
-    end = start + SNIPPET_CHARS
+    start, end = window(len(text), min((m[0] for m in marks), default=None), SNIPPET_CHARS)
     lead = "…" if start else ""
     shift = len(lead) - start
     piece = lead + text[start:end].replace("\n", " ") + ("…" if end < len(text) else "")

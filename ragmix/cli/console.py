@@ -27,6 +27,7 @@ from ragmix.core.events import (
     Token,
     warm_rows,
 )
+from ragmix.qa.support import window
 
 _err = Console(stderr=True)
 _out = Console()
@@ -343,8 +344,7 @@ def source_line(s: Source, width: int = 90) -> str:
         where += " · whole document (no passage holds the answer's words)"
     text = s["text"]
     marks = sorted((int(a), int(b)) for a, b in s.get("highlights") or [])
-    start = max(0, min((marks[0][0] - width // 3) if marks else 0, len(text) - width))
-    end = start + width
+    start, end = window(len(text), marks[0][0] if marks else None, width)
     out, at = [], start
     for a, b in marks:
         if a < at or b > end:

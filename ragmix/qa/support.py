@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 from ragmix.core.text import _CJK_RANGES, CJK_CLASS, STOPWORDS, STOPWORDS_ZH
 
-__all__ = ["Span", "Support", "coverage", "find_support", "highlight", "pages_of"]
+__all__ = ["Span", "Support", "coverage", "find_support", "highlight", "pages_of", "window"]
 
 # Full-width ASCII to ASCII and the ideographic space to a space: one character to one, so
 # offsets in the folded text are offsets in the original.
@@ -301,3 +301,15 @@ def coverage(answer: str, texts: Sequence[str], question: str = "") -> tuple[flo
     for text in texts:
         present |= own & set(_index(text).positions)
     return round(len(present) / len(own), 4), len(own)
+
+
+def window(length: int, first_mark: int | None, width: int) -> tuple[int, int]:
+    """Where a ``width``-character view of a text of ``length`` starts and ends: a third of
+    the width before its first marked word (the start without marks), kept inside the text.
+
+    Example:
+        >>> window(1000, 500, 90), window(1000, None, 90), window(50, 40, 90)
+        ((470, 560), (0, 90), (0, 90))
+    """
+    start = max(0, min((first_mark or 0) - width // 3, length - width))
+    return start, start + width
