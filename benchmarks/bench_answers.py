@@ -8,10 +8,11 @@ in real use). Each length runs in its own ``ragmix eval qa`` process with the zh
 results to propose ``router.stuff_max_tokens``.
 
     python benchmarks/bench_answers.py [--config configs/zh-small.yaml] [--sizes 2000,8000,16000]
-        [--per-doc 10] [--docs 2] [--set ../shared/data/cmrc2018/cmrc2018_dev.json]
+        [--per-doc 10] [--docs 2] [--set ../shared/data/cmrc2018/cmrc2018_dev.json] [--keep]
 
 Prints a table and writes benchmarks/results/answers.json and answers.png. Slow on a CPU:
-about an hour on two cores for the three lengths.
+about two hours on two cores for the three lengths (8K alone ~45 minutes); ``--keep`` measures
+one length and keeps the others from the last run.
 """
 
 from __future__ import annotations
@@ -49,6 +50,19 @@ def run_size(
     return json.loads(done.stdout)
 
 
+def _kept(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Any], list[str]]:
+    """The last run's results at other lengths than ``sizes``, if it used the same set and
+    config (``--keep``)."""
+    last = ROOT / "benchmarks" / "results" / "answers.json"
+    if not last.exists():
+        return [], []
+    old = json.loads(last.read_text(encoding="utf-8"))
+    if (old.get("set"), old.get("config")) != (Path(args.set).name, Path(args.config).name):
+        raise SystemExit(f"--keep: {last} was made with another set or config; run every length")
+    results = [r for r in old["results"] if r["doc_tokens"] not in sizes]
+    return results, [d for d in old["details"] if int(d.split("-")[-1].split(".")[0]) not in sizes]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", default=str(ROOT.parent / "shared/data/cmrc2018/cmrc2018_dev.json"))
@@ -56,9 +70,15 @@ def main() -> None:
     ap.add_argument("--sizes", default="2000,8000,16000")
     ap.add_argument("--docs", type=int, default=2, help="documents per length")
     ap.add_argument("--per-doc", type=int, default=10, help="questions per document")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the other lengths' results of the last run (same set and config): "
+        "measure one length at a time",
+    )
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    results, details = [], []
+    results, details = _kept(args, sizes) if args.keep else ([], [])
     for tokens in sizes:
         n_ctx = max(8192, tokens + 4096)  # the document, the question and the answer fit
         docs = 1 if tokens >= 16000 else args.docs
@@ -68,6 +88,8 @@ def main() -> None:
         r["n_ctx"] = n_ctx
         results.append(r)
         details.append(str(log.relative_to(ROOT)))
+        results.sort(key=lambda r: r["doc_tokens"])
+        details.sort(key=lambda d: int(d.split("-")[-1].split(".")[0]))
         print(f"{tokens} tokens: {json.dumps(r['strategies'], ensure_ascii=False)}", flush=True)
     files = []
     for r in results:

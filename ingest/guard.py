@@ -114,18 +114,20 @@ class LoadGuard:
             try:
                 send.send((str(path), kwargs, self.memory_mb * _MB))
             except OSError:  # died between two files
-                raise LoadError(display, self._died()) from None
+                raise LoadError(display, *self._died()) from None
             if not conn.poll(self.timeout_s or None):
                 self._kill()
                 raise LoadError(
                     display,
                     f"loading took longer than {self.timeout_s:g} s and was stopped (a huge "
                     "or pathological file?): split the file, or raise ingest.file_timeout_s",
+                    "load_timeout",
+                    {"seconds": self.timeout_s},
                 )
             try:
                 status, payload = conn.recv()
             except (EOFError, OSError):
-                raise LoadError(display, self._died()) from None
+                raise LoadError(display, *self._died()) from None
             if status == "memory":
                 self._kill()  # it exits by itself; a fresh one serves the next file
         if status == "ok":
@@ -136,13 +138,18 @@ class LoadGuard:
                 display,
                 f"loading used more than {self.memory_mb} MB and was stopped: split the "
                 "file, or raise ingest.file_memory_mb",
+                "load_memory",
+                {"mb": self.memory_mb},
             )
         if status == "load_error":
-            raise LoadError(display, payload)
+            reason, code, params = payload
+            raise LoadError(display, reason, code, params)
         raise LoadError(  # "crash": an exception that load_document itself did not expect
             display,
             f"the loader failed unexpectedly ({payload}): check that the file opens in a "
             "viewer and re-save it, and please report this",
+            "loader_crashed",
+            {"error": payload},
         )
 
     def close(self) -> None:
@@ -209,7 +216,8 @@ class LoadGuard:
                 conn.close()
         self._proc = self._send = self._recv = None
 
-    def _died(self) -> str:
+    def _died(self) -> tuple[str, str, dict[str, Any]]:
+        """The reason, code and params of a loader process that died."""
         proc = self._proc
         code = None
         if proc is not None:
@@ -227,7 +235,9 @@ class LoadGuard:
             how = f"exit code {code}"
         return (
             f"the loader process died while reading this file ({how}): the file is probably "
-            "damaged or hostile; re-save it from the program that made it"
+            "damaged or hostile; re-save it from the program that made it",
+            "loader_died",
+            {"how": how},
         )
 
 
@@ -265,7 +275,7 @@ def _main(from_parent: int, to_parent: int) -> None:
                 if limited:
                     _limit_memory(resource, resource.RLIM_INFINITY)
         except LoadError as exc:
-            reply = ("load_error", exc.reason)
+            reply = ("load_error", (exc.reason, exc.code, exc.params))
         except MemoryError:
             reply = ("memory", None)
         except Exception as exc:

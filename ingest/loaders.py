@@ -15,6 +15,7 @@ import stat
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ragmix.core.errors import LoadError
 from ragmix.core.schema import LoadedDocument
@@ -92,17 +93,21 @@ def load_document(
     ext = path.suffix.lower()
     kind = SUPPORTED.get(ext)
     if kind is None:
-        raise LoadError(name, _unsupported_reason(ext))
+        raise LoadError(name, _unsupported_reason(ext), *_unsupported_code(ext))
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):
-            raise LoadError(name, "not a regular file (a folder or device?): pass a file")
+            raise LoadError(
+                name, "not a regular file (a folder or device?): pass a file", "not_a_file"
+            )
         size = st.st_size
         if size > max_bytes:
             raise LoadError(
                 name,
                 f"the file is {_size(size)}, over the limit of "
                 f"{_size(max_bytes)}: split it, or raise ingest.max_file_mb",
+                "file_too_large",
+                {"size": _size(size), "limit": _size(max_bytes)},
             )
         # No encoding takes more than 4 bytes a character: a text file with more bytes than
         # that cannot fit max_chars, and is refused before it is read, let alone decoded.
@@ -113,17 +118,22 @@ def load_document(
                 f"({_size(size)} of text is at least "
                 f"{size // _MAX_BYTES_PER_CHAR:,}); refused before reading: "
                 "split the file, or raise ingest.max_chars",
+                "text_too_long",
+                {"limit": max_chars, "n": size // _MAX_BYTES_PER_CHAR},
             )
         data = path.read_bytes()
     except OSError as exc:
         raise LoadError(
             name,
             f"cannot read the file ({exc.strerror or exc}): check the path and its permissions",
+            "cannot_read",
+            {"error": str(exc.strerror or exc)},
         ) from exc
     if not data:
         raise LoadError(
             name,
             "the file is empty (0 bytes): re-save or re-download it, or remove it from the folder",
+            "empty_file",
         )
     readers: dict[str, Callable[[bytes, str, int, int], LoadedDocument]] = {
         "pdf": _load_pdf,
@@ -144,18 +154,24 @@ def load_document(
                 f"this {kind} file is nested too deeply to read (a damaged "
                 "or hostile file?): re-save it from the program that made it, "
                 "or convert it to PDF or plain text",
+                "nested_too_deep",
+                {"kind": kind},
             ) from exc
         raise LoadError(
             name,
             f"cannot read this {kind} file ({type(exc).__name__}: {exc}): "
             f"check that it opens in a viewer and re-save it",
+            "unreadable",
+            {"kind": kind, "error": f"{type(exc).__name__}: {exc}"},
         ) from exc
     if kind == "md":
         doc = LoadedDocument(doc.text, "md", encoding=doc.encoding)
     if kind != "pdf" and not doc.text.strip():
-        raise LoadError(name, "the file contains no text: nothing to index; remove it or fill it")
+        raise LoadError(
+            name, "the file contains no text: nothing to index; remove it or fill it", "no_text"
+        )
     if len(doc.text) > max_chars:
-        raise LoadError(name, _too_long(len(doc.text), max_chars))
+        raise LoadError(name, *_too_long(len(doc.text), max_chars))
     return doc
 
 
@@ -198,10 +214,19 @@ def _unsupported_reason(ext: str) -> str:
     )
 
 
-def _too_long(n: int, limit: int) -> str:
+def _unsupported_code(ext: str) -> tuple[str, dict[str, Any]]:
+    if ext == ".doc":
+        return "old_doc", {"supported": ", ".join(SUPPORTED)}
+    return "unsupported_type", {"ext": ext, "supported": ", ".join(SUPPORTED)}
+
+
+def _too_long(n: int, limit: int) -> tuple[str, str, dict[str, Any]]:
+    """The reason, code and params of a text over ``ingest.max_chars``."""
     return (
         f"the text has more than {limit:,} characters ({n:,} so far): split the file, "
-        "or raise ingest.max_chars"
+        "or raise ingest.max_chars",
+        "text_too_long",
+        {"limit": limit, "n": n},
     )
 
 
@@ -224,6 +249,7 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
                     name,
                     f"encrypted with AES and {exc}: run "
                     "`pip install cryptography`, then ingest again",
+                    "pdf_needs_cryptography",
                 ) from exc
             if not opened:
                 raise LoadError(
@@ -231,6 +257,7 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
                     "encrypted: remove the password (e.g. `qpdf "
                     "--decrypt --password=PASSWORD in.pdf out.pdf`, or print to "
                     "PDF from a viewer), then ingest the result",
+                    "pdf_encrypted",
                 )
         # The page tree's own count first: refusing a 100,000-page file must not cost a
         # walk over every page object.
@@ -243,6 +270,8 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
                 f"the PDF has {n_pages} pages, more than the limit of "
                 f"{max_pages}: split it (`qpdf --split-pages=500 in.pdf "
                 "out.pdf`) or raise ingest.max_pages",
+                "pdf_too_many_pages",
+                {"n": n_pages, "limit": max_pages},
             )
         pages: list[str] = []
         total = 0
@@ -252,16 +281,19 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
             pages.append(text)
             total += len(text) + 2
             if total - 2 > max_chars:
-                raise LoadError(name, _too_long(total - 2, max_chars))
+                raise LoadError(name, *_too_long(total - 2, max_chars))
     except LoadError:
         raise
     except FileNotDecryptedError:
-        raise LoadError(name, "encrypted: remove the password, then ingest the result") from None
+        raise LoadError(
+            name, "encrypted: remove the password, then ingest the result", "pdf_encrypted"
+        ) from None
     except Exception as exc:  # pypdf raises many types on damaged files; all mean "corrupt"
         from pypdf.errors import LimitReachedError
 
         _reraise_memory_error(exc)
         cut_off = b"%%EOF" not in data[-4096:]
+        code = "pdf_truncated" if cut_off else "pdf_corrupt"
         if cut_off:
             detail = "no %%EOF end marker: the file is cut off"
         elif _caused_by(exc, RecursionError):
@@ -270,14 +302,15 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
             detail = f"over a safety limit of the PDF reader: {exc}"
         else:
             detail = f"{type(exc).__name__}: {exc}"
-        raise LoadError(name, _corrupt_pdf(detail)) from exc
+        raise LoadError(name, _corrupt_pdf(detail), code, {"detail": detail}) from exc
     if n_pages == 0:
-        raise LoadError(name, _corrupt_pdf("it has no pages"))
+        raise LoadError(name, _corrupt_pdf("it has no pages"), "pdf_no_pages")
     if not any(p.strip() for p in pages):
         raise LoadError(
             name,
             "no text layer (scanned PDF?): run OCR, e.g. `ocrmypdf "
             "-l chi_sim+eng in.pdf out.pdf`, then ingest the result",
+            "pdf_scanned",
         )
     starts: list[int] = []
     offset = 0
@@ -340,6 +373,8 @@ def decode_text(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
                     _not_text(
                         f"it starts with a {codec} byte-order mark but does not decode as that"
                     ),
+                    "not_text_bom",
+                    {"codec": codec},
                 ) from None
     # Before UTF-8: NULs are valid UTF-8, and binary files are often mostly ASCII and NULs.
     # A few stray NULs in text (a bad export) are dropped; no GBK, Big5 or UTF-8 character
@@ -352,6 +387,7 @@ def decode_text(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
                     "it contains NUL bytes; if it is UTF-16 text "
                     "without a byte-order mark, re-save it as UTF-8"
                 ),
+                "not_text_nul",
             )
         data = data.replace(b"\x00", b"")
     try:
@@ -384,7 +420,9 @@ def decode_text(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
         if bad <= _MAX_BAD_SHARE * len(guess):
             return guess, match.encoding
     raise LoadError(
-        name, _not_text("no text encoding fits it (UTF-8, GB18030/GBK, Big5 and others were tried)")
+        name,
+        _not_text("no text encoding fits it (UTF-8, GB18030/GBK, Big5 and others were tried)"),
+        "not_text_encoding",
     )
 
 
@@ -471,6 +509,7 @@ def _load_docx(data: bytes, name: str, max_pages: int, max_chars: int) -> Loaded
             "not a valid .docx: it is an old Word .doc file or a "
             "password-protected document; open it in Word or LibreOffice, remove "
             "any password and save it as .docx",
+            "docx_old_or_locked",
         )
     _check_zip(data, name)
     blocks: list[str] = []
@@ -484,7 +523,7 @@ def _load_docx(data: bytes, name: str, max_pages: int, max_chars: int) -> Loaded
                 blocks.append(item.text)
             total += len(blocks[-1]) + 1
             if total > max_chars:  # stop reading here, not after a million more paragraphs
-                raise LoadError(name, _too_long(total, max_chars))
+                raise LoadError(name, *_too_long(total, max_chars))
     except LoadError:
         raise
     except Exception as exc:  # zip, zlib, XML and KeyError failures all mean "damaged"
@@ -493,6 +532,8 @@ def _load_docx(data: bytes, name: str, max_pages: int, max_chars: int) -> Loaded
             name,
             f"not a valid .docx ({type(exc).__name__}: {exc}): open it in "
             "Word or LibreOffice and save it again as .docx",
+            "docx_invalid",
+            {"error": f"{type(exc).__name__}: {exc}"},
         ) from exc
     # Paragraph breaks in a .docx are real: no joining of Chinese lines.
     return LoadedDocument(clean_text("\n".join(blocks), join_cjk=False), "docx")
@@ -512,6 +553,8 @@ def _check_zip(data: bytes, name: str) -> None:
             f"not a valid .docx (BadZipFile: {exc}; a .docx is a zip "
             "archive): open it in Word or LibreOffice and save it again as "
             ".docx",
+            "docx_invalid",
+            {"error": f"BadZipFile: {exc}"},
         ) from exc
     if not members:
         return
@@ -529,6 +572,8 @@ def _check_zip(data: bytes, name: str) -> None:
             f"{ratio:,.0f} times its packed size): a zip bomb, or a damaged file; "
             "if it is a real document, open it in Word or LibreOffice and save it "
             "again",
+            "zip_bomb",
+            {"packed": _size(len(data)), "unpacked": _size(total)},
         )
 
 

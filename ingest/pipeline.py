@@ -265,10 +265,10 @@ class Pipeline:
         summary.failed += [
             {"path": m, "error": "no such file or folder; check the path"} for m in missing
         ]
-        self.progress(FilesFound(len(files)))
+        names = [_display(file, root) for file, root in files]
+        self.progress(FilesFound(len(files), tuple(names)))
         seen: set[str] = set()
-        for file, root in files:
-            name = _display(file, root)
+        for (file, _root), name in zip(files, names, strict=True):
             summary.files_seen += 1
             self.progress(FileStarted(name))
             if file.suffix.lower() not in SUPPORTED:
@@ -276,18 +276,19 @@ class Pipeline:
                 self.progress(FileDone(name, "unsupported"))
                 continue
             seen.add(str(file.resolve()))
+            added = summary.chunks_added
             try:
                 status = self._ingest_file(file, name, summary)
             except (LoadError, OSError) as exc:
-                error = exc.reason if isinstance(exc, LoadError) else f"cannot read: {exc.strerror}"
-                summary.failed.append({"path": name, "error": error})
-                logger.warning("%s not ingested: %s", name, error)
-                self.progress(FileFailed(name, error))
+                err = exc if isinstance(exc, LoadError) else _os_error(name, exc)
+                summary.failed.append({"path": name, "error": err.reason})
+                logger.warning("%s not ingested: %s", name, err.reason)
+                self.progress(FileFailed.of(name, err))
                 continue
             logger.log(
                 logging.DEBUG if status == "unchanged" else logging.INFO, "%s: %s", name, status
             )
-            self.progress(FileDone(name, status))
+            self.progress(FileDone(name, status, summary.chunks_added - added))
 
         if sync:
             summary.chunks_removed += self._sync(paths, seen)
@@ -355,7 +356,9 @@ class Pipeline:
         doc = load_guarded(file, self.settings.ingest, display=name)
         chunks = self._split(doc.text, doc.page_starts)
         if not chunks:
-            raise LoadError(name, "no text to index after cleaning; check the file's content")
+            raise LoadError(
+                name, "no text to index after cleaning; check the file's content", "no_text"
+            )
         # Only chunks in a language the embedder reads get vectors: the retriever ignores
         # dense scores for other languages anyway, so embedding them is wasted time (with the
         # English default embedder, about half of a Chinese corpus). BM25 covers every chunk.
@@ -396,12 +399,21 @@ class Pipeline:
             for c in dense_chunks
         ]
         step = max(self.settings.ingest.store_batch, 1)
-        for i in range(0, len(dense_chunks), step):
-            vectors = self.encoder.embed_documents(texts[i : i + step])
-            self.vectors.upsert_vectors(
-                ids[i : i + step], vectors, texts[i : i + step], metas[i : i + step]
-            )
-            self.progress(Embedding(name, i + len(vectors), len(dense_chunks)))
+        # Embedded in the embedder's own batches, each reported: a person watching sees the
+        # count move about every second, not once per store batch (the same vectors, and the
+        # same writes in the same order).
+        sub = max(min(self.settings.embeddings.batch_size, step), 1)
+        total = len(dense_chunks)
+        for i in range(0, total, step):
+            batch = texts[i : i + step]
+            vectors: list[list[float]] = []
+            for j in range(0, len(batch), sub):
+                vectors += self.encoder.embed_documents(batch[j : j + sub])
+                if i + len(vectors) < total:
+                    self.progress(Embedding(name, i + len(vectors), total))
+            self.vectors.upsert_vectors(ids[i : i + step], vectors, batch, metas[i : i + step])
+            if i + len(vectors) >= total:
+                self.progress(Embedding(name, total, total))
             checkpoint()
 
     def _split(self, text: str, page_starts: list[int] | None) -> list[Chunk]:
@@ -635,6 +647,10 @@ def _vector_meta(
     if page is not None:
         meta["page"] = page
     return meta
+
+
+def _os_error(name: str, exc: OSError) -> LoadError:
+    return LoadError(name, f"cannot read: {exc.strerror}", "cannot_read", {"error": exc.strerror})
 
 
 def _display(file: Path, root: Path) -> str:

@@ -21,7 +21,7 @@ from tests.test_ingest import _cli, good_corpus, state
 pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("RAGMIX_FAULT_SEED", "20261127"))
-KILLS = int(os.environ.get("RAGMIX_FAULT_KILLS", "20"))
+KILLS = int(os.environ.get("RAGMIX_FAULT_KILLS", "10"))
 
 
 def _rm(store: Path, **overrides: Any) -> Any:
@@ -31,11 +31,12 @@ def _rm(store: Path, **overrides: Any) -> Any:
 
 
 def _corpus(folder: Path) -> Path:
-    """Several files, several embedding batches each (store_batch 4): many kill points."""
+    """Several files, several embedding batches each (48-token chunks, store_batch 4): many
+    kill points, little text to embed again after each kill."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(4):
         (folder / f"doc{i}.md").write_text(
-            f"Document {i}. " + " ".join(f"Sentence {j} of document {i}." for j in range(300))
+            f"Document {i}. " + " ".join(f"Sentence {j} of document {i}." for j in range(60))
         )
     (folder / "zh.txt").write_text("第一段。苏州园林甲天下。\n\n第二段。营业收入十八亿元。" * 8)
     return folder
@@ -47,8 +48,15 @@ def test_seeded_sigkills_converge(tmp_path: Path) -> None:
     uninterrupted run."""
     from ragmix.core import faults
 
-    env = {"RAGMIX_INGEST__STORE_BATCH": "4"}
-    overrides = {"ingest": {"store_batch": 4}}
+    env = {
+        "RAGMIX_INGEST__STORE_BATCH": "4",
+        "RAGMIX_CHUNKING__CHUNK_TOKENS": "48",
+        "RAGMIX_CHUNKING__OVERLAP_TOKENS": "8",
+    }
+    overrides = {
+        "ingest": {"store_batch": 4},
+        "chunking": {"chunk_tokens": 48, "overlap_tokens": 8},
+    }
     clean_docs = _corpus(tmp_path / "clean-docs")
     faults.steps_taken = 0
     clean = _rm(tmp_path / "clean", **overrides)
@@ -90,7 +98,7 @@ def test_seeded_sigkills_converge(tmp_path: Path) -> None:
 
 
 def _change(docs: Path) -> None:
-    (docs / "doc1.md").write_text("Document 1, second edition. " + "New text here. " * 900)
+    (docs / "doc1.md").write_text("Document 1, second edition. " + "New text here. " * 150)
     (docs / "doc3.md").unlink()
 
 
@@ -213,7 +221,7 @@ def test_full_disk_fails_clearly_and_keeps_the_previous_state(
     more = tmp_path / "more"
     more.mkdir()
     for i in range(6):
-        (more / f"big{i}.md").write_text(f"Big {i}. " + f"Row {i} of the big ledger. " * 4000)
+        (more / f"big{i}.md").write_text(f"Big {i}. " + f"Row {i} of the big ledger. " * 1200)
     filler = _fill(small_disk, leave_kb=256)
     run = _cli("ingest", str(more), "--store", str(store), timeout=600)
     assert run.returncode == 1, run.stderr[-1500:]

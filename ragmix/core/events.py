@@ -15,9 +15,10 @@ An answer streams as::
 last ``Failed`` event for consumers that must keep streaming (the page, an HTTP API).
 ``AnswerState.apply`` folds any of these into what a person sees so far.
 
-An ingest run reports ``FilesFound``, then per file ``FileStarted``, ``Embedding`` (chunks
-embedded of the file's total) and ``FileDone`` or ``FileFailed``; ``IngestState.apply`` folds
-them into counts and a fraction for a progress bar.
+An ingest run reports ``FilesFound`` (with the names), then per file ``FileStarted``,
+``Embedding`` (chunks embedded of the file's total) and ``FileDone`` or ``FileFailed``;
+``IngestState.apply`` folds them into counts, a fraction for a progress bar and a line per
+file.
 
 Example:
     >>> state = AnswerState()
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, Literal, TypedDict, assert_never
 
-from ragmix.core.errors import RagmixError
+from ragmix.core.errors import LoadError, RagmixError
 from ragmix.core.schema import Route
 
 logger = logging.getLogger(__name__)
@@ -185,10 +186,24 @@ class Done(_Event):
 
 @dataclass(frozen=True)
 class Failed(_Event):
-    """The answer failed; ``message`` is the ``RagmixError``'s (what failed, how to fix it)."""
+    """The answer failed; ``message`` is the ``RagmixError``'s (what failed, how to fix it),
+    ``code`` and ``params`` its stable code and values, for a message in another language
+    (None and {} for an error without a code; ``as_dict`` then leaves them out)."""
 
     kind: ClassVar[str] = "error"
     message: str
+    code: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, exc: RagmixError) -> Failed:
+        return cls(str(exc), exc.code, dict(exc.params))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.kind, "message": self.message}
+        if self.code is not None:
+            out.update(code=self.code, params=dict(self.params))
+        return out
 
 
 AnswerEvent = RouteDecided | Sources | PartStarted | Reading | Token | Done | Failed
@@ -201,7 +216,7 @@ def catch_errors(events: Iterable[AnswerEvent]) -> Iterator[AnswerEvent]:
         yield from events
     except RagmixError as exc:
         logger.info("answer failed: %s", exc, exc_info=logger.isEnabledFor(logging.DEBUG))
-        yield Failed(str(exc))
+        yield Failed.of(exc)
 
 
 @dataclass(frozen=True)
@@ -218,6 +233,7 @@ class AnswerState:
         restarted: Self-Route re-read a whole document.
         answer: the final ``Answer``, once done.
         error: the failure's message, if the answer failed.
+        failure: the ``Failed`` event itself (its code and params), if the answer failed.
     """
 
     route: Route | None = None
@@ -230,6 +246,7 @@ class AnswerState:
     restarted: bool = False
     answer: Answer | None = None
     error: str | None = None
+    failure: Failed | None = None
 
     @property
     def done(self) -> bool:
@@ -269,7 +286,7 @@ class AnswerState:
                 answer=a,
             )
         if isinstance(event, Failed):
-            return replace(self, status="", reading=None, error=event.message)
+            return replace(self, status="", reading=None, error=event.message, failure=event)
         assert_never(event)  # mypy checks that every event is handled above
 
     @classmethod
@@ -287,7 +304,9 @@ class AnswerState:
             RagmixError: the answer failed (its message).
         """
         if self.error is not None:
-            raise RagmixError(self.error)
+            f = self.failure
+            code, params = (f.code, f.params) if f is not None else (None, None)
+            raise RagmixError(self.error, code=code, params=params)
         if self.answer is None:
             raise RuntimeError("the answer stream ended before its Done event")
         return self.answer
@@ -298,8 +317,9 @@ def warm_rows(
     on_reading: Callable[[str, Reading], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Fold ``RagMix.warm``'s events into one row per document (the CLI's and the page's):
-    ``{"document", "ok", "tokens", "read", "seconds", "error"}``; ``on_reading(name, event)``
-    sees each ``Reading`` as it comes."""
+    ``{"document", "ok", "tokens", "read", "seconds", "error", "code", "params"}`` (``code``
+    and ``params``: the error's, see ``Failed``); ``on_reading(name, event)`` sees each
+    ``Reading`` as it comes."""
     start: dict[str, int] = {}
     for name, event in events:
         if isinstance(event, Reading):
@@ -311,17 +331,23 @@ def warm_rows(
             total = a.tokens["prompt"]
             yield {"document": name, "ok": True, "tokens": total,
                    "read": max(0, total - 1 - start.get(name, 0)),
-                   "seconds": a.timings.get("total_s", 0.0), "error": None}  # fmt: skip
+                   "seconds": a.timings.get("total_s", 0.0), "error": None, "code": None,
+                   "params": {}}  # fmt: skip
         elif isinstance(event, Failed):
             yield {"document": name, "ok": False, "tokens": 0, "read": 0, "seconds": 0.0,
-                   "error": event.message}  # fmt: skip
+                   "error": event.message, "code": event.code,
+                   "params": dict(event.params)}  # fmt: skip
 
 
 # -- ingesting -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FilesFound(_Event):
+    """``total`` files will be read, by these ``names`` in order (names do not take part in
+    comparisons: ``FilesFound(3)`` equals the event of any three files)."""
+
     kind: ClassVar[str] = "files"
     total: int
+    names: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -344,23 +370,56 @@ class Embedding(_Event):
 @dataclass(frozen=True)
 class FileDone(_Event):
     """A file is finished: ``status`` is 'ingested', 'unchanged', 'duplicate', 'renamed' or
-    'unsupported'."""
+    'unsupported'; ``chunks``: passages added (for 'ingested'; not compared)."""
 
     kind: ClassVar[str] = "file_done"
     name: str
     status: str
+    chunks: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
 class FileFailed(_Event):
-    """A file could not be ingested; ``error`` says why and what to do (the batch goes on)."""
+    """A file could not be ingested; ``error`` says why and what to do (the batch goes on),
+    ``code`` and ``params`` are the ``LoadError``'s (see ``Failed``)."""
 
     kind: ClassVar[str] = "file_failed"
     name: str
     error: str
+    code: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, exc: RagmixError) -> FileFailed:
+        reason = exc.reason if isinstance(exc, LoadError) else str(exc)
+        return cls(name, reason, exc.code, dict(exc.params))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.kind, "name": self.name, "error": self.error}
+        if self.code is not None:
+            out.update(code=self.code, params=dict(self.params))
+        return out
 
 
 IngestEvent = FilesFound | FileStarted | Embedding | FileDone | FileFailed
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """Where one file of an ingest run is.
+
+    Attributes:
+        status: 'waiting', 'reading', 'indexing', then a ``FileDone`` status or 'failed'.
+        done, total: passages with vectors, of those to embed (known once it is split).
+        chunks: passages added (once 'ingested').
+        failure: why it failed.
+    """
+
+    status: str = "waiting"
+    done: int = 0
+    total: int = 0
+    chunks: int = 0
+    failure: FileFailed | None = None
 
 
 @dataclass(frozen=True)
@@ -374,6 +433,8 @@ class IngestState:
         chunks_total, chunks_embedded: chunks to embed and embedded, over all files so far.
         statuses: each finished file's status ('failed' for a failure).
         failed: each failed file's error.
+        files: every file's ``FileProgress``, in the order they are read (those announced
+            by ``FilesFound`` first).
     """
 
     files_total: int | None = None
@@ -385,6 +446,7 @@ class IngestState:
     file_embedded: int = 0
     statuses: Mapping[str, str] = field(default_factory=dict)
     failed: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, FileProgress] = field(default_factory=dict)
 
     @classmethod
     def fold(cls, events: Iterable[IngestEvent]) -> IngestState:
@@ -400,13 +462,20 @@ class IngestState:
         within = self.file_embedded / self.file_chunks if self.file_chunks else 0.0
         return min((self.files_done + within) / max(self.files_total or 0, 1), 1.0)
 
+    def _file(self, name: str, **changes: Any) -> Mapping[str, FileProgress]:
+        """``files`` with ``name``'s entry changed (added at the end if new)."""
+        return {**self.files, name: replace(self.files.get(name, FileProgress()), **changes)}
+
     def apply(self, event: IngestEvent) -> IngestState:
         """The state after ``event``."""
         if isinstance(event, FilesFound):
-            return replace(self, files_total=event.total)
+            found = {n: FileProgress() for n in event.names}
+            return replace(self, files_total=event.total, files=found or self.files)
         if isinstance(event, FileStarted):
-            return replace(self, name=event.name, file_chunks=0, file_embedded=0)
+            files = self._file(event.name, status="reading")
+            return replace(self, name=event.name, file_chunks=0, file_embedded=0, files=files)
         if isinstance(event, Embedding):
+            files = self._file(event.name, status="indexing", done=event.done, total=event.total)
             if event.name != self.name:  # chunks of a new file (or of a repair)
                 return replace(
                     self,
@@ -415,6 +484,7 @@ class IngestState:
                     chunks_embedded=self.chunks_embedded + event.done,
                     file_chunks=event.total,
                     file_embedded=event.done,
+                    files=files,
                 )
             return replace(
                 self,
@@ -422,6 +492,7 @@ class IngestState:
                 chunks_embedded=self.chunks_embedded + event.done - self.file_embedded,
                 file_chunks=event.total,
                 file_embedded=event.done,
+                files=files,
             )
         if isinstance(event, FileDone):
             return replace(
@@ -430,6 +501,7 @@ class IngestState:
                 file_chunks=0,
                 file_embedded=0,
                 statuses={**self.statuses, event.name: event.status},
+                files=self._file(event.name, status=event.status, chunks=event.chunks),
             )
         if isinstance(event, FileFailed):
             return replace(
@@ -439,5 +511,6 @@ class IngestState:
                 file_embedded=0,
                 statuses={**self.statuses, event.name: "failed"},
                 failed={**self.failed, event.name: event.error},
+                files=self._file(event.name, status="failed", failure=event),
             )
         assert_never(event)

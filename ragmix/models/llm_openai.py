@@ -37,19 +37,29 @@ def _model_error(exc: Exception, base_url: str, timeout: float) -> ModelError:
     if isinstance(exc, openai.APITimeoutError):
         return ModelError(
             f"the model server at {base_url} did not answer within {timeout:g} s; "
-            "check it is running and not overloaded, or raise llm.timeout_s"
+            "check it is running and not overloaded, or raise llm.timeout_s",
+            code="model_server_timeout",
+            params={"url": base_url, "seconds": timeout},
         )
     if isinstance(exc, openai.APIConnectionError):
         return ModelError(
             f"cannot reach the model server at {base_url} ({exc.__cause__ or exc}); start it "
-            "(e.g. `llama-server -m MODEL.gguf --port 8080`) or fix llm.base_url"
+            "(e.g. `llama-server -m MODEL.gguf --port 8080`) or fix llm.base_url",
+            code="model_server_unreachable",
+            params={"url": base_url},
         )
     if isinstance(exc, openai.APIStatusError):
         return ModelError(
             f"the model server at {base_url} refused the request: HTTP {exc.status_code} "
-            f"{exc.message}; check llm.model and llm.api_key"
+            f"{exc.message}; check llm.model and llm.api_key",
+            code="model_server_refused",
+            params={"url": base_url, "status": exc.status_code},
         )
-    return ModelError(f"the model server at {base_url} failed: {exc}")
+    return ModelError(
+        f"the model server at {base_url} failed: {exc}",
+        code="model_server_failed",
+        params={"url": base_url, "error": str(exc)},
+    )
 
 
 class SlotStates:
@@ -331,7 +341,9 @@ class ServerTokenCounter:
                 last = exc  # answered something else: another server's endpoint
         raise ModelError(
             f"cannot count tokens at {self.root}: {last}; start the server or set "
-            "llm.tokenizer_path to the model's GGUF"
+            "llm.tokenizer_path to the model's GGUF",
+            code="model_server_unreachable",
+            params={"url": self.root},
         ) from last
 
     def count(self, text: str) -> int:
@@ -352,11 +364,15 @@ class ServerTokenCounter:
                 raise ModelError(
                     f"the model server at {self.root} did not answer within "
                     f"{self.timeout_s:g} s (counting tokens); check it is running and not "
-                    "overloaded, or raise llm.timeout_s"
+                    "overloaded, or raise llm.timeout_s",
+                    code="model_server_timeout",
+                    params={"url": self.root, "seconds": self.timeout_s},
                 ) from exc
             raise ModelError(
                 f"cannot count tokens at {self.root}{path}: {exc}; start the server or set "
-                "llm.tokenizer_path to the model's GGUF"
+                "llm.tokenizer_path to the model's GGUF",
+                code="model_server_unreachable",
+                params={"url": self.root},
             ) from exc
 
 
@@ -391,7 +407,9 @@ def server_models(settings: LlmSettings) -> list[str]:
     except (OSError, ValueError) as exc:
         raise ModelError(
             f"cannot reach the model server at {settings.base_url} ({exc}); start it "
-            "(e.g. `llama-server -m MODEL.gguf --port 8080`) or fix llm.base_url"
+            "(e.g. `llama-server -m MODEL.gguf --port 8080`) or fix llm.base_url",
+            code="model_server_unreachable",
+            params={"url": settings.base_url},
         ) from exc
     return [str(m.get("id")) for m in models.get("data", [])]
 

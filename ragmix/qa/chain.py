@@ -201,7 +201,7 @@ class QA:
         counts = {d: self.doc_tokens(d) for d in doc_ids}
         present = {d: n for d, n in counts.items() if n is not None}
         if not present:
-            raise StoreError(_REMOVED_MEANWHILE)
+            raise StoreError(_REMOVED_MEANWHILE, code="removed_meanwhile")
         return present
 
     def _history_tokens(self, history: Sequence[tuple[str, str]]) -> int:
@@ -229,9 +229,14 @@ class QA:
     ) -> Plan:
         question = question.strip()
         if not question:
-            raise BudgetError("the question is empty; ask something about the documents")
+            raise BudgetError(
+                "the question is empty; ask something about the documents", code="empty_question"
+            )
         if not doc_ids:
-            raise StoreError("no documents in the store yet; add some with `ragmix ingest PATH`")
+            raise StoreError(
+                "no documents in the store yet; add some with `ragmix ingest PATH`",
+                code="no_documents",
+            )
         mode = router.parse_mode(mode)
         lang = prompts.lang_for(detect_language(question))
         t0 = time.perf_counter()
@@ -280,7 +285,7 @@ class QA:
         texts = self.catalog.texts(doc_ids)
         doc_ids = [d for d in doc_ids if d in texts]  # removed meanwhile: read the rest
         if not doc_ids:
-            raise StoreError(_REMOVED_MEANWHILE)
+            raise StoreError(_REMOVED_MEANWHILE, code="removed_meanwhile")
         docs = [(self._name(d), texts[d]) for d in doc_ids]
         messages = prompts.stuff_messages(docs, question, hist, lang)
         n = self.count_prompt(messages)
@@ -499,7 +504,7 @@ class QA:
         present = self._present([doc_id])
         text = self.catalog.texts([doc_id]).get(doc_id)
         if not present or text is None:
-            raise StoreError(_REMOVED_MEANWHILE)
+            raise StoreError(_REMOVED_MEANWHILE, code="removed_meanwhile")
         lang = prompts.lang_for(detect_language(text[:2000]))
         req = RouteRequest(
             mode="stuff",
@@ -520,7 +525,9 @@ class QA:
             raise BudgetError(
                 f"{self._name(doc_id)} does not fit the model's context whole "
                 f"({present[doc_id]:,} tokens; {decision.reason}): questions on it are "
-                "answered from retrieved passages, so there is nothing to read ahead"
+                "answered from retrieved passages, so there is nothing to read ahead",
+                code="too_long_to_read_ahead",
+                params={"name": self._name(doc_id), "tokens": present[doc_id]},
             )
         yield RouteDecided(plan.decision.route, "read ahead", self._tokens(plan, 0))
         events = self._generate(plan.messages or [], plan, max_tokens=1)

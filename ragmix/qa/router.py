@@ -157,17 +157,22 @@ class RouteDecision:
     budget: int | None
 
 
-def _too_long(req: RouteRequest) -> str:
+def _too_long(req: RouteRequest) -> BudgetError:
     q, h, w = req.question_tokens, req.history_tokens, req.window
+    params = {"q": q, "h": h, "qh": q + h, "limit": w.question_limit, "n_ctx": w.n_ctx,
+              "answer": w.answer_tokens, "overhead": w.overhead_tokens,
+              "min": MIN_BUDGET}  # fmt: skip
     if h:
         asked = f"the question ({q:,} tokens) and the chat history ({h:,}) take {q + h:,} tokens"
     else:
         asked = f"the question is {q:,} tokens long"
-    return (
+    return BudgetError(
         f"{asked}, over the {w.question_limit:,}-token limit of this model: its {w.n_ctx:,}-token "
         f"context keeps {w.answer_tokens:,} for the answer, {w.overhead_tokens:,} for the "
         f"instructions and at least {MIN_BUDGET} for document text; shorten the question"
-        f"{', clear the history' if h else ''} or use a model with a larger llm.n_ctx"
+        f"{', clear the history' if h else ''} or use a model with a larger llm.n_ctx",
+        code="question_history_too_long" if h else "question_too_long",
+        params=params,
     )
 
 
@@ -186,7 +191,7 @@ def decide(req: RouteRequest) -> RouteDecision:
         return search_decision()
     budget = req.budget
     if budget < MIN_BUDGET:
-        raise BudgetError(_too_long(req))
+        raise _too_long(req)
     fits = req.scope_tokens <= budget
     scope = f"{req.scope_tokens:,}"
     room = f"{budget:,}"
@@ -272,7 +277,9 @@ def no_room_for_passages(prompt_tokens: int, window: Window) -> BudgetError:
     """The error for a retrieval prompt that overflows with no passage left in it."""
     return BudgetError(
         f"the prompt needs {prompt_tokens:,} tokens with no passage at all, over the "
-        f"{window.prompt_limit:,}-token limit; shorten the question or history"
+        f"{window.prompt_limit:,}-token limit; shorten the question or history",
+        code="no_room_for_passages",
+        params={"n": prompt_tokens, "limit": window.prompt_limit},
     )
 
 

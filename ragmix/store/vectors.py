@@ -34,7 +34,7 @@ def server_client(settings: StoreSettings) -> Any:
 
     where = f"the Chroma server at {settings.host}:{settings.port}"
     hint = "start it (`chroma run --path DIR --host HOST --port PORT`) or fix store.host/port"
-    with _opening(where, hint, settings):
+    with _opening(where, hint, settings, code="chroma_unreachable"):
         headers = dict(settings.headers)
         if settings.token:
             headers.setdefault("Authorization", f"Bearer {settings.token}")
@@ -66,7 +66,9 @@ def embedded_client(settings: StoreSettings) -> Any:
 
 
 @contextmanager
-def _opening(where: str, hint: str, settings: StoreSettings) -> Iterator[None]:
+def _opening(
+    where: str, hint: str, settings: StoreSettings, code: str = "store_unopenable"
+) -> Iterator[None]:
     """What opening a client raises, as a StoreError that names the store and the fix."""
     try:
         yield
@@ -75,7 +77,8 @@ def _opening(where: str, hint: str, settings: StoreSettings) -> Iterator[None]:
     except Exception as exc:
         if _is_timeout(exc) or is_disk_full(exc):
             raise _store_error("cannot open the store", exc, settings) from exc
-        raise StoreError(f"cannot open {where}: {exc}; {hint}") from exc
+        params = {"host": settings.host, "port": settings.port, "path": settings.path}
+        raise StoreError(f"cannot open {where}: {exc}; {hint}", code=code, params=params) from exc
 
 
 def _preflight(settings: StoreSettings, headers: dict[str, str]) -> None:
@@ -126,9 +129,29 @@ def _store_error(what: str, exc: Exception, settings: StoreSettings) -> StoreErr
     if _is_timeout(exc):
         return StoreError(
             f"{what}: the Chroma server at {settings.host}:{settings.port} did not answer "
-            f"within {settings.timeout_s:g} s; check it is running, or raise store.timeout_s"
+            f"within {settings.timeout_s:g} s; check it is running, or raise store.timeout_s",
+            code="chroma_timeout",
+            params={"host": settings.host, "port": settings.port, "seconds": settings.timeout_s},
+        )
+    if _is_connect_error(exc):
+        return StoreError(
+            f"{what}: {exc}",
+            code="chroma_unreachable",
+            params={"host": settings.host, "port": settings.port},
         )
     return StoreError(f"{what}: {exc}")
+
+
+def _is_connect_error(exc: BaseException) -> bool:
+    """A server that cannot be reached (refused, unknown host): not one that answered."""
+    import httpx
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, httpx.ConnectError | ConnectionError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextmanager
@@ -227,7 +250,11 @@ class VectorIndex:
         if have is None and self.count() == 0:
             self._set_meta(**{EMBEDDER_KEY: json.dumps(want, sort_keys=True)})
         elif have != want:
-            raise EmbedderMismatchError(self._mismatch(have, want))
+            raise EmbedderMismatchError(
+                self._mismatch(have, want),
+                code="embedder_mismatch" if have else "embedder_unrecorded",
+                params={"have": have["name"] if have else "", "want": want["name"]},
+            )
         self._checked = True
 
     def _mismatch(self, have: dict[str, Any] | None, want: dict[str, Any]) -> str:
