@@ -4,6 +4,7 @@ browser, no models)."""
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from pathlib import Path
@@ -30,6 +31,9 @@ CODES: dict[str, dict[str, Any]] = {
     "removed_meanwhile": {},
     "empty_question": {},
     "no_documents": {},
+    "store_locked": {"pid": "4242"},
+    "disk_full": {"path": "/data/ragmix"},
+    "unknown_document": {"name": "年报.pdf"},
     "too_long_to_read_ahead": {"name": "报告.pdf", "tokens": 45000},
     "embedder_mismatch": {"have": "packaged:all-MiniLM-L6-v2", "want": "BAAI/bge-m3"},
     "embedder_unrecorded": {"have": "", "want": "BAAI/bge-m3"},
@@ -198,3 +202,27 @@ def test_binary_renamed_txt_fails_with_the_not_text_code(tmp_path: Path) -> None
         load_document(junk, max_bytes=10**8, max_pages=100, max_chars=10**7)
     assert caught.value.code in ("not_text_nul", "not_text_encoding")
     assert "不是文本文件" in error_text("x", caught.value.code, caught.value.params, "zh")
+
+
+def test_the_store_raise_sites_give_the_codes_the_page_translates(tmp_path: Path) -> None:
+    """A second writer, a full disk and a name deleted meanwhile (another tab): each error
+    comes with the code and params its Chinese text needs."""
+    from ragmix import RagMix
+    from ragmix.store.catalog import disk_full_error
+    from ragmix.store.stores import writer_lock
+
+    got: list[RagmixError] = []
+    second_writer = writer_lock(tmp_path / "s")
+    with writer_lock(tmp_path / "s"), pytest.raises(RagmixError) as locked:
+        second_writer.__enter__()
+    got.append(locked.value)
+    got.append(disk_full_error(tmp_path / "s" / "catalog.sqlite3"))
+    rm = RagMix.from_config(None, store={"path": str(tmp_path / "s")})
+    with pytest.raises(RagmixError) as unknown:
+        rm.find("年报.pdf")
+    got.append(unknown.value)
+    shown = [error_text(str(e), e.code, e.params, "zh") for e in got]
+    assert [e.code for e in got] == ["store_locked", "disk_full", "unknown_document"]
+    assert str(os.getpid()) in shown[0] and "正在写入" in shown[0]
+    assert str(tmp_path / "s") in shown[1] and "磁盘已满" in shown[1]
+    assert "“年报.pdf”" in shown[2] and "刷新" in shown[2]

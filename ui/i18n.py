@@ -292,6 +292,20 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "Chroma 服务器（{host}:{port}）在 {seconds:g} 秒内没有响应，请稍后再试；"
         "管理员也可以调大 store.timeout_s。",
     },
+    "err_store_locked": {
+        "en": "another ragmix process (pid {pid}) is writing to this document store; wait "
+        "for it to finish and try again",
+        "zh": "另一个 ragmix 进程（pid {pid}）正在写入这个文档库，请等它结束后再试。",
+    },
+    "err_disk_full": {
+        "en": "the disk holding {path} is full; free some space and try again (what was "
+        "stored before is intact)",
+        "zh": "存放 {path} 的磁盘已满，请腾出空间后再试（之前存入的内容完好无损）。",
+    },
+    "err_unknown_document": {
+        "en": "there is no document named “{name}” (deleted in another tab?); press Refresh",
+        "zh": "没有名为“{name}”的文档（可能已在别的标签页删除），请点“刷新”。",
+    },
     "err_store_unopenable": {
         "en": "cannot open the document store in {path}; the operator should check the "
         "folder is writable and not damaged",

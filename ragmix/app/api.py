@@ -244,7 +244,9 @@ class RagMix:
             known = ", ".join(d.name for d in self.catalog.documents()[:10]) or "none"
             raise UnknownDocumentError(
                 f"no document named {name!r} in {self.location}; known: {known} "
-                "(see `ragmix docs list`)"
+                "(see `ragmix docs list`)",
+                code="unknown_document",
+                params={"name": name},
             )
         return match
 

@@ -194,7 +194,9 @@ def _statements(script: str) -> list[str]:
 def disk_full_error(path: Path) -> StoreError:
     return StoreError(
         f"the disk holding {path.parent} is full; free some space and run the same command "
-        "again (what was stored before is intact; this run's unfinished work is redone)"
+        "again (what was stored before is intact; this run's unfinished work is redone)",
+        code="disk_full",
+        params={"path": str(path.parent)},
     )
 
 

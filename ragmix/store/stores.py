@@ -96,7 +96,9 @@ def writer_lock(root: Path, timeout: float = 0.0) -> Iterator[None]:
         holder = pid_file.read_text().strip() if pid_file.exists() else "?"
         raise StoreLockedError(
             f"another ragmix process (pid {holder}) is writing to {root}; wait for it to "
-            "finish, or use a Chroma server (store.mode: http) for several writers"
+            "finish, or use a Chroma server (store.mode: http) for several writers",
+            code="store_locked",
+            params={"pid": holder},
         ) from None
     try:
         # The pid only informs a second writer's message; a full disk must not stop here.
