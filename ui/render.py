@@ -13,7 +13,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ragmix.app.uploads import Upload
-from ragmix.core.events import AnswerState, FileFailed, FileProgress, IngestState, Source
+from ragmix.core.events import (
+    AnswerState,
+    FileFailed,
+    FileProgress,
+    IngestState,
+    Source,
+    source_pages,
+)
 from ragmix.qa.support import window
 from ragmix.ui.i18n import Lang, error_text, tr
 
@@ -76,7 +83,7 @@ def _paragraphs(marked_html: str) -> str:
 def _where(s: Source, lang: Lang) -> str:
     """'report.pdf · pp. 3–4' (the file, and the pages the text covers), unescaped."""
     where = str(s["source"])
-    pages = s.get("pages") or ([s["page"]] if s["page"] is not None else [])
+    pages = source_pages(s)
     if len(pages) > 1:
         where += " · " + tr("pages", lang, first=pages[0], last=pages[-1])
     elif pages:

@@ -25,6 +25,7 @@ from ragmix.core.events import (
     RouteDecided,
     Source,
     Token,
+    source_pages,
     warm_rows,
 )
 from ragmix.qa.support import window
@@ -333,7 +334,7 @@ def source_line(s: Source, width: int = 90) -> str:
         >>> source_line(src)
         'r.pdf pp.3-4 · supports the answer (50%) · 钟楼建于[bold]1998[/bold]年。'
     """
-    pages = s.get("pages") or ([s["page"]] if s["page"] is not None else [])
+    pages = source_pages(s)
     where = escape(s["source"])
     if pages:
         where += f" pp.{pages[0]}-{pages[-1]}" if len(pages) > 1 else f" p.{pages[0]}"

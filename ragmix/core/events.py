@@ -86,6 +86,20 @@ class Source(TypedDict):
     support: float | None
 
 
+def source_pages(s: Mapping[str, Any]) -> list[int]:
+    """Every page a source covers: its ``pages``, else (a source from an older ragmix, or a
+    client that sends only ``page``) its one ``page``, else none.
+
+    Example:
+        >>> source_pages({"page": 3, "pages": [3, 4]}), source_pages({"page": 2})
+        ([3, 4], [2])
+    """
+    pages = s.get("pages")
+    if pages:
+        return [int(p) for p in pages]
+    return [int(s["page"])] if s.get("page") is not None else []
+
+
 @dataclass(frozen=True)
 class Answer:
     """One answer, with how it was made. ``--json`` prints ``as_dict()``:

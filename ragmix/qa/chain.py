@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -281,8 +281,12 @@ class QA:
         doc_ids: Sequence[str],
         hist: list[tuple[str, str]],
         t0: float,
+        texts: Mapping[str, str] | None = None,
     ) -> Plan:
-        texts = self.catalog.texts(doc_ids)
+        """The whole-document prompt (``texts``: the documents' texts when the caller has
+        read them already), or the retrieval plan when it does not fit after all."""
+        if texts is None:
+            texts = self.catalog.texts(doc_ids)
         doc_ids = [d for d in doc_ids if d in texts]  # removed meanwhile: read the rest
         if not doc_ids:
             raise StoreError(_REMOVED_MEANWHILE, code="removed_meanwhile")
@@ -517,7 +521,7 @@ class QA:
         )
         decision = router.decide(req)
         plan = (
-            self._plan_stuff("", lang, decision, [doc_id], [], t_start)
+            self._plan_stuff("", lang, decision, [doc_id], [], t_start, {doc_id: text})
             if decision.route == "stuff"
             else None
         )
