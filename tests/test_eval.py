@@ -272,3 +272,28 @@ def test_calibrate_proposes_the_longest_length_where_whole_reading_holds() -> No
     assert calibrate([r(2000, 0.2, 0.4), r(8000, 0.5, 0.4)])["stuff_max_tokens"] == 0
     with pytest.raises(RagmixError, match="calibration needs"):
         calibrate([{"doc_tokens": None, "strategies": {"auto": {"f1": 0.3}}}])
+
+
+@pytest.mark.slow
+def test_each_strategy_starts_cold(tmp_path: Path) -> None:
+    """`eval qa` forgets what the strategy before read (disk states, RAM states, the live KV
+    cache): otherwise a whole-document read by auto makes stuff's seconds look free."""
+    pytest.importorskip("llama_cpp")
+    from ragmix import RagMix
+    from ragmix.app.evaluation import _start_cold
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("The warranty lasts two years from the day of purchase. " * 40)
+    rm = RagMix.from_config(None, store={"path": str(tmp_path / "s")}, llm={"max_tokens": 16})
+    rm.ingest(docs)
+    rm.ask("How long is the warranty?", mode="stuff")
+    engine = rm.chat_model()._engine()  # type: ignore[attr-defined]
+    assert rm.states_dir is not None and list(rm.states_dir.rglob("*.kv"))
+    assert engine.states is not None and engine.states.entries
+    assert engine.llama().n_tokens > 256
+    _start_cold(rm)
+    assert not list(rm.states_dir.rglob("*.kv"))
+    assert engine.states is not None and not engine.states.entries
+    assert engine.llama().n_tokens == 0
+    assert rm.ask("How long is the warranty?", mode="stuff").route == "stuff"  # still answers

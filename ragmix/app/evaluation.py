@@ -419,7 +419,9 @@ def run_qa_eval(
             mean_tokens = None
         out: dict[str, Any] = {}
         try:
-            for name in strategies:
+            for i, name in enumerate(strategies):
+                if i:
+                    _start_cold(rm)
                 if progress:
                     progress(name, stage=name, total=len(plan))
                 out[name] = _ask_all(rm, plan, name, progress, details)
@@ -516,6 +518,23 @@ def calibrate(
         holds = holds and ok
     proposal = None if holds else (limit or 0)
     return {"stuff_max_tokens": proposal, "table": table, "tolerance": tolerance}
+
+
+def _start_cold(rm: Any) -> None:
+    """Forget what the strategy before read (the states kept on disk and in RAM, and the live
+    KV cache), so that each strategy's seconds are its own: otherwise auto's whole-document
+    reads would make stuff's look free, and its retrieval prompts retrieve's."""
+    import shutil
+
+    if rm.states_dir is not None:
+        shutil.rmtree(rm.states_dir, ignore_errors=True)
+    if rm.model_loaded and rm.settings.llm.backend == "llama-cpp":
+        from ragmix.models.llm import set_state_cache
+
+        llm = rm.settings.llm
+        set_state_cache(
+            rm.chat_model(), "prefix" if llm.state_cache_mb else "off", llm.state_cache_mb
+        )
 
 
 def _close(rm: Any) -> None:
