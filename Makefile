@@ -74,9 +74,11 @@ browser-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-wqy-zenhei; fi
 
-# Quickstart 2: set up and run the whole test suite (real models, real Chroma, real browser).
+# Quickstart 2: set up and run the whole test suite (real models, real Chroma, real browser),
+# in TEST_WORKERS processes, each taking whole test files (their module fixtures stay shared).
+TEST_WORKERS ?= 2
 test: setup browser-deps
-	$(PY) -m pytest -q --durations=30
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser and not server"

@@ -355,6 +355,8 @@ def test_upload_lists_both_documents(
     seen = _watch_upload(page, 3)
     during = [v for v in seen if v["docs"] < 3 and v["bars"]]
     assert during, seen
+    # A document is listed once it is stored, while the others are still being indexed.
+    assert any(0 < v["docs"] < 3 for v in during), [v["docs"] for v in during]
     assert all(v["bars"] == 1 and v["lines"] == 3 for v in during), during
     # Gradio's own overlays: none while the upload's lines show its work (Gradio may flash
     # its pending state for a moment as the event starts), so one display only.
@@ -936,6 +938,7 @@ def test_the_same_flows_work_over_a_chroma_server(
         page.wait_for_selector("#rm-docs .rm-empty")
         page.set_input_files("#rm-upload input[type=file]", [str(files["txt"])])
         _report_says(page, f"{TXT} — added", timeout=180_000)
+        page.wait_for_selector("#rm-docs td.rm-doc")
         assert _doc_names(page) == [TXT]
 
         page.locator("#rm-mode label", has_text="Search only").click()

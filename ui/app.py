@@ -44,7 +44,15 @@ from ragmix.app.api import RagMix
 from ragmix.app.desk import Desk
 from ragmix.app.uploads import Upload
 from ragmix.core.errors import ConfigError, RagmixError
-from ragmix.core.events import AnswerState, Failed, FilesFound, Reading, catch_errors, warm_rows
+from ragmix.core.events import (
+    AnswerState,
+    Failed,
+    FileDone,
+    FilesFound,
+    Reading,
+    catch_errors,
+    warm_rows,
+)
 from ragmix.qa.router import MODES
 from ragmix.ui import render
 from ragmix.ui.i18n import Lang, error_text, pick_language, tr, translations
@@ -328,7 +336,7 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             tracker.sizes = {u.name: u.stored.stat().st_size for u in uploads if u.stored}
 
         job = Background(lambda report: desk.upload(pairs, progress=report, saved=saved))
-        rest = (gr.skip(),) * 4
+        rest = (gr.skip(),) * 3  # the scope, the delete pick and the files: at the end
         for batch in job.batches(UPLOAD_EVERY_S):
             for at, event in batch:
                 tracker.apply(event, at)
@@ -336,7 +344,10 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             view = render.upload_progress(
                 tracker.state, lang, fraction=tracker.fraction, left=left, shown=shown
             )
-            yield (view, *rest)
+            # A document is listed as soon as it is stored, not when the last file is.
+            done_one = any(isinstance(event, FileDone) for _, event in batch)
+            table = render.docs_table(rm.documents(), lang) if done_one else gr.skip()
+            yield (view, table, *rest)
         done = job.result()
         docs = rm.documents()
         # A duplicate is kept as another name of the stored document: that document's name.

@@ -244,9 +244,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(msg: str) -> None:
+    """One red line on stderr. Not wrapped by rich (a terminal wraps it; a script reading
+    stderr gets file names whole), and the message is text, never markup."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {msg}", markup=True)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(msg)}", markup=True
+    )
 
 
 def _ragmix(args: argparse.Namespace) -> Any:
