@@ -110,15 +110,20 @@ def _bound_http_timeout(client: Any, seconds: float) -> None:
     session.timeout = httpx.Timeout(seconds)
 
 
-def _is_timeout(exc: BaseException) -> bool:
-    import httpx
-
+def _caused_by(exc: BaseException, kinds: type | tuple[type, ...]) -> bool:
+    """Whether ``exc`` or anything in its chain of causes is one of ``kinds``."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, httpx.TimeoutException | TimeoutError):
+        if isinstance(seen, kinds):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    import httpx
+
+    return _caused_by(exc, (httpx.TimeoutException, TimeoutError))
 
 
 def _store_error(what: str, exc: Exception, settings: StoreSettings) -> StoreError:
@@ -146,12 +151,7 @@ def _is_connect_error(exc: BaseException) -> bool:
     """A server that cannot be reached (refused, unknown host): not one that answered."""
     import httpx
 
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, httpx.ConnectError | ConnectionError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return _caused_by(exc, (httpx.ConnectError, ConnectionError))
 
 
 @contextmanager
