@@ -226,3 +226,17 @@ def test_the_store_raise_sites_give_the_codes_the_page_translates(tmp_path: Path
     assert str(os.getpid()) in shown[0] and "正在写入" in shown[0]
     assert str(tmp_path / "s") in shown[1] and "磁盘已满" in shown[1]
     assert "“年报.pdf”" in shown[2] and "刷新" in shown[2]
+
+
+def test_a_full_disk_under_chroma_keeps_its_code(tmp_path: Path) -> None:
+    """Chroma's own write failing for want of space says so in the page's language too."""
+    import errno
+
+    from ragmix.core.settings import StoreSettings
+    from ragmix.store.vectors import _store_error
+
+    exc = _store_error(
+        "adding vectors", OSError(errno.ENOSPC, "No space left"), StoreSettings(path=str(tmp_path))
+    )
+    assert exc.code == "disk_full" and str(tmp_path) in str(exc)
+    assert "磁盘已满" in error_text(str(exc), exc.code, exc.params, "zh")

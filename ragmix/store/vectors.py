@@ -130,7 +130,8 @@ def _store_error(what: str, exc: Exception, settings: StoreSettings) -> StoreErr
     # By what happened, not by mode: only a disk of this machine fills up under Chroma, and
     # only a server's HTTP client times out.
     if is_disk_full(exc):
-        return StoreError(f"{what}: {disk_full_error(Path(settings.path) / 'chroma')}")
+        full = disk_full_error(Path(settings.path) / "chroma")
+        return StoreError(f"{what}: {full}", code=full.code, params=full.params)
     if _is_timeout(exc):
         return StoreError(
             f"{what}: the Chroma server at {settings.host}:{settings.port} did not answer "
