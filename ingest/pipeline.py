@@ -31,6 +31,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -39,14 +40,12 @@ from typing import Any, Protocol
 from ragmix.core.errors import LoadError
 from ragmix.core.events import Embedding, FileDone, FileFailed, FilesFound, FileStarted, IngestEvent
 from ragmix.core.faults import checkpoint
-from ragmix.core.schema import Chunk
+from ragmix.core.schema import Chunk, LoadedDocument
 from ragmix.core.settings import Settings
 from ragmix.core.text import detect_language, lexical_tokens, printable_name
 from ragmix.core.tokens import TokenCounter
-from ragmix.ingest.guard import load_guarded
 from ragmix.ingest.loaders import SUPPORTED
 from ragmix.ingest.manifest import Manifest, SourceRow, content_id
-from ragmix.ingest.splitter import split_text
 from ragmix.store.catalog import Catalog, chunk_id, page_of
 from ragmix.store.stores import NameChange, NewDocument, Store, renamed
 
@@ -85,7 +84,7 @@ class VectorWriter(Protocol):
 
 
 class Encoder(Protocol):
-    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+    def embed_in_batches(self, texts: Sequence[str], size: int) -> Iterator[list[list[float]]]: ...
 
     def understands(self, language: str) -> bool: ...
 
@@ -268,27 +267,32 @@ class Pipeline:
         names = [_display(file, root) for file, root in files]
         self.progress(FilesFound(len(files), tuple(names)))
         seen: set[str] = set()
-        for (file, _root), name in zip(files, names, strict=True):
-            summary.files_seen += 1
-            self.progress(FileStarted(name))
-            if file.suffix.lower() not in SUPPORTED:
-                summary.unsupported.append(name)
-                self.progress(FileDone(name, "unsupported"))
-                continue
-            seen.add(str(file.resolve()))
-            added = summary.chunks_added
-            try:
-                status = self._ingest_file(file, name, summary)
-            except (LoadError, OSError) as exc:
-                err = exc if isinstance(exc, LoadError) else _os_error(name, exc)
-                summary.failed.append({"path": name, "error": err.reason})
-                logger.warning("%s not ingested: %s", name, err.reason)
-                self.progress(FileFailed.of(name, err))
-                continue
-            logger.log(
-                logging.DEBUG if status == "unchanged" else logging.INFO, "%s: %s", name, status
-            )
-            self.progress(FileDone(name, status, summary.chunks_added - added))
+        with _Ahead(self) as ahead:
+            for i, ((file, _root), name) in enumerate(zip(files, names, strict=True)):
+                summary.files_seen += 1
+                self.progress(FileStarted(name))
+                if file.suffix.lower() not in SUPPORTED:
+                    summary.unsupported.append(name)
+                    self.progress(FileDone(name, "unsupported"))
+                    continue
+                seen.add(str(file.resolve()))
+                added = summary.chunks_added
+                ready = ahead.take(file)
+                if i + 1 < len(files):  # read the next file while this one is embedded
+                    ahead.offer(files[i + 1][0], names[i + 1])
+                try:
+                    status = self._ingest_file(file, name, summary, ready)
+                except (LoadError, OSError) as exc:
+                    err = exc if isinstance(exc, LoadError) else _os_error(name, exc)
+                    summary.failed.append({"path": name, "error": err.reason})
+                    logger.warning("%s not ingested: %s", name, err.reason)
+                    self.progress(FileFailed.of(name, err))
+                    continue
+                logger.log(
+                    logging.DEBUG if status == "unchanged" else logging.INFO,
+                    "%s: %s", name, status,
+                )  # fmt: skip
+                self.progress(FileDone(name, status, summary.chunks_added - added))
 
         if sync:
             summary.chunks_removed += self._sync(paths, seen)
@@ -302,7 +306,16 @@ class Pipeline:
         )  # fmt: skip
         return summary
 
-    def _ingest_file(self, file: Path, name: str, summary: IngestSummary) -> str:
+    def _unchanged(self, path: str, st: os.stat_result) -> SourceRow | None:
+        """The file's source record if the file is as recorded then, else None."""
+        old = self.manifest.get(path)
+        if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            return old
+        return None
+
+    def _ingest_file(
+        self, file: Path, name: str, summary: IngestSummary, ready: Future[_Prepared] | None = None
+    ) -> str:
         path = str(file.resolve())
         st = file.stat()
         old = self.manifest.get(path)
@@ -337,7 +350,7 @@ class Pipeline:
         else:
             # The source row is linked in the same transaction that makes the document
             # ready: a ready document always has the source it came from.
-            added, doomed = self._add_document(file, row, self._link_changes(row, old, True))
+            added, doomed = self._add_document(file, row, self._link_changes(row, old, True), ready)
             summary.chunks_added += added
             summary.ingested += 1
             status = "ingested"
@@ -345,14 +358,14 @@ class Pipeline:
                 summary.chunks_removed += self._purge(gone)
         return status
 
-    def _add_document(
-        self, file: Path, row: SourceRow, changes: dict[str, NameChange]
-    ) -> tuple[int, list[str]]:
-        """Load, split, embed and store one new document; its source ``row`` and the name
-        ``changes`` of other documents are written in the transaction that makes it ready.
-        Returns (chunks added, documents left without a name, to purge)."""
-        name, doc_id = row.name, row.doc_id
+    def _prepare(self, file: Path, name: str) -> _Prepared:
+        """Everything about a new file that needs no store: its content id, text, chunks,
+        which chunks get vectors, BM25 tokens and token counts. Touches nothing stored, so it
+        may run ahead of the file's turn (``_Ahead``)."""
         # In a worker process with per-file time and memory limits (see guard.py).
+        from ragmix.ingest.guard import load_guarded  # here: an unchanged run never loads
+
+        doc_id = content_id(file)
         doc = load_guarded(file, self.settings.ingest, display=name)
         chunks = self._split(doc.text, doc.page_starts)
         if not chunks:
@@ -363,12 +376,31 @@ class Pipeline:
         # dense scores for other languages anyway, so embedding them is wasted time (with the
         # English default embedder, about half of a Chinese corpus). BM25 covers every chunk.
         dense = [self.encoder.understands(detect_language(c.text)) for c in chunks]
-        self.progress(Embedding(name, 0, sum(dense)))
         lexical = [lexical_tokens(c.text) for c in chunks]
         tokens = {tc.name: tc.count(doc.text) for tc in self.token_counters}
+        return _Prepared(doc_id, doc, chunks, lexical, dense, tokens)
+
+    def _add_document(
+        self,
+        file: Path,
+        row: SourceRow,
+        changes: dict[str, NameChange],
+        ready: Future[_Prepared] | None = None,
+    ) -> tuple[int, list[str]]:
+        """Load, split, embed and store one new document; its source ``row`` and the name
+        ``changes`` of other documents are written in the transaction that makes it ready.
+        ``ready``: the file prepared ahead (used only if it still has the content of
+        ``row``). Returns (chunks added, documents left without a name, to purge)."""
+        name, doc_id = row.name, row.doc_id
+        prepared = ready.result() if ready is not None else None  # its LoadError, as if here
+        if prepared is None or prepared.doc_id != doc_id:  # none, or the file changed since
+            prepared = self._prepare(file, name)
+        doc, chunks, dense = prepared.doc, prepared.chunks, prepared.dense
+        self.progress(Embedding(name, 0, sum(dense)))
         new = NewDocument(
-            doc_id, name, doc.kind, doc.text, doc.page_starts, chunks, lexical, dense, tokens
-        )
+            doc_id, name, doc.kind, doc.text, doc.page_starts, chunks, prepared.lexical, dense,
+            prepared.tokens,
+        )  # fmt: skip
 
         def link(conn: Any, server: dict[str, list[str]] | None) -> list[str]:
             self.manifest.put(conn, row)
@@ -393,32 +425,42 @@ class Pipeline:
         dense_chunks = [c for c in chunks if dense[c.index]]
         ids = [chunk_id(doc_id, c.index) for c in dense_chunks]
         texts = [c.text for c in dense_chunks]
+        said = [
+            embedded_text(c.text, c.start, chunks[c.index - 1].end if c.index else None)
+            for c in dense_chunks
+        ]
         now = time.time()
         metas = [
             _vector_meta(doc_id, name, c.index, c.start, c.end, page_of(page_starts, c.start), now)
             for c in dense_chunks
         ]
         step = max(self.settings.ingest.store_batch, 1)
-        # Embedded in the embedder's own batches, each reported: a person watching sees the
-        # count move about every second, not once per store batch (the same vectors, and the
-        # same writes in the same order).
+        # Embedded in the embedder's own batches (on every core at once where it can),
+        # each reported: a person watching sees the count move about every second, not once
+        # per store batch. Written a store batch at a time, in order.
         sub = max(min(self.settings.embeddings.batch_size, step), 1)
         total = len(dense_chunks)
-        for i in range(0, total, step):
-            batch = texts[i : i + step]
-            vectors: list[list[float]] = []
-            for j in range(0, len(batch), sub):
-                vectors += self.encoder.embed_documents(batch[j : j + sub])
-                if i + len(vectors) < total:
-                    self.progress(Embedding(name, i + len(vectors), total))
-            self.vectors.upsert_vectors(ids[i : i + step], vectors, batch, metas[i : i + step])
-            if i + len(vectors) >= total:
-                self.progress(Embedding(name, total, total))
-            checkpoint()
+        done = written = 0
+        vectors: list[list[float]] = []
+        for got in self.encoder.embed_in_batches(said, sub):
+            vectors += got
+            done += len(got)
+            if done < total:
+                self.progress(Embedding(name, done, total))
+            while len(vectors) >= step or (vectors and done == total):
+                n = min(step, len(vectors))
+                j = slice(written, written + n)
+                self.vectors.upsert_vectors(ids[j], vectors[:n], texts[j], metas[j])
+                written += n
+                del vectors[:n]
+                checkpoint()
+        self.progress(Embedding(name, total, total))
 
     def _split(self, text: str, page_starts: list[int] | None) -> list[Chunk]:
         """Chunks of a document; in a paged document no chunk crosses a page, so every
         citation names exactly one page."""
+        from ragmix.ingest.splitter import split_text
+
         count, size = self._chunking
         overlap = min(self.settings.chunking.overlap_tokens, size // 2)
         bounds = list(page_starts or [0]) + [len(text)]
@@ -564,17 +606,18 @@ class Pipeline:
         the live collection); progress under ``label``, counting ``done`` as already done."""
         target = into or self.vectors
         step = max(self.settings.ingest.store_batch, 1)
+        sub = max(min(self.settings.embeddings.batch_size, step), 1)
         now = time.time()
         for i in range(0, len(chunk_ids), step):
             batch = self.catalog.chunk_records(chunk_ids[i : i + step])
             metas = [
                 _vector_meta(doc_id, name, idx, start, end, page, now)
-                for _cid, doc_id, name, idx, start, end, page, _text in batch
+                for _cid, doc_id, name, idx, start, end, page, _text, _prev in batch
             ]
             texts = [r[7] for r in batch]
-            target.upsert_vectors(
-                [r[0] for r in batch], self.encoder.embed_documents(texts), texts, metas
-            )
+            said = [embedded_text(r[7], r[4], r[8]) for r in batch]
+            vectors = [v for got in self.encoder.embed_in_batches(said, sub) for v in got]
+            target.upsert_vectors([r[0] for r in batch], vectors, texts, metas)
             self.progress(Embedding(label, done + i + len(batch), done + len(chunk_ids)))
             checkpoint()
 
@@ -630,6 +673,68 @@ class Pipeline:
         with self.catalog.transaction() as conn:
             self.catalog.set_state(conn, doc_id, "deleting")
         return self._purge(doc_id)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A new file read, split and tokenised (``Pipeline._prepare``), not yet stored."""
+
+    doc_id: str
+    doc: LoadedDocument
+    chunks: list[Chunk]
+    lexical: list[list[str]]
+    dense: list[bool]
+    tokens: dict[str, int]
+
+
+class _Ahead:
+    """Prepares the next new file in a worker thread while the current one is embedded.
+
+    Embedding runs in C with the GIL released, so reading, cleaning, splitting and
+    tokenising the next file overlaps it. Only a file whose record says it changed (or
+    that has none) is prepared, one at a time; what is prepared touches nothing stored, and
+    is used only if the file's content is still the same at its turn. Errors surface at the
+    file's turn, as if it had been read then.
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="ragmix-read-ahead")
+        self.pending: dict[Path, Future[_Prepared]] = {}
+
+    def offer(self, file: Path, name: str) -> None:
+        if file.suffix.lower() not in SUPPORTED:
+            return
+        try:
+            if self.pipeline._unchanged(str(file.resolve()), file.stat()) is not None:
+                return
+        except (OSError, LoadError):  # e.g. a name that is not UTF-8: its turn says so
+            return
+        self.pending[file] = self.pool.submit(self.pipeline._prepare, file, name)
+
+    def take(self, file: Path) -> Future[_Prepared] | None:
+        return self.pending.pop(file, None)
+
+    def __enter__(self) -> _Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def embedded_text(text: str, start: int, previous_end: int | None) -> str:
+    """What a chunk's vector is made of: its text without the overlap it repeats from the
+    previous chunk (which ends at ``previous_end``; None for a document's first chunk).
+
+    The overlap is there so a reader (BM25, the answering model) never meets a sentence cut
+    from its context; embedding it twice only costs time (~12% of the characters of a
+    corpus at the default 32 of 220 tokens): the previous chunk's vector already carries it.
+    The stored text, BM25 and answers keep the whole chunk.
+    """
+    if previous_end is None or previous_end <= start:
+        return text
+    rest = text[previous_end - start :].strip()
+    return rest or text
 
 
 def _vector_meta(

@@ -286,3 +286,76 @@ def test_reembed_sigkill_then_rerun(tmp_path: Path) -> None:
     after = _state(store, E5)
     assert after["staging"] is None and after["vectors"] == after["dense"]
     assert len(after["dense"]) == len(PASSAGES) + 1
+
+
+def test_lanes_embed_exactly_what_one_call_embeds(rm) -> None:  # type: ignore[no-untyped-def]
+    """Ingest embeds in lanes, one core each, at once; the vectors are those of one call, in
+    order, and each lane gets the same number of batches. The caller's own thread keeps
+    every core (a question's embedding is one call: latency)."""
+    import threading
+
+    emb = rm.embeddings
+    texts = [*PASSAGES.values(), "The lamp runs for eight hours on one charge."]  # 7
+    one = emb.embed_documents(texts)
+    lanes = emb.model.lanes
+    assert lanes == (os.cpu_count() or 1)
+    seen: list[tuple[int, str]] = []
+    real = emb.model.embed_documents
+
+    def spy(batch: list[str]) -> list[list[float]]:
+        seen.append((len(batch), threading.current_thread().name))
+        return real(batch)
+
+    emb.model.embed_documents = spy
+    try:
+        got = list(emb.embed_in_batches(texts, 2))
+    finally:
+        del emb.model.embed_documents
+    assert [v for batch in got for v in batch] == one  # bit for bit, in order
+    if lanes > 1:
+        assert len(got) % lanes == 0 and sum(n for n, _ in seen) == len(texts)
+        assert all(name.startswith("ragmix-embed") for _, name in seen)
+        assert max(n for n, _ in seen) <= 2
+    omp = emb.model._openmp
+    if omp is not None:  # the lanes ran on one core each; this thread still has them all
+        assert omp.omp_get_max_threads() == lanes
+
+
+def test_a_vector_leaves_out_the_overlap_and_repair_makes_the_same(rm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A chunk's vector is of its text without the sentences it repeats from the chunk
+    before (the previous vector holds them); the stored text keeps them, and `--repair`
+    re-embeds exactly the vectors ingest made."""
+    from ragmix.ingest.pipeline import embedded_text
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    sentences = [
+        f"第{i}条：本公司第{i}号仓库的面积为{i * 37}平方米，存放{i}类货物。" for i in range(60)
+    ]
+    (folder / "long.txt").write_text("".join(sentences), encoding="utf-8")
+    rm.ingest(folder)
+    rows = rm.catalog.query('SELECT chunk_id, start, "end", text FROM chunks ORDER BY idx')
+    assert len(rows) >= 3
+    assert all(b[1] < a[2] for a, b in zip(rows, rows[1:], strict=False))  # they overlap
+    col = rm.vectors._collection
+    stored = col.get(ids=[r[0] for r in rows], include=["embeddings", "documents"])
+    vec = dict(zip(stored["ids"], stored["embeddings"], strict=True))
+    assert dict(zip(stored["ids"], stored["documents"], strict=True)) == {
+        r[0]: r[3] for r in rows
+    }  # the whole chunk is what a reader gets
+    said = [embedded_text(r[3], r[1], prev[2] if prev else None) for prev, r in
+            zip([None, *rows], rows, strict=False)]  # fmt: skip
+    assert said[0] == rows[0][3]
+    assert all(len(s) < len(r[3]) for s, r in zip(said[1:], rows[1:], strict=True))
+    assert not rows[1][3].startswith(said[1]) and rows[1][3].endswith(said[1])
+    want = rm.embeddings.embed_documents(said)
+    for r, w in zip(rows, want, strict=True):
+        assert list(vec[r[0]]) == pytest.approx(w, abs=1e-6)
+
+    col.delete(ids=[rows[1][0], rows[2][0]])
+    done = rm.ingest(folder, repair=True).repaired
+    assert any("re-embedded 2 chunks" in line for line in done), done
+    again = col.get(ids=[rows[1][0], rows[2][0]], include=["embeddings"])
+    assert len(again["ids"]) == 2, done
+    for cid, v in zip(again["ids"], again["embeddings"], strict=True):
+        assert list(v) == pytest.approx(list(vec[cid]), abs=1e-6)

@@ -349,3 +349,41 @@ def test_sigkill_mid_run_converges(tmp_path: Path) -> None:
         rerun = _cli("ingest", str(docs), "--store", str(store), "--json")
         assert rerun.returncode == 0, rerun.stderr
         assert state(RagMix.from_config(None, store={"path": str(store)})) == want_first
+
+
+def test_the_next_file_is_read_ahead_and_a_change_meanwhile_is_read_again(
+    rm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """While one file is embedded the next new one is read and split in a worker thread;
+    a file that changes after it was read ahead is read again at its turn, so what is
+    stored is always the file as it is then. A broken file read ahead fails at its turn
+    and the rest go on."""
+    import threading
+
+    from ragmix.ingest.pipeline import Pipeline
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("第一份文件讲的是仓库的面积和存放的货物。" * 30, encoding="utf-8")
+    (folder / "b.txt").write_text("第二份文件原来的内容。" * 30, encoding="utf-8")
+    (folder / "c.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    (folder / "d.txt").write_text("第四份文件讲的是铁路。" * 30, encoding="utf-8")
+    ahead: list[str] = []
+    real = Pipeline._prepare
+
+    def prepare(self: Pipeline, file: Path, name: str):  # type: ignore[no-untyped-def]
+        out = real(self, file, name)
+        if threading.current_thread().name.startswith("ragmix-read-ahead"):
+            ahead.append(file.name)
+            if file.name == "b.txt":  # changed after it was read ahead
+                file.write_text("第二份文件后来改写的内容。" * 30, encoding="utf-8")
+        return out
+
+    monkeypatch.setattr(Pipeline, "_prepare", prepare)
+    summary = rm.ingest(folder)
+    assert "b.txt" in ahead and "d.txt" in ahead  # read while the file before was embedded
+    assert summary.ingested == 3 and [f["path"] for f in summary.failed] == ["c.pdf"]
+    by_name = {d.name: d.doc_id for d in rm.documents()}
+    assert rm.catalog.text(by_name["b.txt"]).startswith("第二份文件后来改写的内容。")
+    again = rm.ingest(folder)
+    assert again.ingested == 0 and again.skipped_unchanged == 3  # b's record is its new state

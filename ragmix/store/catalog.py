@@ -779,13 +779,15 @@ class Catalog:
         return out
 
     def chunk_records(self, chunk_ids: Sequence[str]) -> list[tuple[Any, ...]]:
-        """(chunk id, doc id, display name, index, start, end, page, text) of chunks, in any
-        state: what re-embedding a chunk needs."""
+        """(chunk id, doc id, display name, index, start, end, page, text, end of the
+        document's previous chunk or None) of chunks, in any state: what re-embedding a
+        chunk needs."""
         rows: list[tuple[Any, ...]] = []
         for i in range(0, len(chunk_ids), 500):
             part = list(chunk_ids[i : i + 500])
             rows += self.query(
-                'SELECT c.chunk_id, c.doc_id, d.name, c.idx, c.start, c."end", c.page, c.text'
+                'SELECT c.chunk_id, c.doc_id, d.name, c.idx, c.start, c."end", c.page, c.text,'
+                ' (SELECT p."end" FROM chunks p WHERE p.doc_id = c.doc_id AND p.idx = c.idx - 1)'
                 " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
                 f" WHERE c.chunk_id IN ({','.join('?' * len(part))})",
                 part,
