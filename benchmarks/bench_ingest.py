@@ -82,12 +82,9 @@ def worker_ragmix(corpus: Path, store: Path, profile: Path | None) -> dict[str, 
     texts = [r[0] for r in rm.catalog.conn.execute("SELECT text FROM chunks")]
     chunk_chars, _ = embedded_chars(texts)
     # Only chunks in a language the embedder reads get a vector (the rest are BM25-only), and
-    # a vector leaves out what its chunk repeats from the one before.
-    rows = rm.catalog.conn.execute(
-        'SELECT c.text, c.start, c.dense, (SELECT p."end" FROM chunks p'
-        " WHERE p.doc_id = c.doc_id AND p.idx = c.idx - 1) FROM chunks c"
-    ).fetchall()
-    _, seen = embedded_chars([embedded_text(t, s, prev) for t, s, d, prev in rows if d])
+    # a vector leaves out what its chunk repeats from the one before: what re-embedding reads.
+    rows = rm.catalog.chunk_records(rm.catalog.chunk_ids(dense_only=True))
+    _, seen = embedded_chars([embedded_text(r[7], r[4], r[8]) for r in rows])
     return {
         "ingest_s": ingest_s,
         "files_ingested": summary.ingested,

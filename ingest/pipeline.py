@@ -306,13 +306,6 @@ class Pipeline:
         )  # fmt: skip
         return summary
 
-    def _unchanged(self, path: str, st: os.stat_result) -> SourceRow | None:
-        """The file's source record if the file is as recorded then, else None."""
-        old = self.manifest.get(path)
-        if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
-            return old
-        return None
-
     def _ingest_file(
         self, file: Path, name: str, summary: IngestSummary, ready: Future[_Prepared] | None = None
     ) -> str:
@@ -321,7 +314,7 @@ class Pipeline:
         old = self.manifest.get(path)
         if old and self.catalog.state(old.doc_id) != "ready":
             old = None  # its document was removed (by another writer, or a repair): re-add
-        if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+        if old is not None and _as_recorded(old, st):
             if old.name not in self.catalog.names(old.doc_id):
                 # Its name was taken off (in http mode, by a writer on another machine that
                 # lost its own file of that name): this file still gives it.
@@ -358,14 +351,14 @@ class Pipeline:
                 summary.chunks_removed += self._purge(gone)
         return status
 
-    def _prepare(self, file: Path, name: str) -> _Prepared:
-        """Everything about a new file that needs no store: its content id, text, chunks,
-        which chunks get vectors, BM25 tokens and token counts. Touches nothing stored, so it
-        may run ahead of the file's turn (``_Ahead``)."""
+    def _prepare(self, file: Path, name: str, doc_id: str | None = None) -> _Prepared:
+        """Everything about a new file that needs no store: its content id (hashed here
+        unless given), text, chunks, which chunks get vectors, BM25 tokens and token counts.
+        Touches nothing stored, so it may run ahead of the file's turn (``_Ahead``)."""
         # In a worker process with per-file time and memory limits (see guard.py).
         from ragmix.ingest.guard import load_guarded  # here: an unchanged run never loads
 
-        doc_id = content_id(file)
+        doc_id = doc_id or content_id(file)
         doc = load_guarded(file, self.settings.ingest, display=name)
         chunks = self._split(doc.text, doc.page_starts)
         if not chunks:
@@ -394,7 +387,7 @@ class Pipeline:
         name, doc_id = row.name, row.doc_id
         prepared = ready.result() if ready is not None else None  # its LoadError, as if here
         if prepared is None or prepared.doc_id != doc_id:  # none, or the file changed since
-            prepared = self._prepare(file, name)
+            prepared = self._prepare(file, name, doc_id)
         doc, chunks, dense = prepared.doc, prepared.chunks, prepared.dense
         self.progress(Embedding(name, 0, sum(dense)))
         new = NewDocument(
@@ -706,7 +699,7 @@ class _Ahead:
         if file.suffix.lower() not in SUPPORTED:
             return
         try:
-            if self.pipeline._unchanged(str(file.resolve()), file.stat()) is not None:
+            if _as_recorded(self.pipeline.manifest.get(str(file.resolve())), file.stat()):
                 return
         except (OSError, LoadError):  # e.g. a name that is not UTF-8: its turn says so
             return
@@ -720,6 +713,11 @@ class _Ahead:
 
     def __exit__(self, *exc: object) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _as_recorded(row: SourceRow | None, st: os.stat_result) -> bool:
+    """Whether a file with stat ``st`` is as its source record ``row`` saw it."""
+    return row is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns
 
 
 def embedded_text(text: str, start: int, previous_end: int | None) -> str:

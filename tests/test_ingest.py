@@ -371,8 +371,8 @@ def test_the_next_file_is_read_ahead_and_a_change_meanwhile_is_read_again(
     ahead: list[str] = []
     real = Pipeline._prepare
 
-    def prepare(self: Pipeline, file: Path, name: str):  # type: ignore[no-untyped-def]
-        out = real(self, file, name)
+    def prepare(self: Pipeline, file: Path, name: str, doc_id: str | None = None):  # type: ignore[no-untyped-def]
+        out = real(self, file, name, doc_id)
         if threading.current_thread().name.startswith("ragmix-read-ahead"):
             ahead.append(file.name)
             if file.name == "b.txt":  # changed after it was read ahead
