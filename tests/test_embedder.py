@@ -312,6 +312,7 @@ def test_lanes_embed_exactly_what_one_call_embeds(rm) -> None:  # type: ignore[n
     finally:
         del emb.model.embed_documents
     assert [v for batch in got for v in batch] == one  # bit for bit, in order
+    assert list(emb.embed_in_batches([], 2)) == []  # nothing to embed: no batch, no error
     if lanes > 1:
         assert len(got) % lanes == 0 and sum(n for n, _ in seen) == len(texts)
         assert all(name.startswith("ragmix-embed") for _, name in seen)

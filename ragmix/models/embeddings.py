@@ -237,9 +237,11 @@ class LazyEmbeddings(Embeddings):
         ``embed_documents(texts)``. Queries keep every core for one call (latency). Batches
         are evened out to a whole number per lane.
         """
+        n = len(texts)
+        if n == 0:  # e.g. a document none of whose chunks is in a language the embedder reads
+            return
         model = self.model
         lanes = int(getattr(model, "lanes", 1))
-        n = len(texts)
         size = max(size, 1)
         if lanes > 1:  # a whole number of batches per lane, so no lane idles at the end
             count = -(-n // size)
