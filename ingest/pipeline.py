@@ -20,8 +20,9 @@ A file that changes or goes away (``--sync``) takes only its own name off its ol
 the document is removed with its last name. Names change in the same transaction as the
 source records that give them; in http mode the server's document record changes first.
 
-Files are processed one at a time and hashed in blocks, so memory is bounded by the largest
-single document, not by the folder.
+Files are stored one at a time and hashed in blocks; while one is embedded the next new one is
+read ahead (``_Ahead``), so memory is bounded by the two largest consecutive documents, not by
+the folder.
 """
 
 from __future__ import annotations
