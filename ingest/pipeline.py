@@ -33,10 +33,11 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ragmix.core.errors import LoadError
 from ragmix.core.events import Embedding, FileDone, FileFailed, FilesFound, FileStarted, IngestEvent
@@ -49,6 +50,9 @@ from ragmix.ingest.loaders import SUPPORTED
 from ragmix.ingest.manifest import Manifest, SourceRow, content_id
 from ragmix.store.catalog import Catalog, chunk_id, page_of
 from ragmix.store.stores import NameChange, NewDocument, Store, renamed
+
+if TYPE_CHECKING:
+    from ragmix.models.embeddings import VectorStream
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +89,7 @@ class VectorWriter(Protocol):
 
 
 class Encoder(Protocol):
-    def embed_in_batches(self, texts: Sequence[str], size: int) -> Iterator[list[list[float]]]: ...
+    def embed_in_batches(self, texts: Sequence[str], size: int) -> VectorStream: ...
 
     def understands(self, language: str) -> bool: ...
 
@@ -283,7 +287,9 @@ class Pipeline:
                     ahead.offer(files[i + 1][0], names[i + 1])
                 try:
                     status = self._ingest_file(file, name, summary, ready)
+                    _drop(ready)  # unused (the file was unchanged, a duplicate...) or done
                 except (LoadError, OSError) as exc:
+                    _drop(ready)
                     err = exc if isinstance(exc, LoadError) else _os_error(name, exc)
                     summary.failed.append({"path": name, "error": err.reason})
                     logger.warning("%s not ingested: %s", name, err.reason)
@@ -370,9 +376,28 @@ class Pipeline:
         # dense scores for other languages anyway, so embedding them is wasted time (with the
         # English default embedder, about half of a Chinese corpus). BM25 covers every chunk.
         dense = [self.encoder.understands(detect_language(c.text)) for c in chunks]
-        lexical = [lexical_tokens(c.text) for c in chunks]
-        tokens = {tc.name: tc.count(doc.text) for tc in self.token_counters}
-        return _Prepared(doc_id, doc, chunks, lexical, dense, tokens)
+        # Embedding starts now, on the lanes the file being stored leaves idle (see
+        # ``LazyEmbeddings.embed_in_batches``); the BM25 tokens are made meanwhile.
+        said = [
+            embedded_text(c.text, c.start, chunks[c.index - 1].end if c.index else None)
+            for c in chunks
+            if dense[c.index]
+        ]
+        vectors = self.encoder.embed_in_batches(said, self._embed_batch)
+        try:
+            lexical = [lexical_tokens(c.text) for c in chunks]
+            tokens = {tc.name: tc.count(doc.text) for tc in self.token_counters}
+        except BaseException:
+            vectors.close()
+            raise
+        return _Prepared(doc_id, doc, chunks, lexical, dense, tokens, vectors)
+
+    @property
+    def _embed_batch(self) -> int:
+        """Texts per embedding batch: each batch is reported, so progress moves about every
+        second; never more than a store batch."""
+        step = max(self.settings.ingest.store_batch, 1)
+        return max(min(self.settings.embeddings.batch_size, step), 1)
 
     def _add_document(
         self,
@@ -388,8 +413,15 @@ class Pipeline:
         name, doc_id = row.name, row.doc_id
         prepared = ready.result() if ready is not None else None  # its LoadError, as if here
         if prepared is None or prepared.doc_id != doc_id:  # none, or the file changed since
+            if prepared is not None:
+                prepared.vectors.close()
             prepared = self._prepare(file, name, doc_id)
-        doc, chunks, dense = prepared.doc, prepared.chunks, prepared.dense
+        doc, chunks, dense, vectors = (
+            prepared.doc,
+            prepared.chunks,
+            prepared.dense,
+            prepared.vectors,
+        )
         self.progress(Embedding(name, 0, sum(dense)))
         new = NewDocument(
             doc_id, name, doc.kind, doc.text, doc.page_starts, chunks, prepared.lexical, dense,
@@ -402,7 +434,7 @@ class Pipeline:
 
         doomed = self.store.commit(
             new,
-            lambda: self._write_vectors(doc_id, name, new.page_starts, chunks, dense),
+            lambda: self._write_vectors(doc_id, name, new.page_starts, chunks, dense, vectors),
             changes,
             link,
         )
@@ -415,39 +447,35 @@ class Pipeline:
         page_starts: list[int] | None,
         chunks: Sequence[Chunk],
         dense: Sequence[bool],
+        stream: VectorStream,
     ) -> None:
+        """Write the vectors ``stream`` yields for the ``dense`` chunks, a store batch at a
+        time, in order; closes the stream."""
         dense_chunks = [c for c in chunks if dense[c.index]]
         ids = [chunk_id(doc_id, c.index) for c in dense_chunks]
         texts = [c.text for c in dense_chunks]
-        said = [
-            embedded_text(c.text, c.start, chunks[c.index - 1].end if c.index else None)
-            for c in dense_chunks
-        ]
         now = time.time()
         metas = [
             _vector_meta(doc_id, name, c.index, c.start, c.end, page_of(page_starts, c.start), now)
             for c in dense_chunks
         ]
         step = max(self.settings.ingest.store_batch, 1)
-        # Embedded in the embedder's own batches (on every core at once where it can),
-        # each reported: a person watching sees the count move about every second, not once
-        # per store batch. Written a store batch at a time, in order.
-        sub = max(min(self.settings.embeddings.batch_size, step), 1)
         total = len(dense_chunks)
         done = written = 0
         vectors: list[list[float]] = []
-        for got in self.encoder.embed_in_batches(said, sub):
-            vectors += got
-            done += len(got)
-            if done < total:
-                self.progress(Embedding(name, done, total))
-            while len(vectors) >= step or (vectors and done == total):
-                n = min(step, len(vectors))
-                j = slice(written, written + n)
-                self.vectors.upsert_vectors(ids[j], vectors[:n], texts[j], metas[j])
-                written += n
-                del vectors[:n]
-                checkpoint()
+        with closing(stream):
+            for got in stream:
+                vectors += got
+                done += len(got)
+                if done < total:
+                    self.progress(Embedding(name, done, total))
+                while len(vectors) >= step or (vectors and done == total):
+                    n = min(step, len(vectors))
+                    j = slice(written, written + n)
+                    self.vectors.upsert_vectors(ids[j], vectors[:n], texts[j], metas[j])
+                    written += n
+                    del vectors[:n]
+                    checkpoint()
         self.progress(Embedding(name, total, total))
 
     def _split(self, text: str, page_starts: list[int] | None) -> list[Chunk]:
@@ -600,7 +628,6 @@ class Pipeline:
         the live collection); progress under ``label``, counting ``done`` as already done."""
         target = into or self.vectors
         step = max(self.settings.ingest.store_batch, 1)
-        sub = max(min(self.settings.embeddings.batch_size, step), 1)
         now = time.time()
         for i in range(0, len(chunk_ids), step):
             batch = self.catalog.chunk_records(chunk_ids[i : i + step])
@@ -610,7 +637,8 @@ class Pipeline:
             ]
             texts = [r[7] for r in batch]
             said = [embedded_text(r[7], r[4], r[8]) for r in batch]
-            vectors = [v for got in self.encoder.embed_in_batches(said, sub) for v in got]
+            with closing(self.encoder.embed_in_batches(said, self._embed_batch)) as stream:
+                vectors = [v for got in stream for v in got]
             target.upsert_vectors([r[0] for r in batch], vectors, texts, metas)
             self.progress(Embedding(label, done + i + len(batch), done + len(chunk_ids)))
             checkpoint()
@@ -679,6 +707,8 @@ class _Prepared:
     lexical: list[list[str]]
     dense: list[bool]
     tokens: dict[str, int]
+    vectors: VectorStream
+    """The dense chunks' vectors, being embedded since the file was prepared."""
 
 
 class _Ahead:
@@ -713,7 +743,21 @@ class _Ahead:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for ready in self.pending.values():
+            _drop(ready)
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _drop(ready: Future[_Prepared] | None) -> None:
+    """Stop embedding a prepared file's vectors that will not be written (a no-op for a
+    stream already written), now or when its preparation ends."""
+
+    def close(done: Future[_Prepared]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            done.result().vectors.close()
+
+    if ready is not None:
+        ready.add_done_callback(close)
 
 
 def _as_recorded(row: SourceRow | None, st: os.stat_result) -> bool:

@@ -360,3 +360,72 @@ def test_a_vector_leaves_out_the_overlap_and_repair_makes_the_same(rm, tmp_path:
     assert len(again["ids"]) == 2, done
     for cid, v in zip(again["ids"], again["embeddings"], strict=True):
         assert list(v) == pytest.approx(list(vec[cid]), abs=1e-6)
+
+
+def test_lanes_serve_the_earliest_stream_first_and_close_drops_the_rest(rm) -> None:  # type: ignore[no-untyped-def]
+    """The lanes are shared by every stream of an embedder: a free lane takes the earliest
+    stream's waiting batch, whenever it was submitted, so the next document's stream (made by
+    the read-ahead) only fills lanes the current one leaves idle. Closing a stream drops its
+    waiting batches; what it yields is what one call embeds."""
+    import threading
+
+    emb = rm.embeddings
+    lanes = emb._lanes
+    if lanes is None or lanes.count < 2:
+        pytest.skip("one lane on this machine")
+    started: list[str] = []
+    gates: dict[str, threading.Event] = {}  # a batch whose text names a gate waits for it
+    real = emb.model.embed_documents
+
+    def spy(batch: list[str]) -> list[list[float]]:
+        started.append(batch[0])
+        gate = gates.get(batch[0].split()[0])
+        if gate is not None:
+            assert gate.wait(60)
+        return real(batch)
+
+    def busy(n: int) -> None:
+        while len(started) < n:
+            threading.Event().wait(0.01)
+
+    emb.model.embed_documents = spy
+    try:
+        # All lanes but one held; the last one held until every batch below is waiting, then
+        # the only lane free: it must run the earlier stream's batches first.
+        gates.update(hold=threading.Event(), go=threading.Event())
+        holds = [lanes.submit(lanes.ticket(), [f"hold {i}"]) for i in range(lanes.count - 1)]
+        holds.append(lanes.submit(lanes.ticket(), ["go"]))
+        busy(lanes.count)
+        early, late = lanes.ticket(), lanes.ticket()
+        waiting = [lanes.submit(late, [f"late {i}"]) for i in range(3)]  # submitted first
+        waiting += [lanes.submit(early, [f"early {i}"]) for i in range(3)]
+        gates["go"].set()
+        for f in waiting:
+            f.result(timeout=60)
+        after = started[lanes.count :]
+        assert after == [f"early {i}" for i in range(3)] + [f"late {i}" for i in range(3)]
+        gates["hold"].set()
+        for f in holds:
+            f.result(timeout=60)
+
+        # close() while every lane is busy: the stream's waiting batches never run.
+        gates["hold"].clear()
+        started.clear()
+        stream = emb.embed_in_batches([f"hold {i}" for i in range(8)], 1)  # 2 per lane sent
+        busy(lanes.count)
+        stream.close()
+        gates["hold"].set()
+        for _ in range(lanes.count):  # every lane has been free since
+            lanes._pool.submit(lambda: None).result(timeout=60)
+        assert sorted(started) == [f"hold {i}" for i in range(lanes.count)]
+
+        # Two streams at once yield exactly what one call makes of each.
+        a, b = list(PASSAGES.values()), [f"{t} (b)" for t in PASSAGES.values()]
+        first, second = emb.embed_in_batches(a, 2), emb.embed_in_batches(b, 2)
+        got_b = [v for batch in second for v in batch]
+        got_a = [v for batch in first for v in batch]
+    finally:
+        for gate in gates.values():
+            gate.set()
+        del emb.model.embed_documents
+    assert got_a == emb.embed_documents(a) and got_b == emb.embed_documents(b)

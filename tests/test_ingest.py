@@ -385,5 +385,13 @@ def test_the_next_file_is_read_ahead_and_a_change_meanwhile_is_read_again(
     assert summary.ingested == 3 and [f["path"] for f in summary.failed] == ["c.pdf"]
     by_name = {d.name: d.doc_id for d in rm.documents()}
     assert rm.catalog.text(by_name["b.txt"]).startswith("第二份文件后来改写的内容。")
+    # Its vectors too: the embedding started when it was read ahead was dropped, not stored.
+    rows = rm.catalog.query(
+        "SELECT chunk_id, text FROM chunks WHERE doc_id = ? ORDER BY idx", (by_name["b.txt"],)
+    )
+    got = rm.vectors._collection.get(ids=[r[0] for r in rows], include=["embeddings"])
+    vec = dict(zip(got["ids"], got["embeddings"], strict=True))
+    want = rm.embeddings.embed_documents([r[1] for r in rows[:1]])  # the first: no overlap
+    assert list(vec[rows[0][0]]) == pytest.approx(want[0], abs=1e-6)
     again = rm.ingest(folder)
     assert again.ingested == 0 and again.skipped_unchanged == 3  # b's record is its new state

