@@ -29,10 +29,10 @@ from ragmix.core.errors import (
     StoreLockedError,
 )
 from ragmix.core.events import Answer, AnswerEvent, AnswerState, IngestEvent, IngestState
-from ragmix.core.settings import Settings, load_settings
 
 if _t.TYPE_CHECKING:
     from ragmix.app.api import RagMix
+    from ragmix.core.settings import Settings, load_settings
     from ragmix.ingest.pipeline import IngestSummary
     from ragmix.store.catalog import DocumentInfo
 
@@ -61,8 +61,10 @@ __all__ = [
     "load_settings",
 ]
 
-_LAZY = {
+_LAZY = {  # the settings need pydantic-settings (~0.4 s): not for the loader process
     "RagMix": "ragmix.app.api",
+    "Settings": "ragmix.core.settings",
+    "load_settings": "ragmix.core.settings",
     "DocumentInfo": "ragmix.store.catalog",
     "IngestSummary": "ragmix.ingest.pipeline",
 }

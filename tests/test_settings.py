@@ -88,7 +88,7 @@ def test_public_api_is_declared_once() -> None:
         and n != "annotations"
         and not isinstance(getattr(ragmix, n), types.ModuleType)
     }
-    assert public == set(ragmix.__all__) - {"RagMix", "DocumentInfo", "IngestSummary"}
+    assert public == set(ragmix.__all__) - set(ragmix._LAZY)  # the rest load on first use
 
 
 def test_help_is_fast_and_loads_no_model() -> None:
@@ -102,3 +102,15 @@ def test_help_is_fast_and_loads_no_model() -> None:
     assert time.perf_counter() - t0 < 5
     assert out.stdout.strip().endswith("[]")
     assert "--sync" in out.stdout
+
+
+def test_the_loader_process_imports_only_what_loading_needs() -> None:
+    """Every ingest waits for its loader process (ingest/guard.py) before the first file:
+    it must not pay for the settings' pydantic-settings, LangChain or Chroma (~0.4 s)."""
+    code = (
+        "import sys; from ragmix.ingest.guard import _main; from ragmix.ingest import loaders;"
+        "print([m for m in ('pydantic_settings', 'pydantic', 'langchain_core', 'chromadb',"
+        " 'numpy') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
