@@ -21,8 +21,9 @@ the document is removed with its last name. Names change in the same transaction
 source records that give them; in http mode the server's document record changes first.
 
 Files are stored one at a time and hashed in blocks; while one is embedded the next new one is
-read ahead (``_Ahead``), so memory is bounded by the two largest consecutive documents, not by
-the folder.
+read ahead (``_Ahead``) and its embedding starts on the lanes this one leaves idle (at its last
+batches and while it is written), so memory is bounded by the two largest consecutive documents
+(and a few embedding batches), not by the folder.
 """
 
 from __future__ import annotations
@@ -715,10 +716,11 @@ class _Ahead:
     """Prepares the next new file in a worker thread while the current one is embedded.
 
     Embedding runs in C with the GIL released, so reading, cleaning, splitting and
-    tokenising the next file overlaps it. Only a file whose record says it changed (or
-    that has none) is prepared, one at a time; what is prepared touches nothing stored, and
-    is used only if the file's content is still the same at its turn. Errors surface at the
-    file's turn, as if it had been read then.
+    tokenising the next file overlaps it; the next file's embedding then starts at once,
+    behind the current file's batches (see ``LazyEmbeddings.embed_in_batches``). Only a file
+    whose record says it changed (or that has none) is prepared, one at a time; what is
+    prepared touches nothing stored, and is used only if the file's content is still the same
+    at its turn. Errors surface at the file's turn, as if it had been read then.
     """
 
     def __init__(self, pipeline: Pipeline) -> None:
