@@ -211,6 +211,7 @@ class LazyEmbeddings(Embeddings):
         self.settings = settings
         self.spec = resolve_embedder(settings)
         self._model: Any = None
+        self._lane_pool: _Lanes | Literal[False] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -254,11 +255,16 @@ class LazyEmbeddings(Embeddings):
         size = max(-(-n // count), 1)
         return _Stream(lanes, (list(texts[i : i + size]) for i in range(0, n, size)))
 
-    @cached_property
+    @property
     def _lanes(self) -> _Lanes | None:
-        model = self.model
-        count = int(getattr(model, "lanes", 1))
-        return _Lanes(model, count) if count > 1 else None
+        """The model's lanes (made once, whichever thread asks first); None: one at a time."""
+        if self._lane_pool is None:
+            model = self.model
+            with self._lock:
+                if self._lane_pool is None:
+                    count = int(getattr(model, "lanes", 1))
+                    self._lane_pool = _Lanes(model, count) if count > 1 else False
+        return self._lane_pool or None
 
     def understands(self, language: str) -> bool:
         """Whether dense scores are meaningful for text in ``language`` ('zh', 'en')."""
