@@ -115,6 +115,28 @@ def test_deleted_documents_take_their_states_with_them(tmp_path: Path) -> None:
     assert keep is not None and keep.exists() and both is not None and not both.exists()
 
 
+def test_a_state_dropped_by_another_writer_as_it_is_read_still_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ingest --sync` in one thread drops the states of a removed document while another
+    thread reads one of them: the read has its bytes and answers; nothing raises (it raised
+    FileNotFoundError from marking the file used)."""
+    folder = StateFolder(tmp_path, FP, budget_bytes=10 << 20)
+    path = folder.save(_ids(300), _payload(1000), ["gone"])
+    assert path is not None
+    real = os.utime
+
+    def dropped_meanwhile(target: Any, *args: Any, **kwargs: Any) -> None:
+        states.drop_documents(tmp_path, keep=set())  # the other writer, just now
+        real(target, *args, **kwargs)
+
+    monkeypatch.setattr(states.os, "utime", dropped_meanwhile)
+    ids, payload = folder.load(path)
+    assert np.array_equal(ids, _ids(300)) and payload == _payload(1000)
+    assert not path.exists() and folder.best(_ids(300), min_tokens=256) == (None, 0)
+    assert states.touch(path) is False
+
+
 @pytest.mark.parametrize("step", [1, 2, 3, 4])
 def test_a_crash_at_any_step_of_saving_never_leaves_a_state_that_loads_wrong(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: int

@@ -471,7 +471,7 @@ class _Engine:
         if folder is not None and target >= self.min_tokens:
             path, covered = folder.best(tokens[:target], 1)
             if path is not None and covered >= target - max(256, target // 10):
-                os.utime(path)  # already kept: only mark it used
+                states.touch(path)  # already kept: only mark it used
             else:
                 self._pending = _snapshot(llama)
 
@@ -495,10 +495,10 @@ class _Engine:
         except OSError as exc:  # a full disk costs the next process a re-read, no more
             logger.warning("could not keep the prompt state on disk: %s", exc)
             return
-        if saved is not None:
+        if saved is not None:  # (it may be dropped by another writer as soon as it is kept)
             logger.info(
                 "kept the state of %d prompt tokens (%d MB) in %s in %.2f s", len(ids),
-                saved.stat().st_size >> 20, saved.parent, time.perf_counter() - t0,
+                len(pending.llama_state) >> 20, saved.parent, time.perf_counter() - t0,
             )  # fmt: skip
 
     def tokenizer(self) -> Any:

@@ -291,7 +291,7 @@ class StateFolder:
         if _checksum(head.ids, payload) != head.meta["sha256"]:
             self.discard(path, "checksum mismatch")
             raise StateError(f"{path.name}: checksum mismatch")
-        os.utime(path)  # least recently used goes first
+        touch(path)  # least recently used goes first
         return head.ids, payload
 
     def discard(self, path: Path, why: str) -> None:
@@ -344,6 +344,17 @@ class StateFolder:
                 self.discard(other, "superseded by a newer state of the same prompt")
         prune(self.root, self.budget_bytes, keep=path)
         return path
+
+
+def touch(path: Path) -> bool:
+    """Mark a kept state as just used (pruning drops the least recently used first); False
+    if it is gone: another thread or process may drop it at any moment (the disk budget, a
+    newer state of the same prompt, or its document removed by ``ingest --sync``)."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _checksum(ids: np.ndarray, payload: bytes | memoryview) -> str:
