@@ -288,14 +288,14 @@ class Pipeline:
                     ahead.offer(files[i + 1][0], names[i + 1])
                 try:
                     status = self._ingest_file(file, name, summary, ready)
-                    _drop(ready)  # unused (the file was unchanged, a duplicate...) or done
                 except (LoadError, OSError) as exc:
-                    _drop(ready)
                     err = exc if isinstance(exc, LoadError) else _os_error(name, exc)
                     summary.failed.append({"path": name, "error": err.reason})
                     logger.warning("%s not ingested: %s", name, err.reason)
                     self.progress(FileFailed.of(name, err))
                     continue
+                finally:  # unused (unchanged, a duplicate, failed, any error) or written
+                    _drop(ready)
                 logger.log(
                     logging.DEBUG if status == "unchanged" else logging.INFO,
                     "%s: %s", name, status,
@@ -417,12 +417,7 @@ class Pipeline:
             if prepared is not None:
                 prepared.vectors.close()
             prepared = self._prepare(file, name, doc_id)
-        doc, chunks, dense, vectors = (
-            prepared.doc,
-            prepared.chunks,
-            prepared.dense,
-            prepared.vectors,
-        )
+        doc, chunks, dense = prepared.doc, prepared.chunks, prepared.dense
         self.progress(Embedding(name, 0, sum(dense)))
         new = NewDocument(
             doc_id, name, doc.kind, doc.text, doc.page_starts, chunks, prepared.lexical, dense,
@@ -435,7 +430,9 @@ class Pipeline:
 
         doomed = self.store.commit(
             new,
-            lambda: self._write_vectors(doc_id, name, new.page_starts, chunks, dense, vectors),
+            lambda: self._write_vectors(
+                doc_id, name, new.page_starts, chunks, dense, prepared.vectors
+            ),
             changes,
             link,
         )
