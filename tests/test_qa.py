@@ -468,3 +468,33 @@ def test_zh_profile_answers_a_chinese_question_in_chinese_from_its_passage(
     assert best["kind"] == "support" and "18.62" in best["text"]
     marked = "".join(best["text"][x:y] for x, y in best["highlights"])
     assert "18.62" in marked
+
+
+# -- trust (issue 25): the gate before the model, the verdict after it ---------------------
+def test_a_question_nothing_bears_on_is_not_sent_to_the_model(small: RagMix) -> None:
+    ans = small.ask("公司董事长的个人爱好是什么？", mode="retrieve")
+    assert ans.verdict == "no_answer"
+    assert ans.tokens["prompt"] == 0 and ans.tokens["completion"] == 0  # no model call
+    assert ans.reason.startswith("not in your documents: the best passage holds")
+    assert "the model was not asked" in ans.reason
+    assert "没有与这个问题相关的内容" in ans.answer
+    assert ans.sources and len(ans.sources) <= 3  # the closest passages, for checking
+
+
+def test_the_gate_can_be_turned_off_and_the_answer_is_then_judged(small: RagMix) -> None:
+    rm = RagMix(small.settings.model_copy(
+        update={"answer": small.settings.answer.model_copy(update={"abstain": False})}
+    ))  # fmt: skip
+    ans = rm.ask("公司董事长的个人爱好是什么？", mode="retrieve")
+    assert ans.tokens["prompt"] > 0  # the model was asked
+    assert ans.verdict in {"unsupported", "partial", "no_answer"}, ans  # never "supported"
+
+
+def test_a_supported_answer_says_so_and_its_sources_come_by_support(small: RagMix) -> None:
+    ans = small.ask("How long is the warranty of the Lumen X2?", mode="retrieve")
+    assert ans.verdict is not None
+    supports = [s["support"] or 0.0 for s in ans.sources]
+    assert supports == sorted(supports, reverse=True)
+    assert sorted(s["n"] for s in ans.sources) == list(range(1, len(ans.sources) + 1))
+    if "two" in ans.answer.lower() or "2" in ans.answer:
+        assert ans.verdict in {"supported", "partial"}, ans

@@ -313,8 +313,8 @@ class AnswerSettings(BaseModel):
     style: Literal["full", "concise"] = Field(
         "full",
         description="'concise' asks the model for the answer itself, without restating the "
-        "question (small models then score higher on fact questions); 'full' lets it answer "
-        "in sentences. Both tell the model to answer only from the documents and to say "
+        "question (small models then score higher on fact questions; a summary question is "
+        "still answered in full); 'full' lets it answer in sentences. Both tell the model to answer only from the documents and to say "
         "plainly when they do not tell.",
     )
     verdict: bool = Field(

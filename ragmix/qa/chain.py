@@ -307,7 +307,7 @@ class QA:
         if not doc_ids:
             raise StoreError(_REMOVED_MEANWHILE, code="removed_meanwhile")
         docs = [(self._name(d), texts[d]) for d in doc_ids]
-        messages = prompts.stuff_messages(docs, question, hist, lang, self._concise)
+        messages = prompts.stuff_messages(docs, question, hist, lang, self._concise(question))
         n = self.count_prompt(messages)
         decision = router.confirm_stuff(decision, n, self.window)
         if decision.route != "stuff":
@@ -381,12 +381,12 @@ class QA:
             self.count,
             self.settings.retrieval.max_passages,
         )
-        messages = prompts.retrieve_messages(passages, question, hist, lang, self._concise)
+        messages = prompts.retrieve_messages(passages, question, hist, lang, self._concise(question))
         n = self.count_prompt(messages)
         window = self.window
         while not window.fits(n) and passages:  # the budget is exact up to template overhead
             passages = passages[:-1]
-            messages = prompts.retrieve_messages(passages, question, hist, lang, self._concise)
+            messages = prompts.retrieve_messages(passages, question, hist, lang, self._concise(question))
             n = self.count_prompt(messages)
         if not window.fits(n):
             raise router.no_room_for_passages(n, window)
@@ -404,9 +404,10 @@ class QA:
             query=query,
         )
 
-    @property
-    def _concise(self) -> bool:
-        return self.settings.answer.style == "concise"
+    def _concise(self, question: str) -> bool:
+        """The bare-answer instruction: for fact questions under ``answer.style: concise``; a
+        question about the whole text (a summary) is answered in full."""
+        return self.settings.answer.style == "concise" and not router.is_global_question(question)
 
     def confidence(self, query: str, result: SearchResult) -> Confidence:
         """How far the passages found bear on ``query``, before any model call: the best
