@@ -314,8 +314,8 @@ class AnswerSettings(BaseModel):
         "full",
         description="'concise' asks the model for the answer itself, without restating the "
         "question (small models then score higher on fact questions; a summary question is "
-        "still answered in full); 'full' lets it answer in sentences. Both tell the model to answer only from the documents and to say "
-        "plainly when they do not tell.",
+        "still answered in full); 'full' lets it answer in sentences. Both tell the model to "
+        "answer only from the documents and to say plainly when they do not tell.",
     )
     verdict: bool = Field(
         True,

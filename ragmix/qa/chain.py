@@ -381,12 +381,13 @@ class QA:
             self.count,
             self.settings.retrieval.max_passages,
         )
-        messages = prompts.retrieve_messages(passages, question, hist, lang, self._concise(question))
+        concise = self._concise(question)
+        messages = prompts.retrieve_messages(passages, question, hist, lang, concise)
         n = self.count_prompt(messages)
         window = self.window
         while not window.fits(n) and passages:  # the budget is exact up to template overhead
             passages = passages[:-1]
-            messages = prompts.retrieve_messages(passages, question, hist, lang, self._concise(question))
+            messages = prompts.retrieve_messages(passages, question, hist, lang, concise)
             n = self.count_prompt(messages)
         if not window.fits(n):
             raise router.no_room_for_passages(n, window)
