@@ -555,8 +555,8 @@ def test_32_clients_for_half_a_minute_lose_nothing_and_mix_no_sources(api: Simpl
 @pytest.mark.slow
 @pytest.mark.server
 def test_readme_client_example_runs(api: SimpleNamespace) -> None:
-    """The README's `openai` SDK + ChatOpenAI example, as written, against this server."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    """docs/http-api.md's `openai` SDK + ChatOpenAI example, as written, against this server."""
+    readme = (ROOT / "docs" / "http-api.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     example = next(b for b in blocks if "from openai import OpenAI" in b)
     assert example.count("http://127.0.0.1:8000/v1") == 2
