@@ -1,5 +1,6 @@
-"""The README stays short, and every relative link in it and in docs/*.md leads somewhere: to a
-file that exists and, when it names one, to a heading of that file (GitHub's anchors)."""
+"""The README stays short and links every docs/*.md page, and every relative link in it, in
+docs/*.md and in benchmarks/README.md leads somewhere: to a file that exists and, when it names
+one, to a heading of that file (GitHub's anchors)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README_MAX_LINES = 400
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+PAGES = [ROOT / "README.md", *DOCS, ROOT / "benchmarks" / "README.md"]
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1", flags=re.S | re.M)
 _CODE = re.compile(r"`[^`\n]*`")
@@ -73,7 +75,7 @@ def test_relative_links_resolve(page: Path) -> None:
 
 def test_readme_links_every_docs_page() -> None:
     readme = set(links((ROOT / "README.md").read_text(encoding="utf-8")))
-    missing = [p.name for p in PAGES[1:] if f"docs/{p.name}" not in readme]
+    missing = [p.name for p in DOCS if f"docs/{p.name}" not in readme]
     assert not missing, f"docs pages the README does not link to: {missing}"
 
 

@@ -65,7 +65,7 @@ def _states(rm: Any) -> tuple[str, str, str]:
 
     budget = rm.settings.llm.state_disk_mb
     if rm.settings.llm.backend != "llama-cpp":
-        return "ok", "kept by the model server (see the README's backend table)", ""
+        return "ok", "kept by the model server (see the backend table in docs/asking.md)", ""
     if budget <= 0:
         return "ok", "off (llm.state_disk_mb: 0): every new process reads documents again", ""
     n, used = states.usage(rm.store.states)
