@@ -9,7 +9,10 @@ none of this reaches the ingest run:
   and its thread pools loaded. Not multiprocessing's 'spawn' either, which re-imports the
   caller's main script in the child and so breaks any script without a
   ``if __name__ == "__main__"`` guard. Requests and answers are pickled over two pipes.
-* It serves file after file, so its start-up (~0.3 s) is paid once per batch, not per file.
+* It serves file after file, so its start-up (~0.3 s) is paid once per batch, not per file
+  (and so is the OCR engine's, ~1 s, made on the first page that needs it).
+* While it reads pages by OCR it sends ``("progress", (done, total))`` before its answer;
+  the parent passes them to ``on_page`` and keeps waiting, within the same time limit.
 * Before each file it lowers its own RLIMIT_AS (address space) to what it uses idle plus the
   memory limit, so a runaway allocation fails as ``MemoryError`` inside the child instead of
   swapping or waking the OOM killer. It reports that and exits; its heap is not trusted after.
@@ -34,7 +37,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,9 +95,19 @@ class LoadGuard:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def load(
-        self, path: Path, *, max_bytes: int, max_pages: int, max_chars: int, display: str
+        self,
+        path: Path,
+        *,
+        max_bytes: int,
+        max_pages: int,
+        max_chars: int,
+        display: str,
+        ocr: bool = True,
+        ocr_max_pages: int = 50,
+        on_page: Callable[[int, int], None] | None = None,
     ) -> LoadedDocument:
         """``load_document(path, ...)`` under the limits; see ``load_document`` for the rest.
+        ``on_page(done, total)`` is called (in this thread) as pages are read by OCR.
 
         Raises:
             LoadError: whatever ``load_document`` raises, and: the file took longer than
@@ -103,31 +118,41 @@ class LoadGuard:
             "max_pages": max_pages,
             "max_chars": max_chars,
             "display": display,
+            "ocr": ocr,
+            "ocr_max_pages": ocr_max_pages,
         }
         if (not self.timeout_s and not self.memory_mb) or os.name == "nt" or self._no_child:
-            return load_document(path, **kwargs)
+            return load_document(path, **kwargs, progress=on_page)
         with self._lock:
             pipes = self._ensure_child()
             if pipes is None:
-                return load_document(path, **kwargs)
+                return load_document(path, **kwargs, progress=on_page)
             send, conn = pipes
             try:
                 send.send((str(path), kwargs, self.memory_mb * _MB))
             except OSError:  # died between two files
                 raise LoadError(display, *self._died()) from None
-            if not conn.poll(self.timeout_s or None):
-                self._kill()
-                raise LoadError(
-                    display,
-                    f"loading took longer than {self.timeout_s:g} s and was stopped (a huge "
-                    "or pathological file?): split the file, or raise ingest.file_timeout_s",
-                    "load_timeout",
-                    {"seconds": self.timeout_s},
-                )
-            try:
-                status, payload = conn.recv()
-            except (EOFError, OSError):
-                raise LoadError(display, *self._died()) from None
+            deadline = time.monotonic() + self.timeout_s if self.timeout_s else None
+            while True:
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                if not conn.poll(left):
+                    self._kill()
+                    raise LoadError(
+                        display,
+                        f"loading took longer than {self.timeout_s:g} s and was stopped (a "
+                        "huge or pathological file, or many pages to read by OCR?): split "
+                        "the file, or raise ingest.file_timeout_s",
+                        "load_timeout",
+                        {"seconds": self.timeout_s},
+                    )
+                try:
+                    status, payload = conn.recv()
+                except (EOFError, OSError):
+                    raise LoadError(display, *self._died()) from None
+                if status != "progress":
+                    break
+                if on_page is not None:
+                    on_page(*payload)
             if status == "memory":
                 self._kill()  # it exits by itself; a fresh one serves the next file
         if status == "ok":
@@ -270,7 +295,7 @@ def _main(from_parent: int, to_parent: int) -> None:
             if limited:
                 _limit_memory(resource, base + memory)
             try:
-                reply = ("ok", load_document(Path(path), **kwargs))
+                reply = ("ok", load_document(Path(path), **kwargs, progress=_sender(conn)))
             finally:
                 if limited:
                     _limit_memory(resource, resource.RLIM_INFINITY)
@@ -296,6 +321,17 @@ def _main(from_parent: int, to_parent: int) -> None:
             return
         if reply[0] == "memory":
             return  # the heap may be fragmented or a library half-way: start afresh
+
+
+def _sender(conn: Connection) -> Callable[[int, int], None]:
+    """A page-progress callback that tells the parent (a gone parent is not an error here:
+    the answer's own send finds out)."""
+
+    def send(done: int, total: int) -> None:
+        with contextlib.suppress(OSError):
+            conn.send(("progress", (done, total)))
+
+    return send
 
 
 def _limit_memory(resource: Any, soft: int) -> None:
@@ -334,8 +370,15 @@ _shared: LoadGuard | None = None
 _shared_lock = threading.Lock()
 
 
-def load_guarded(path: Path, limits: IngestSettings, *, display: str) -> LoadedDocument:
-    """Load ``path`` with the limits of ``limits`` (``ingest`` settings), in the shared guard.
+def load_guarded(
+    path: Path,
+    limits: IngestSettings,
+    *,
+    display: str,
+    on_page: Callable[[int, int], None] | None = None,
+) -> LoadedDocument:
+    """Load ``path`` with the limits of ``limits`` (``ingest`` settings), in the shared guard;
+    ``on_page(done, total)`` is told of pages read by OCR.
 
     The child is started on the first call and reused by every later one in this process
     (several ingest runs, web uploads); it exits with the process.
@@ -353,4 +396,7 @@ def load_guarded(path: Path, limits: IngestSettings, *, display: str) -> LoadedD
         max_pages=limits.max_pages,
         max_chars=limits.max_chars,
         display=display,
+        ocr=limits.ocr != "off",
+        ocr_max_pages=limits.ocr_max_pages,
+        on_page=on_page,
     )
