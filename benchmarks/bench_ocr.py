@@ -2,8 +2,9 @@
 
 Pages are generated, so the true text is known: Chinese and English, several fonts (those of
 Debian's fonts-wqy-zenhei, fonts-noto-cjk and fonts-dejavu-core that are installed), scanned
-at 120-200 dpi, turned 0.4-1.5 degrees and speckled. Each engine reads every page in a fresh
-worker process; reported per engine:
+at 120-200 dpi, turned 0.4-1.5 degrees and speckled. Each engine runs in its own worker
+process, and each page goes to every engine in turn (the order rotating), so a machine shared
+with other work slows them alike; reported per engine:
 
 * character error rate (edit distance over the true text's characters, whitespace ignored,
   full-width punctuation folded to ASCII so neither engine is charged for a style choice),
@@ -171,9 +172,9 @@ def cer(truth: str, read: str) -> tuple[int, int]:
 # --- workers -------------------------------------------------------------------------------
 
 
-def _worker(engine: str, pages_json: str) -> None:
-    """Read every page with ``engine``; print one JSON line: texts, seconds, start-up, RSS."""
-    pages = json.loads(Path(pages_json).read_text())
+def _worker(engine: str, warm_page: str) -> None:
+    """Serve ``engine``: one page path a line on stdin, one JSON line back (text, seconds);
+    an empty line ends it with the start-up and the peak RSS."""
     t0 = time.perf_counter()
     if engine == "ragmix":
         from PIL import Image
@@ -200,19 +201,54 @@ def _worker(engine: str, pages_json: str) -> None:
             )  # fmt: skip
             return out.stdout
 
-    read(pages[0]["path"])  # warm-up (models load), untimed
+    read(warm_page)  # warm-up (models load), untimed
     startup = time.perf_counter() - t0
-    texts, seconds = [], []
-    for page in pages:
+    for line in sys.stdin:
+        path = line.strip()
+        if not path:
+            break
         t = time.perf_counter()
-        texts.append(read(page["path"]))
-        seconds.append(time.perf_counter() - t)
+        text = read(path)
+        print(json.dumps({"text": text, "seconds": time.perf_counter() - t}), flush=True)
     rss = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     )
-    print(json.dumps({"texts": texts, "seconds": seconds, "startup": startup,
-                      "peak_rss_mb": rss / 1024}))  # fmt: skip
+    print(json.dumps({"startup": startup, "peak_rss_mb": rss / 1024}), flush=True)
+
+
+def _run_interleaved(engines: list[str], pages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every engine in its own worker; each page goes to each engine in turn (the order
+    rotating), so a busy machine slows all of them alike."""
+    procs = {
+        e: subprocess.Popen(
+            [sys.executable, __file__, "--worker", e, pages[0]["path"]],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )  # fmt: skip
+        for e in engines
+    }
+    results: dict[str, Any] = {e: {"texts": [], "seconds": []} for e in engines}
+    for i, page in enumerate(pages):
+        for e in engines[i % len(engines) :] + engines[: i % len(engines)]:
+            proc = procs[e]
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(page["path"] + "\n")
+            proc.stdin.flush()
+            reply = json.loads(proc.stdout.readline())
+            results[e]["texts"].append(reply["text"])
+            results[e]["seconds"].append(reply["seconds"])
+        print(f"page {i + 1}/{len(pages)}", file=sys.stderr, flush=True)
+    for e, proc in procs.items():
+        out, _ = proc.communicate("\n")
+        results[e].update(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2%}"
 
 
 def _available() -> list[str]:
@@ -231,7 +267,8 @@ def _available() -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pages", type=int, default=36)
+    # 18 pages: each language, font and dpi together once.
+    ap.add_argument("--pages", type=int, default=18)
     ap.add_argument("--quick", action="store_true", help="6 pages")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -241,15 +278,7 @@ def main() -> None:
     n = 6 if args.quick else args.pages
     with tempfile.TemporaryDirectory() as tmp:
         pages = make_pages(Path(tmp), n)
-        pages_json = Path(tmp) / "pages.json"
-        pages_json.write_text(json.dumps(pages))
-        results: dict[str, Any] = {}
-        for engine in _available():
-            out = subprocess.run(
-                [sys.executable, __file__, "--worker", engine, str(pages_json)],
-                capture_output=True, text=True, check=True, cwd=ROOT,
-            )  # fmt: skip
-            results[engine] = json.loads(out.stdout.strip().splitlines()[-1])
+        results = _run_interleaved(_available(), pages)
     rows, summary = [], {}
     for engine, r in results.items():
         groups: dict[str, list[int]] = {}
@@ -271,7 +300,7 @@ def main() -> None:
         s = summary[engine]
         rows.append([engine, f"{s['cer']['all']:.2%}", f"{s['cer']['zh']:.2%}",
                      f"{s['cer']['en']:.2%}",
-                     *[f"{s['cer'].get(f'{d} dpi', 0):.2%}" for d in DPIS],
+                     *[_pct(s["cer"].get(f"{d} dpi")) for d in DPIS],
                      s["s_per_page"], s["pages_per_s"], s["peak_rss_mb"]])  # fmt: skip
     base = summary["tesseract"]
     ours = summary["ragmix"]

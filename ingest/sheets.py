@@ -159,9 +159,11 @@ def load_workbook(
         ) from exc
     pages: list[str] = []
     total = 0
+    filled = 0
     try:
         for sheet in book.worksheets:
-            lines = rows_to_lines(_sheet_rows(sheet, whole), sheet.title)
+            lines = rows_to_lines(list(_sheet_rows(sheet, whole)), sheet.title)
+            filled += len(lines)
             text = clean_text("\n".join([f"## {sheet.title}", *lines]), join_cjk=False)
             pages.append(text)
             total += len(text) + 2
@@ -175,6 +177,8 @@ def load_workbook(
                 )
     finally:
         book.close()
+    if not filled:
+        raise LoadError(name, "every sheet of the workbook is empty: nothing to index", "no_text")
     return _paged(pages, "xlsx")
 
 

@@ -7,13 +7,21 @@ The OCR tests read about seven small pages in all (~2 s a page on two cores)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
 import pytest
 
 from ragmix.core.errors import LoadError
-from ragmix.core.events import IngestEvent, IngestState, PagesRead
+from ragmix.core.events import (
+    Embedding,
+    FilesFound,
+    FileStarted,
+    IngestEvent,
+    IngestState,
+    PagesRead,
+)
 from ragmix.ingest.guard import LoadGuard
 from ragmix.ingest.loaders import load_document
 from ragmix.ingest.ocr import OcrLine, engine_status, layout, needs_ocr
@@ -64,6 +72,22 @@ def test_which_pdf_pages_need_ocr(text: str, ocr: bool) -> None:
     assert needs_ocr(text) is ocr
 
 
+def test_pages_read_ahead_fold_into_their_file_not_the_current_one() -> None:
+    events: list[IngestEvent] = [
+        FilesFound(2, ("a.md", "scan.pdf")),
+        FileStarted("a.md"),
+        PagesRead("scan.pdf", 0, 3),  # the next file, read ahead while a.md is embedded
+        Embedding("a.md", 0, 4),
+        PagesRead("scan.pdf", 1, 3),
+    ]
+    state = IngestState.fold(events)
+    assert (state.name, state.chunks_total, state.ocr) == ("a.md", 4, ("scan.pdf", 1, 3))
+    assert state.files["a.md"].status == "indexing"
+    assert (state.files["scan.pdf"].status, state.files["scan.pdf"].pages) == ("reading", 1)
+    assert state.apply(PagesRead("scan.pdf", 3, 3)).ocr is None
+    assert PagesRead("x", 1, 2).as_dict() == {"type": "pages", "name": "x", "done": 1, "total": 2}
+
+
 def test_engine_ships_its_models_in_the_wheel() -> None:
     from importlib import resources
 
@@ -112,6 +136,23 @@ def test_scanned_pdf_is_read_page_by_page_in_the_guarded_process(tmp_path: Path)
     with LoadGuard(timeout_s=0.5, memory_mb=2048) as guard, pytest.raises(LoadError) as info:
         guard.load(scan, display="scan.pdf", **LIMITS)
     assert info.value.code == "load_timeout" and "OCR" in info.value.reason
+
+
+@pytest.mark.slow
+@needs_font
+def test_damaged_scans_and_images_never_leak_library_errors(tmp_path: Path) -> None:
+    scan = make_scanned_text_pdf(tmp_path / "scan.pdf", [["第一页"]]).read_bytes()
+    photo = make_photo(tmp_path / "notice.png").read_bytes()
+    for data, suffix in ((scan, ".pdf"), (photo, ".png")):
+        for i in range(2):
+            damaged = bytearray(data)
+            at = len(data) // 3 * (i + 1)
+            damaged[at : at + 64] = bytes(64)
+            path = tmp_path / f"d{i}{suffix}"
+            path.write_bytes(bytes(damaged))
+            # Loading may succeed or raise LoadError; any other exception fails the test.
+            with contextlib.suppress(LoadError):
+                load_document(path, **LIMITS)
 
 
 @pytest.mark.slow

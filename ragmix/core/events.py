@@ -493,7 +493,7 @@ class IngestState:
     @property
     def ocr(self) -> tuple[str, int, int] | None:
         """The file whose pages are being read by OCR, and how far: (name, done, total)."""
-        for name, fp in reversed(self.files.items()):
+        for name, fp in reversed(list(self.files.items())):
             if fp.status == "reading" and fp.pages < fp.pages_total:
                 return name, fp.pages, fp.pages_total
         return None
