@@ -123,3 +123,28 @@ def test_the_unsupported_message_names_every_format(tmp_path: Path) -> None:
         load_document(tmp_path / "a.xyz", **LIMITS)
     for ext in (".xlsx", ".csv", ".pptx", ".png", ".jpg", ".tiff", ".webp", ".pdf"):
         assert ext in info.value.reason and ext in SUPPORTED
+
+
+def test_ingest_help_and_the_upload_box_name_the_new_formats(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ragmix.cli.main import main
+    from ragmix.core.settings import Settings
+
+    assert main(["ingest", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    for fmt in ("xlsx", "csv", "tsv", "pptx", "png", "jpg", "tiff", "webp", "OCR"):
+        assert fmt in shown, fmt
+    accepted = Settings().ingest.extensions  # the upload box's file types
+    assert set(SUPPORTED) == set(accepted)
+
+
+def test_doctor_reports_the_ocr_engine_or_that_it_is_off(tmp_path: Path) -> None:
+    from ragmix import RagMix
+    from ragmix.app.doctor import _ocr
+
+    rm = RagMix.from_config(None, store={"path": str(tmp_path / "s")})
+    status, detail, _ = _ocr(rm)
+    assert status == "ok" and detail.startswith("RapidOCR 3.") and "onnxruntime" in detail
+    off = RagMix.from_config(None, store={"path": str(tmp_path / "s")}, ingest={"ocr": "off"})
+    assert _ocr(off)[1].startswith("off (ingest.ocr: off)")
