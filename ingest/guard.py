@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from ragmix.core.errors import LoadError
 from ragmix.core.schema import LoadedDocument
 from ragmix.ingest.loaders import load_document
+from ragmix.ingest.ocr import set_engine_builder
 
 if TYPE_CHECKING:
     from ragmix.core.settings import IngestSettings
@@ -282,6 +283,10 @@ def _main(from_parent: int, to_parent: int) -> None:
         import resource
     except ImportError:  # no RLIMIT_AS: time limit only
         resource = None  # type: ignore[assignment]
+    allowance = _Allowance(resource)
+    # The OCR engine (~1 GB of address space once, kept for every later file) is the loader's,
+    # not the file's: it is built outside the limit, which then starts again from there.
+    set_engine_builder(allowance.outside)
     conn.send("ready")
     while True:
         try:
@@ -290,22 +295,20 @@ def _main(from_parent: int, to_parent: int) -> None:
             return
         reply: tuple[str, Any]
         limited = bool(memory) and resource is not None
-        base, peak_before = _address_space(), _peak_address_space()
+        allowance.start(memory if limited else 0)
         try:
-            if limited:
-                _limit_memory(resource, base + memory)
             try:
                 reply = ("ok", load_document(Path(path), **kwargs, progress=_sender(conn)))
             finally:
-                if limited:
-                    _limit_memory(resource, resource.RLIM_INFINITY)
+                allowance.lift()
         except LoadError as exc:
             reply = ("load_error", (exc.reason, exc.code, exc.params))
         except MemoryError:
             reply = ("memory", None)
         except Exception as exc:
             reply = ("crash", f"{type(exc).__name__}: {exc}")
-        if limited and reply[0] in ("load_error", "crash"):
+        base, peak_before = allowance.base, allowance.peak_before
+        if limited and reply[0] in ("load_error", "crash") and not _decided(reply):
             # C libraries report a failed allocation in their own words (lxml: "XMLSyntaxError:
             # unknown error"). A failure after this file pushed the process past half its
             # allowance is taken for what it most likely is.
@@ -321,6 +324,48 @@ def _main(from_parent: int, to_parent: int) -> None:
             return
         if reply[0] == "memory":
             return  # the heap may be fragmented or a library half-way: start afresh
+
+
+# Failures that are decisions about what was read, not a library's words for a failed
+# allocation: reading a scan by OCR takes about 1.2 GB of address space a page, and then
+# finding no text in it is still just that.
+_DECISIONS = frozenset({"pdf_scanned", "ocr_no_text", "ocr_too_many_pages"})
+
+
+def _decided(reply: tuple[str, Any]) -> bool:
+    return reply[0] == "load_error" and reply[1][1] in _DECISIONS
+
+
+class _Allowance:
+    """The memory the current file may take: ``start(memory)`` caps the address space at what
+    the process uses now plus ``memory`` (0: no cap), remembering where it started."""
+
+    def __init__(self, resource: Any) -> None:
+        self.resource = resource
+        self.memory = 0
+        self.base = self.peak_before = 0
+
+    def start(self, memory: int) -> None:
+        self.memory = memory
+        self.base, self.peak_before = _address_space(), _peak_address_space()
+        if self.resource is not None:
+            soft = self.base + memory if memory else self.resource.RLIM_INFINITY
+            _limit_memory(self.resource, soft)
+
+    def lift(self) -> None:
+        """No cap any more; ``base`` and ``peak_before`` stay the file's."""
+        self.memory = 0
+        if self.resource is not None:
+            _limit_memory(self.resource, self.resource.RLIM_INFINITY)
+
+    def outside(self, build: Callable[[], Any]) -> Any:
+        """``build()`` with no cap; the file's allowance then starts again after it."""
+        memory = self.memory
+        self.lift()
+        try:
+            return build()
+        finally:
+            self.start(memory)
 
 
 def _sender(conn: Connection) -> Callable[[int, int], None]:

@@ -41,6 +41,7 @@ __all__ = [
     "ocr_pdf_pages",
     "page_header",
     "read_image",
+    "set_engine_builder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,10 @@ IMAGE_KINDS: dict[str, str] = {
 PageProgress = Callable[[int, int], None]
 
 # Render PDF pages at this resolution (a scan's own is usually 150-300 dpi), but never with a
-# side over _MAX_SIDE pixels: the detector scales larger images down to 2000 anyway.
+# side over _MAX_SIDE pixels: the detector scales larger images down to that anyway (and its
+# activations take about 1.2 GB of address space at that size).
 _RENDER_DPI = 200
-_MAX_SIDE = 2200
+_MAX_SIDE = 2000
 # A PDF page with fewer non-blank characters than this in its text layer is read by OCR.
 _MIN_PAGE_CHARS = 8
 # Images with more pixels than this are refused before decoding (a decompression bomb).
@@ -181,13 +183,31 @@ def _mean_confidence(lines: Sequence[OcrLine]) -> float:
 _engine_lock = threading.Lock()
 
 
+def _build_here(build: Callable[[], Any]) -> Any:
+    return build()
+
+
+_builder: Callable[[Callable[[], Any]], Any] = _build_here
+
+
+def set_engine_builder(builder: Callable[[Callable[[], Any]], Any]) -> None:
+    """Have ``builder(build)`` call ``build()`` when the engine is first made: the guarded
+    loader process makes it outside a file's memory limit (see guard.py)."""
+    global _builder
+    _builder = builder
+
+
 @functools.cache
 def _engine() -> Any:
     """The RapidOCR engine, made once per process (about 1 s: three ONNX sessions)."""
-    from rapidocr import RapidOCR
 
-    # Logging at error level: RapidOCR logs every call at info level by default.
-    return RapidOCR(params={"Global.log_level": "error"})
+    def build() -> Any:
+        from rapidocr import RapidOCR
+
+        # Logging at error level: RapidOCR logs every call at info level by default.
+        return RapidOCR(params={"Global.log_level": "error"})
+
+    return _builder(build)
 
 
 def engine_status() -> tuple[bool, str]:

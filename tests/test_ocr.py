@@ -25,6 +25,7 @@ from ragmix.core.events import (
 from ragmix.ingest.guard import LoadGuard
 from ragmix.ingest.loaders import load_document
 from ragmix.ingest.ocr import OcrLine, engine_status, layout, needs_ocr
+from tests.fixtures import make_scanned_pdf
 from tests.office_files import (
     FACTS,
     cjk_font,
@@ -132,6 +133,17 @@ def test_scanned_pdf_is_read_page_by_page_in_the_guarded_process(tmp_path: Path)
     assert "0512-68881234" in p2 and "王晓明" in p2
     assert doc.ocr_pages is not None and set(doc.ocr_pages) == {1, 2}
     assert min(doc.ocr_pages.values()) > 0.9
+    # The engine is built outside a file's memory limit: a fresh loader whose first file is a
+    # scan OCR finds nothing in fails as that, not as "over ingest.file_memory_mb" (the
+    # engine's address space was once taken for the file's), and the next file still gets
+    # its whole allowance.
+    with LoadGuard(timeout_s=120, memory_mb=2048) as guard:
+        with pytest.raises(LoadError) as info:
+            guard.load(make_scanned_pdf(tmp_path / "bars.pdf", 1), display="bars.pdf", **LIMITS)
+        assert info.value.code == "pdf_scanned", info.value.reason
+        assert "OCR found no text" in info.value.reason
+        notice = guard.load(make_photo(tmp_path / "n.png"), display="n.png", **LIMITS)
+        assert "金枫路" in notice.text
     # The time limit holds while pages are read: the child is stopped, the error says so.
     with LoadGuard(timeout_s=0.5, memory_mb=2048) as guard, pytest.raises(LoadError) as info:
         guard.load(scan, display="scan.pdf", **LIMITS)
