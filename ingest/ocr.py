@@ -384,7 +384,7 @@ def ocr_pdf_pages(
             name,
             f"{len(pages)} pages have no text layer and need OCR, more than "
             f"ingest.ocr_max_pages ({max_pages}): raise ingest.ocr_max_pages (OCR takes "
-            "about 2 s a page; raise ingest.file_timeout_s to match), or split the PDF",
+            "2-6 s a page; raise ingest.file_timeout_s to match), or split the PDF",
             "ocr_too_many_pages",
             {"n": len(pages), "limit": max_pages},
         )

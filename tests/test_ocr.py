@@ -3,7 +3,7 @@ image-only PDFs and a photo made in the test (text drawn with a Chinese font, ra
 turned, speckled) through the loader, the guarded loader process and a whole ingest, with the
 facts found by search on the right page; and the new formats' incremental re-ingest.
 
-The OCR tests read about seven small pages in all (~2 s a page on two cores)."""
+The OCR tests read about a dozen pages in all, most of them small."""
 
 from __future__ import annotations
 

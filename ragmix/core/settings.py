@@ -174,13 +174,13 @@ class IngestSettings(BaseModel):
     ocr: Literal["auto", "off"] = Field(
         "auto",
         description="'auto': images, and PDF pages without a text layer (scans), are read by "
-        "OCR (RapidOCR, offline, Chinese and English; about 2 s a page on two cores). 'off': "
+        "OCR (RapidOCR, offline, Chinese and English; 2-6 s a page on two cores). 'off': "
         "images are refused and such pages are left out.",
     )
     ocr_max_pages: int = Field(
         50,
         ge=0,
-        description="PDFs with more pages that need OCR are refused (OCR takes about 2 s a "
+        description="PDFs with more pages that need OCR are refused (OCR takes 2-6 s a "
         "page: raise ingest.file_timeout_s along with it).",
     )
     max_chars: int = Field(20_000_000, description="Documents whose text exceeds this are refused.")
