@@ -9,7 +9,10 @@ none of this reaches the ingest run:
   and its thread pools loaded. Not multiprocessing's 'spawn' either, which re-imports the
   caller's main script in the child and so breaks any script without a
   ``if __name__ == "__main__"`` guard. Requests and answers are pickled over two pipes.
-* It serves file after file, so its start-up (~0.3 s) is paid once per batch, not per file.
+* It serves file after file, so its start-up (~0.3 s) is paid once per batch, not per file
+  (and so is the OCR engine's, ~1 s, made on the first page that needs it).
+* While it reads pages by OCR it sends ``("progress", (done, total))`` before its answer;
+  the parent passes them to ``on_page`` and keeps waiting, within the same time limit.
 * Before each file it lowers its own RLIMIT_AS (address space) to what it uses idle plus the
   memory limit, so a runaway allocation fails as ``MemoryError`` inside the child instead of
   swapping or waking the OOM killer. It reports that and exits; its heap is not trusted after.
@@ -34,7 +37,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from ragmix.core.errors import LoadError
 from ragmix.core.schema import LoadedDocument
 from ragmix.ingest.loaders import load_document
+from ragmix.ingest.ocr import set_engine_builder
 
 if TYPE_CHECKING:
     from ragmix.core.settings import IngestSettings
@@ -90,9 +96,19 @@ class LoadGuard:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def load(
-        self, path: Path, *, max_bytes: int, max_pages: int, max_chars: int, display: str
+        self,
+        path: Path,
+        *,
+        max_bytes: int,
+        max_pages: int,
+        max_chars: int,
+        display: str,
+        ocr: bool = True,
+        ocr_max_pages: int = 50,
+        on_page: Callable[[int, int], None] | None = None,
     ) -> LoadedDocument:
         """``load_document(path, ...)`` under the limits; see ``load_document`` for the rest.
+        ``on_page(done, total)`` is called (in this thread) as pages are read by OCR.
 
         Raises:
             LoadError: whatever ``load_document`` raises, and: the file took longer than
@@ -103,31 +119,41 @@ class LoadGuard:
             "max_pages": max_pages,
             "max_chars": max_chars,
             "display": display,
+            "ocr": ocr,
+            "ocr_max_pages": ocr_max_pages,
         }
         if (not self.timeout_s and not self.memory_mb) or os.name == "nt" or self._no_child:
-            return load_document(path, **kwargs)
+            return load_document(path, **kwargs, progress=on_page)
         with self._lock:
             pipes = self._ensure_child()
             if pipes is None:
-                return load_document(path, **kwargs)
+                return load_document(path, **kwargs, progress=on_page)
             send, conn = pipes
             try:
                 send.send((str(path), kwargs, self.memory_mb * _MB))
             except OSError:  # died between two files
                 raise LoadError(display, *self._died()) from None
-            if not conn.poll(self.timeout_s or None):
-                self._kill()
-                raise LoadError(
-                    display,
-                    f"loading took longer than {self.timeout_s:g} s and was stopped (a huge "
-                    "or pathological file?): split the file, or raise ingest.file_timeout_s",
-                    "load_timeout",
-                    {"seconds": self.timeout_s},
-                )
-            try:
-                status, payload = conn.recv()
-            except (EOFError, OSError):
-                raise LoadError(display, *self._died()) from None
+            deadline = time.monotonic() + self.timeout_s if self.timeout_s else None
+            while True:
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                if not conn.poll(left):
+                    self._kill()
+                    raise LoadError(
+                        display,
+                        f"loading took longer than {self.timeout_s:g} s and was stopped (a "
+                        "huge or pathological file, or many pages to read by OCR?): split "
+                        "the file, or raise ingest.file_timeout_s",
+                        "load_timeout",
+                        {"seconds": self.timeout_s},
+                    )
+                try:
+                    status, payload = conn.recv()
+                except (EOFError, OSError):
+                    raise LoadError(display, *self._died()) from None
+                if status != "progress":
+                    break
+                if on_page is not None:
+                    on_page(*payload)
             if status == "memory":
                 self._kill()  # it exits by itself; a fresh one serves the next file
         if status == "ok":
@@ -257,6 +283,10 @@ def _main(from_parent: int, to_parent: int) -> None:
         import resource
     except ImportError:  # no RLIMIT_AS: time limit only
         resource = None  # type: ignore[assignment]
+    allowance = _Allowance(resource)
+    # The OCR engine (~1 GB of address space once, kept for every later file) is the loader's,
+    # not the file's: it is built outside the limit, which then starts again from there.
+    set_engine_builder(allowance.outside)
     conn.send("ready")
     while True:
         try:
@@ -265,22 +295,20 @@ def _main(from_parent: int, to_parent: int) -> None:
             return
         reply: tuple[str, Any]
         limited = bool(memory) and resource is not None
-        base, peak_before = _address_space(), _peak_address_space()
+        allowance.start(memory if limited else 0)
         try:
-            if limited:
-                _limit_memory(resource, base + memory)
             try:
-                reply = ("ok", load_document(Path(path), **kwargs))
+                reply = ("ok", load_document(Path(path), **kwargs, progress=_sender(conn)))
             finally:
-                if limited:
-                    _limit_memory(resource, resource.RLIM_INFINITY)
+                allowance.lift()
         except LoadError as exc:
             reply = ("load_error", (exc.reason, exc.code, exc.params))
         except MemoryError:
             reply = ("memory", None)
         except Exception as exc:
             reply = ("crash", f"{type(exc).__name__}: {exc}")
-        if limited and reply[0] in ("load_error", "crash"):
+        base, peak_before = allowance.base, allowance.peak_before
+        if limited and reply[0] in ("load_error", "crash") and not _decided(reply):
             # C libraries report a failed allocation in their own words (lxml: "XMLSyntaxError:
             # unknown error"). A failure after this file pushed the process past half its
             # allowance is taken for what it most likely is.
@@ -296,6 +324,59 @@ def _main(from_parent: int, to_parent: int) -> None:
             return
         if reply[0] == "memory":
             return  # the heap may be fragmented or a library half-way: start afresh
+
+
+# Failures that are decisions about what was read, not a library's words for a failed
+# allocation: reading a scan by OCR takes about 1.2 GB of address space a page, and then
+# finding no text in it is still just that.
+_DECISIONS = frozenset({"pdf_scanned", "ocr_no_text", "ocr_too_many_pages"})
+
+
+def _decided(reply: tuple[str, Any]) -> bool:
+    return reply[0] == "load_error" and reply[1][1] in _DECISIONS
+
+
+class _Allowance:
+    """The memory the current file may take: ``start(memory)`` caps the address space at what
+    the process uses now plus ``memory`` (0: no cap), remembering where it started."""
+
+    def __init__(self, resource: Any) -> None:
+        self.resource = resource
+        self.memory = 0
+        self.base = self.peak_before = 0
+
+    def start(self, memory: int) -> None:
+        self.memory = memory
+        self.base, self.peak_before = _address_space(), _peak_address_space()
+        if self.resource is not None:
+            soft = self.base + memory if memory else self.resource.RLIM_INFINITY
+            _limit_memory(self.resource, soft)
+
+    def lift(self) -> None:
+        """No cap any more; ``base`` and ``peak_before`` stay the file's."""
+        self.memory = 0
+        if self.resource is not None:
+            _limit_memory(self.resource, self.resource.RLIM_INFINITY)
+
+    def outside(self, build: Callable[[], Any]) -> Any:
+        """``build()`` with no cap; the file's allowance then starts again after it."""
+        memory = self.memory
+        self.lift()
+        try:
+            return build()
+        finally:
+            self.start(memory)
+
+
+def _sender(conn: Connection) -> Callable[[int, int], None]:
+    """A page-progress callback that tells the parent (a gone parent is not an error here:
+    the answer's own send finds out)."""
+
+    def send(done: int, total: int) -> None:
+        with contextlib.suppress(OSError):
+            conn.send(("progress", (done, total)))
+
+    return send
 
 
 def _limit_memory(resource: Any, soft: int) -> None:
@@ -334,8 +415,15 @@ _shared: LoadGuard | None = None
 _shared_lock = threading.Lock()
 
 
-def load_guarded(path: Path, limits: IngestSettings, *, display: str) -> LoadedDocument:
-    """Load ``path`` with the limits of ``limits`` (``ingest`` settings), in the shared guard.
+def load_guarded(
+    path: Path,
+    limits: IngestSettings,
+    *,
+    display: str,
+    on_page: Callable[[int, int], None] | None = None,
+) -> LoadedDocument:
+    """Load ``path`` with the limits of ``limits`` (``ingest`` settings), in the shared guard;
+    ``on_page(done, total)`` is told of pages read by OCR.
 
     The child is started on the first call and reused by every later one in this process
     (several ingest runs, web uploads); it exits with the process.
@@ -353,4 +441,7 @@ def load_guarded(path: Path, limits: IngestSettings, *, display: str) -> LoadedD
         max_pages=limits.max_pages,
         max_chars=limits.max_chars,
         display=display,
+        ocr=limits.ocr != "off",
+        ocr_max_pages=limits.ocr_max_pages,
+        on_page=on_page,
     )

@@ -1,4 +1,6 @@
-"""Turn one file into clean text: PDF, plain text, Markdown, Word (.docx) and HTML.
+"""Turn one file into clean text: PDF, plain text, Markdown, Word (.docx), HTML, and through
+their own modules scans and photos (ocr.py), spreadsheets and CSV (sheets.py) and slide decks
+(slides.py).
 
 ``load_document`` is the only entry point. Every failure, whatever library raised it, comes
 out as ``ragmix.core.errors.LoadError`` naming the file and saying what to do, so a batch ingest
@@ -14,12 +16,14 @@ import re
 import stat
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ragmix.core.errors import LoadError
 from ragmix.core.schema import LoadedDocument
 from ragmix.ingest.cleaning import clean_text
+from ragmix.ingest.ocr import IMAGE_KINDS, PageProgress, ocr_pdf_blank_pages
 
 __all__ = ["SUPPORTED", "decode_text", "load_document"]
 
@@ -31,7 +35,15 @@ SUPPORTED: dict[str, str] = {
     ".docx": "docx",
     ".html": "html",
     ".htm": "html",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".pptx": "pptx",
+    **IMAGE_KINDS,
 }
+#: Kinds whose text is produced by OCR alone (no text layer to fall back on).
+_OCR_ONLY = frozenset({"image"})
 
 # Longest first: the UTF-32-LE BOM starts with the UTF-16-LE one.
 _BOMS: tuple[tuple[bytes, str], ...] = (
@@ -59,6 +71,17 @@ _ZIP_MAX_RATIO = 100
 _ZIP_SMALL = 1 * _MB
 
 
+@dataclass(frozen=True)
+class _Options:
+    """What every reader is given besides the bytes and the name."""
+
+    max_pages: int
+    max_chars: int
+    ocr: bool = True
+    ocr_max_pages: int = 50
+    progress: PageProgress | None = None
+
+
 def load_document(
     path: Path,
     *,
@@ -66,6 +89,9 @@ def load_document(
     max_pages: int,
     max_chars: int,
     display: str | None = None,
+    ocr: bool = True,
+    ocr_max_pages: int = 50,
+    progress: PageProgress | None = None,
 ) -> LoadedDocument:
     """Read one file and return its cleaned text.
 
@@ -75,10 +101,13 @@ def load_document(
         max_pages: PDFs with more pages are refused.
         max_chars: documents whose cleaned text is longer are refused.
         display: the name used in error messages; defaults to ``str(path)``.
+        ocr: read images, and PDF pages without a text layer, by OCR (``ingest.ocr``).
+        ocr_max_pages: PDFs with more pages that need OCR are refused.
+        progress: called with (pages read, pages to read) while pages are read by OCR.
 
     Returns:
         The document: cleaned ``text``, ``kind``, ``page_starts`` for PDFs (pages joined with
-        ``"\\n\\n"``), ``encoding`` for text formats.
+        ``"\\n\\n"``; a sheet or a slide is a page), ``encoding`` for text formats.
 
     Raises:
         LoadError: the file is empty, too big, of an unknown type, encrypted, scanned,
@@ -94,6 +123,13 @@ def load_document(
     kind = SUPPORTED.get(ext)
     if kind is None:
         raise LoadError(name, _unsupported_reason(ext), *_unsupported_code(ext))
+    if kind in _OCR_ONLY and not ocr:
+        raise LoadError(
+            name,
+            "images are read by OCR, which is off (ingest.ocr: off): set ingest.ocr: auto "
+            "to read it",
+            "ocr_off",
+        )
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):
@@ -135,15 +171,25 @@ def load_document(
             "the file is empty (0 bytes): re-save or re-download it, or remove it from the folder",
             "empty_file",
         )
-    readers: dict[str, Callable[[bytes, str, int, int], LoadedDocument]] = {
+    from ragmix.ingest import ocr as ocr_reader
+    from ragmix.ingest import sheets, slides
+
+    readers: dict[str, Callable[[bytes, str, _Options], LoadedDocument]] = {
         "pdf": _load_pdf,
         "txt": _load_text,
         "md": _load_text,
         "docx": _load_docx,
         "html": _load_html,
+        "xlsx": lambda d, n, o: sheets.load_workbook(d, n, o.max_chars, _check_zip),
+        "csv": lambda d, n, o: sheets.load_csv(d, n, o.max_chars, decode_text),
+        "pptx": lambda d, n, o: slides.load_deck(d, n, o.max_chars, _check_zip),
+        "image": lambda d, n, o: ocr_reader.load_image(
+            d, n, o.max_chars, o.progress, o.ocr_max_pages
+        ),
     }
+    opts = _Options(max_pages, max_chars, ocr, ocr_max_pages, progress)
     try:
-        doc = readers[kind](data, name, max_pages, max_chars)
+        doc = readers[kind](data, name, opts)
     except LoadError:
         raise
     except Exception as exc:  # a library's own error must never reach the user raw
@@ -166,6 +212,8 @@ def load_document(
         ) from exc
     if kind == "md":
         doc = LoadedDocument(doc.text, "md", encoding=doc.encoding)
+    if kind == "csv":
+        doc = replace(doc, kind=ext[1:])
     if kind != "pdf" and not doc.text.strip():
         raise LoadError(
             name, "the file contains no text: nothing to index; remove it or fill it", "no_text"
@@ -208,6 +256,12 @@ def _unsupported_reason(ext: str) -> str:
             ".docx in Word or LibreOffice (`soffice --convert-to docx FILE`)"
         )
     shown = f"'{ext}'" if ext else "a file without an extension"
+    if ext in (".xls", ".ppt"):
+        new = ext + "x"
+        return (
+            f"old Office {ext} files are not supported (supported: {known}): save it as "
+            f"{new} in Office or LibreOffice (`soffice --convert-to {new[1:]} FILE`)"
+        )
     return (
         f"unsupported file type {shown} (supported: {known}): convert it to PDF or "
         "plain text, or rename it if the extension is wrong"
@@ -233,7 +287,8 @@ def _too_long(n: int, limit: int) -> tuple[str, str, dict[str, Any]]:
 # --- PDF ------------------------------------------------------------------------------------
 
 
-def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedDocument:
+def _load_pdf(data: bytes, name: str, opts: _Options) -> LoadedDocument:
+    max_pages, max_chars = opts.max_pages, opts.max_chars
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
@@ -305,10 +360,22 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
         raise LoadError(name, _corrupt_pdf(detail), code, {"detail": detail}) from exc
     if n_pages == 0:
         raise LoadError(name, _corrupt_pdf("it has no pages"), "pdf_no_pages")
+    ocr_pages = (
+        ocr_pdf_blank_pages(
+            data, pages, name, max_pages=opts.ocr_max_pages, progress=opts.progress
+        )
+        if opts.ocr
+        else {}
+    )
     if not any(p.strip() for p in pages):
+        how = (
+            "set ingest.ocr: auto to read it by OCR, or run OCR yourself"
+            if not opts.ocr
+            else "OCR found no text in it either; run OCR yourself"
+        )
         raise LoadError(
             name,
-            "no text layer (scanned PDF?): run OCR, e.g. `ocrmypdf "
+            f"no text layer (scanned PDF?): {how}, e.g. `ocrmypdf "
             "-l chi_sim+eng in.pdf out.pdf`, then ingest the result",
             "pdf_scanned",
         )
@@ -317,7 +384,10 @@ def _load_pdf(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedD
     for text in pages:
         starts.append(offset)
         offset += len(text) + 2
-    return LoadedDocument("\n\n".join(pages), "pdf", page_starts=starts)
+    text = "\n\n".join(pages)
+    if len(text) > max_chars:
+        raise LoadError(name, *_too_long(len(text), max_chars))
+    return LoadedDocument(text, "pdf", page_starts=starts, ocr_pages=ocr_pages or None)
 
 
 def _declared_pages(reader: object) -> int | None:
@@ -339,7 +409,7 @@ def _corrupt_pdf(detail: str) -> str:
 # --- plain text and Markdown ------------------------------------------------------------------
 
 
-def _load_text(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedDocument:
+def _load_text(data: bytes, name: str, opts: _Options) -> LoadedDocument:
     text, encoding = decode_text(data, name)
     return LoadedDocument(clean_text(text), "txt", encoding=encoding)
 
@@ -499,7 +569,8 @@ def _chinese_score(text: str) -> float:
 # --- Word -----------------------------------------------------------------------------------
 
 
-def _load_docx(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedDocument:
+def _load_docx(data: bytes, name: str, opts: _Options) -> LoadedDocument:
+    max_chars = opts.max_chars
     import docx
     from docx.table import Table
 
@@ -545,15 +616,17 @@ def _check_zip(data: bytes, name: str) -> None:
     zipfile never returns more bytes than a member declares (a member that inflates to more
     fails its CRC check), so the declared sizes bound what parsing can unzip.
     """
+    label = Path(name).suffix.lower() or ".docx"  # the same message for .xlsx and .pptx
+    app = "Word" if label == ".docx" else "Office"
     try:
         members = zipfile.ZipFile(io.BytesIO(data)).infolist()
     except zipfile.BadZipFile as exc:
         raise LoadError(
             name,
-            f"not a valid .docx (BadZipFile: {exc}; a .docx is a zip "
-            "archive): open it in Word or LibreOffice and save it again as "
-            ".docx",
-            "docx_invalid",
+            f"not a valid {label} (BadZipFile: {exc}; a {label} is a zip "
+            f"archive): open it in {app} or LibreOffice and save it again as "
+            f"{label}",
+            "docx_invalid" if label == ".docx" else "office_invalid",
             {"error": f"BadZipFile: {exc}"},
         ) from exc
     if not members:
@@ -567,10 +640,10 @@ def _check_zip(data: bytes, name: str) -> None:
         ratio = largest.file_size / max(largest.compress_size, 1)
         raise LoadError(
             name,
-            f"the .docx would unzip from {_size(len(data))} to "
+            f"the {label} would unzip from {_size(len(data))} to "
             f"{_size(total)} ({largest.filename!r} alone {_size(largest.file_size)}, "
             f"{ratio:,.0f} times its packed size): a zip bomb, or a damaged file; "
-            "if it is a real document, open it in Word or LibreOffice and save it "
+            f"if it is a real document, open it in {app} or LibreOffice and save it "
             "again",
             "zip_bomb",
             {"packed": _size(len(data)), "unpacked": _size(total)},
@@ -656,7 +729,7 @@ _CJK_CHAR = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]"
 _PRE_SPACE, _PRE_NEWLINE = "\x00", "\x01"
 
 
-def _load_html(data: bytes, name: str, max_pages: int, max_chars: int) -> LoadedDocument:
+def _load_html(data: bytes, name: str, opts: _Options) -> LoadedDocument:
     from bs4 import BeautifulSoup
 
     text, encoding = _decode_html(data, name)

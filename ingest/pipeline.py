@@ -31,6 +31,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,7 +42,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ragmix.core.errors import LoadError
-from ragmix.core.events import Embedding, FileDone, FileFailed, FilesFound, FileStarted, IngestEvent
+from ragmix.core.events import (
+    Embedding,
+    FileDone,
+    FileFailed,
+    FilesFound,
+    FileStarted,
+    IngestEvent,
+    PagesRead,
+)
 from ragmix.core.faults import checkpoint
 from ragmix.core.schema import Chunk, LoadedDocument
 from ragmix.core.settings import Settings
@@ -201,7 +210,7 @@ class Pipeline:
         self.encoder = encoder
         self._chunk_tokenizer = chunk_tokenizer
         self._token_counters = token_counters
-        self.progress: ProgressFn = progress or (lambda event: None)
+        self.progress: ProgressFn = _serialised(progress or (lambda event: None))
 
     @property
     def catalog(self) -> Catalog:
@@ -367,7 +376,12 @@ class Pipeline:
         from ragmix.ingest.guard import load_guarded  # here: an unchanged run never loads
 
         doc_id = doc_id or content_id(file)
-        doc = load_guarded(file, self.settings.ingest, display=name)
+        doc = load_guarded(
+            file,
+            self.settings.ingest,
+            display=name,
+            on_page=lambda done, total: self.progress(PagesRead(name, done, total)),
+        )
         chunks = self._split(doc.text, doc.page_starts)
         if not chunks:
             raise LoadError(
@@ -757,6 +771,19 @@ def _drop(ready: Future[_Prepared] | None) -> None:
 
     if ready is not None:
         ready.add_done_callback(close)
+
+
+def _serialised(progress: ProgressFn) -> ProgressFn:
+    """``progress`` called by one thread at a time: the read-ahead thread reports the pages
+    it reads by OCR while this one reports embedding, and a front end folds them into one
+    state (``IngestState``)."""
+    lock = threading.Lock()
+
+    def call(event: IngestEvent) -> None:
+        with lock:
+            progress(event)
+
+    return call
 
 
 def _as_recorded(row: SourceRow | None, st: os.stat_result) -> bool:

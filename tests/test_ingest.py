@@ -178,24 +178,28 @@ def test_broken_files_are_reported_and_the_rest_ingested(rm, tmp_path: Path) -> 
     make_truncated_pdf(docs / "cut.pdf")
     make_empty(docs / "empty.txt")
     make_binary_junk_txt(docs / "junk.txt")
-    (docs / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (docs / "drawing.svg").write_text("<svg/>")
+    (docs / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # cut off: not readable
     events: list[IngestEvent] = []
     summary = rm.ingest(docs, progress=events.append)
     assert summary.ingested == 1
     failed = {f["path"]: f["error"] for f in summary.failed}
-    assert set(failed) == {"scan.pdf", "locked.pdf", "cut.pdf", "empty.txt", "junk.txt"}
+    assert set(failed) == {
+        "scan.pdf", "locked.pdf", "cut.pdf", "empty.txt", "junk.txt", "image.png"
+    }  # fmt: skip
+    assert "not a readable image" in failed["image.png"]
     assert "OCR" in failed["scan.pdf"] and "password" in failed["locked.pdf"].lower()
     assert "empty" in failed["empty.txt"].lower()
-    assert summary.unsupported == ["image.png"]
+    assert summary.unsupported == ["drawing.svg"]
     assert [d.name for d in rm.documents()] == ["good.md"]
     # The progress events tell the same story as the summary, file by file.
-    assert events[0] == FilesFound(7)
+    assert events[0] == FilesFound(8)
     state = IngestState.fold(events)
-    assert (state.files_total, state.files_done, state.fraction) == (7, 7, 1.0)
+    assert (state.files_total, state.files_done, state.fraction) == (8, 8, 1.0)
     assert dict(state.failed) == failed
     assert dict(state.statuses) == {
         "good.md": "ingested",
-        "image.png": "unsupported",
+        "drawing.svg": "unsupported",
         **{name: "failed" for name in failed},
     }
     good = rm.documents()[0].n_chunks

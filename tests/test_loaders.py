@@ -30,7 +30,9 @@ from tests.fixtures import (
     make_utf16_txt,
 )
 
-LIMITS = {"max_bytes": 10 * 2**20, "max_pages": 100, "max_chars": 1_000_000}
+# OCR off: these are the text loaders' tests (a damaged PDF's blank pages would each be read
+# by OCR, minutes in all); tests/test_ocr.py damages scans for the OCR path.
+LIMITS = {"max_bytes": 10 * 2**20, "max_pages": 100, "max_chars": 1_000_000, "ocr": False}
 
 
 def load(path: Path, **kw: object) -> LoadedDocument:
@@ -181,7 +183,7 @@ def _three_pages(p: Path) -> Path:
     return make_chinese_pdf(p, ["一。", "二。", "三。"])
 
 
-SCANNED = "no text layer (scanned PDF?): run OCR, e.g. `ocrmypdf"
+SCANNED = "no text layer (scanned PDF?): set ingest.ocr: auto to read it by OCR, or run OCR"
 BROKEN = [
     ("empty.txt", make_empty, {}, "the file is empty (0 bytes)"),
     ("empty.pdf", make_empty, {}, "the file is empty (0 bytes)"),
@@ -249,6 +251,18 @@ def test_supported_extensions() -> None:
         ".docx": "docx",
         ".html": "html",
         ".htm": "html",
+        ".xlsx": "xlsx",
+        ".xlsm": "xlsx",
+        ".csv": "csv",
+        ".tsv": "csv",
+        ".pptx": "pptx",
+        ".png": "image",
+        ".jpg": "image",
+        ".jpeg": "image",
+        ".tif": "image",
+        ".tiff": "image",
+        ".bmp": "image",
+        ".webp": "image",
     }
 
 

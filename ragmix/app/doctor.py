@@ -4,7 +4,8 @@ Each check is run in order and independently (a dead model server does not hide 
 catalog): settings, store (embedded folder or Chroma server, catalog consistency, vectors
 against chunks), embedder (loads, its dimension matches the stored vectors), model file (for a
 model assembled from several packages: assembled, SHA-256 checked), model (loads or answers,
-context size against ``llm.n_ctx``), token counting (exact or an estimate).
+context size against ``llm.n_ctx``), token counting (exact or an estimate), the OCR engine
+(installed, or off).
 """
 
 from __future__ import annotations
@@ -56,7 +57,25 @@ def diagnose(rm: Any, *, model: bool = True) -> list[Check]:
         checks.append(_run("model", lambda: _model(rm)))
     checks.append(_run("token counting", lambda: _tokens(rm)))
     checks.append(_run("read states", lambda: _states(rm)))
+    checks.append(_run("ocr", lambda: _ocr(rm)))
     return checks
+
+
+def _ocr(rm: Any) -> tuple[str, str, str]:
+    """The OCR engine for scans and images: installed (offline models), off, or missing."""
+    from ragmix.ingest.ocr import engine_status
+
+    if rm.settings.ingest.ocr == "off":
+        return "ok", "off (ingest.ocr: off): images and PDF pages without text are skipped", ""
+    ok, status = engine_status()
+    if ok:
+        return "ok", f"{status}; images and PDF pages without a text layer are read", ""
+    return (
+        "warn",
+        f"OCR engine {status.split(':')[0]}: images and scanned PDF pages cannot be read",
+        "install it: `pip install rapidocr onnxruntime pypdfium2` (ragmix's own dependencies), "
+        "or set ingest.ocr: off",
+    )
 
 
 def _states(rm: Any) -> tuple[str, str, str]:

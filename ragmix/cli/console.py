@@ -64,9 +64,11 @@ class IngestProgress:
 
     def __call__(self, event: IngestEvent) -> None:
         s = self.state = self.state.apply(event)
-        self._bar.update(
-            self._files, total=s.files_total, completed=s.files_done, detail=s.name[-50:]
-        )
+        detail = s.name[-50:]
+        if s.ocr is not None:  # a scan being read (perhaps the next file, read ahead)
+            name, done, total = s.ocr
+            detail = f"{name[-40:]}: OCR page {done + 1}/{total}"
+        self._bar.update(self._files, total=s.files_total, completed=s.files_done, detail=detail)
         self._bar.update(self._chunks, total=s.chunks_total, completed=s.chunks_embedded)
 
 

@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "ingest",
         help="load, chunk, embed and index documents",
-        description="Ingest files and folders (pdf, txt, md, docx, html) into the store. "
+        description="Ingest files and folders into the store: pdf (scanned pages read by "
+        "OCR), txt, md, docx, html, spreadsheets (xlsx, xlsm, csv, tsv), slide decks (pptx) "
+        "and images (png, jpg, jpeg, tif, tiff, bmp, webp; read by OCR, offline). "
         "Incremental: unchanged files are skipped; changed files replace their chunks.",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")

@@ -411,6 +411,17 @@ class Embedding(_Event):
 
 
 @dataclass(frozen=True)
+class PagesRead(_Event):
+    """``done`` of ``total`` pages of ``name`` are read by OCR (sent while it is loaded,
+    which may be ahead of its turn: the file being indexed stays the current one)."""
+
+    kind: ClassVar[str] = "pages"
+    name: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class FileDone(_Event):
     """A file is finished: ``status`` is 'ingested', 'unchanged', 'duplicate', 'renamed' or
     'unsupported'; ``chunks``: passages added (for 'ingested'; not compared)."""
@@ -444,7 +455,7 @@ class FileFailed(_Event):
         return out
 
 
-IngestEvent = FilesFound | FileStarted | Embedding | FileDone | FileFailed
+IngestEvent = FilesFound | FileStarted | PagesRead | Embedding | FileDone | FileFailed
 
 
 @dataclass(frozen=True)
@@ -456,6 +467,7 @@ class FileProgress:
         done, total: passages with vectors, of those to embed (known once it is split).
         chunks: passages added (once 'ingested').
         failure: why it failed.
+        pages, pages_total: pages read by OCR, of those to read (0 of 0: none to read).
     """
 
     status: str = "waiting"
@@ -463,6 +475,8 @@ class FileProgress:
     total: int = 0
     chunks: int = 0
     failure: FileFailed | None = None
+    pages: int = 0
+    pages_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -505,6 +519,14 @@ class IngestState:
         within = self.file_embedded / self.file_chunks if self.file_chunks else 0.0
         return min((self.files_done + within) / max(self.files_total or 0, 1), 1.0)
 
+    @property
+    def ocr(self) -> tuple[str, int, int] | None:
+        """The file whose pages are being read by OCR, and how far: (name, done, total)."""
+        for name, fp in reversed(list(self.files.items())):
+            if fp.status == "reading" and fp.pages < fp.pages_total:
+                return name, fp.pages, fp.pages_total
+        return None
+
     def _file(self, name: str, **changes: Any) -> Mapping[str, FileProgress]:
         """``files`` with ``name``'s entry changed (added at the end if new)."""
         return {**self.files, name: replace(self.files.get(name, FileProgress()), **changes)}
@@ -517,6 +539,11 @@ class IngestState:
         if isinstance(event, FileStarted):
             files = self._file(event.name, status="reading")
             return replace(self, name=event.name, file_chunks=0, file_embedded=0, files=files)
+        if isinstance(event, PagesRead):
+            files = self._file(
+                event.name, status="reading", pages=event.done, pages_total=event.total
+            )
+            return replace(self, files=files)
         if isinstance(event, Embedding):
             files = self._file(event.name, status="indexing", done=event.done, total=event.total)
             if event.name != self.name:  # chunks of a new file (or of a repair)

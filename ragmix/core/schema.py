@@ -19,16 +19,19 @@ class LoadedDocument:
 
     Attributes:
         text: the cleaned full text; every offset elsewhere points into this string.
-        kind: 'pdf', 'txt', 'md', 'docx' or 'html'.
-        page_starts: for paged formats (PDF), the offset in ``text`` where each page begins
-            (page 1 starts at ``page_starts[0] == 0``); None when the format has no pages.
+        kind: 'pdf', 'txt', 'md', 'docx', 'html', 'xlsx', 'csv', 'tsv', 'pptx' or 'image'.
+        page_starts: for paged formats (PDF; a workbook's sheets, a deck's slides, an image),
+            the offset in ``text`` where each page begins (page 1 starts at
+            ``page_starts[0] == 0``); None when the format has no pages.
         encoding: the detected text encoding, for text formats.
+        ocr_pages: the pages read by OCR (1-based) and the engine's mean confidence on each.
     """
 
     text: str
     kind: str
     page_starts: list[int] | None = None
     encoding: str | None = None
+    ocr_pages: dict[int, float] | None = None
 
     @property
     def n_pages(self) -> int | None:

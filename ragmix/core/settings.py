@@ -162,11 +162,27 @@ class IngestSettings(BaseModel):
     """Limits and batching of `ragmix ingest`."""
 
     extensions: list[str] = Field(
-        default_factory=lambda: [".pdf", ".txt", ".md", ".docx", ".html", ".htm"],
+        default_factory=lambda: [
+            ".pdf", ".txt", ".md", ".docx", ".html", ".htm",
+            ".xlsx", ".xlsm", ".csv", ".tsv", ".pptx",
+            ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp",
+        ],  # fmt: skip
         description="File endings that are loaded; others are listed as unsupported.",
     )
     max_file_mb: float = Field(200.0, description="Files larger than this are refused.")
     max_pages: int = Field(5000, description="PDFs with more pages are refused.")
+    ocr: Literal["auto", "off"] = Field(
+        "auto",
+        description="'auto': images, and PDF pages without a text layer (scans), are read by "
+        "OCR (RapidOCR, offline, Chinese and English; 2-6 s a page on two cores). 'off': "
+        "images are refused and such pages are left out.",
+    )
+    ocr_max_pages: int = Field(
+        50,
+        ge=0,
+        description="PDFs with more pages that need OCR are refused (OCR takes 2-6 s a "
+        "page: raise ingest.file_timeout_s along with it).",
+    )
     max_chars: int = Field(20_000_000, description="Documents whose text exceeds this are refused.")
     file_timeout_s: float = Field(
         300.0,
