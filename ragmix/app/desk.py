@@ -6,6 +6,7 @@ here, so the page and the HTTP API cannot drift apart:
 
 * **uploads**: checked, given safe names and copied under ``<store>/uploads/`` only
   (``ragmix.app.uploads``), the temporary copies deleted, then ingested by the one pipeline;
+  a new version that fails leaves the earlier file of its name and its document as they were;
 * **deletions**: the name comes off its document, and the uploaded copy goes with it;
 * **writes** take turns (the embedded store has one writer);
 * **questions** longer than ``CHARS_PER_TOKEN_MAX`` characters per token of the model's question
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from ragmix.app.api import RagMix, Removal
 from ragmix.app.gate import Gate
-from ragmix.app.uploads import Upload, remove_upload, save_uploads
+from ragmix.app.uploads import Upload, recover, remove_upload, save_uploads, settle
 from ragmix.core.errors import RagmixError
 from ragmix.core.events import FileFailed, FileProgress, IngestEvent, IngestState
 from ragmix.core.schema import Mode
@@ -55,8 +56,8 @@ class UploadOutcome:
         uploads: one per file, in order; refused ones carry an ``error`` code.
         statuses: each ingested file's status by name ('ingested', 'unchanged', 'duplicate',
             'renamed'), as the pipeline reported it.
-        failed: files that could not be read or stored, by name, with the reason (their
-            uploaded copies are deleted).
+        failed: files that could not be saved, read or stored, by name, with the reason
+            (their uploaded copies are deleted; an earlier file of the name is put back).
         files: each ingested file's ``FileProgress`` by name: its passages, and a failure's
             code and params (for a message in the page's language).
     """
@@ -108,6 +109,8 @@ class Desk:
         """
         settings = self.rm.settings
         with self._writer:
+            for name in recover(self.rm.store.uploads):
+                logger.warning("upload of a new %r was interrupted; the earlier file is back", name)
             uploads = save_uploads(
                 files,
                 self.rm.store.uploads,
@@ -119,11 +122,14 @@ class Desk:
             for u in uploads:
                 if u.error:
                     logger.info("upload %r refused (%s)", u.original, u.error)
+                elif u.failure:
+                    logger.warning("upload %r not saved: %s", u.original, u.failure)
+            unsaved = {u.name: u.failure for u in uploads if u.failure}
             stored = [u.stored for u in uploads if u.stored]
             if saved is not None:
                 saved(uploads)
             if not stored:
-                return UploadOutcome(uploads)
+                return UploadOutcome(uploads, failed=unsaved)
             state = IngestState()
 
             def track(event: IngestEvent) -> None:
@@ -132,6 +138,7 @@ class Desk:
                 if progress is not None:
                     progress(event)
 
+            failed: dict[str, str] = {}
             try:
                 summary = self.rm.ingest(*stored, progress=track)
                 failed = {f["path"]: f["error"] for f in summary.failed}
@@ -141,10 +148,12 @@ class Desk:
                 for u in uploads:
                     if u.stored:
                         track(FileFailed.of(u.name, exc))
-            for u in uploads:  # a file that is no document keeps no copy
-                if u.stored and u.name in failed:
-                    u.stored.unlink(missing_ok=True)
-            return UploadOutcome(uploads, state.statuses, failed, state.files)
+            except BaseException:  # anything else: no earlier file may stay aside
+                settle(uploads, [u.name for u in uploads if u.stored])
+                raise
+            # A file that is no document keeps no copy; an earlier file of its name comes back.
+            settle(uploads, failed)
+            return UploadOutcome(uploads, state.statuses, {**unsaved, **failed}, state.files)
 
     def delete(self, name: str) -> Removal:
         """Take ``name`` off its document (``RagMix.delete``); the uploaded copy goes too.
