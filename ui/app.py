@@ -42,6 +42,7 @@ import gradio as gr
 
 from ragmix.app.api import RagMix
 from ragmix.app.desk import Desk
+from ragmix.app.origins import exposure_warning, origin_guard
 from ragmix.app.uploads import Upload
 from ragmix.core.errors import ConfigError, RagmixError
 from ragmix.core.events import (
@@ -745,6 +746,9 @@ def launch(
         ConfigError: ``auth`` is not 'user:password'.
     """
     credentials = parse_auth(auth)
+    warning = exposure_warning(host, auth, "a login", "--auth user:password (ui.auth)")
+    if warning:
+        logger.warning("%s", warning)
     demo = build_app(rm)
     demo.queue(default_concurrency_limit=1)
     theme = gr.themes.Soft(
@@ -769,5 +773,8 @@ def launch(
         theme=theme,
         css=CSS,
         js=SCRIPT,
+        # No web page of another site may upload, delete or ask, nor reach the page under a
+        # name of its own (DNS rebinding): see ragmix.app.origins.
+        app_kwargs={"middleware": [origin_guard(host, rm.settings.ui)]},
     )
     return demo

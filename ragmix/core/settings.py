@@ -353,6 +353,16 @@ class UiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Listen address (localhost by default).")
     port: int = Field(7860, description="Listen port.")
     auth: str | None = Field(None, description="'user:password' to require a login.")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Web pages on other origins (e.g. 'https://portal.example.org') allowed to "
+        "upload, delete and ask through the page; none by default (see ragmix.app.origins).",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the page answers to besides localhost, 127.0.0.1, ::1 and its "
+        "own address (a name pointing at it, such as 'docs.lan'; '*' for any).",
+    )
     upload_max_mb: float = Field(50.0, description="Largest accepted upload.")
     language: Literal["auto", "zh", "en"] = Field(
         "auto", description="Interface language; 'auto' follows the browser."
@@ -393,7 +403,12 @@ class ServerSettings(BaseModel):
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Browser origins allowed to call the API (web chat front ends); none by "
-        "default.",
+        "default. Other web pages may not upload, delete or ask (ragmix.app.origins).",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the API answers to besides localhost, 127.0.0.1, ::1 and its "
+        "own address (a name pointing at it, such as 'docs.lan'; '*' for any).",
     )
 
 
