@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ragmix import RagMix
 from ragmix.app.desk import Desk
 from ragmix.app.uploads import KEPT_PREFIX, STAGING_PREFIX
@@ -16,6 +18,7 @@ from tests.fixtures import make_binary_junk_txt
 REPORT = "The Lumen plant in Suzhou made 4,200 kilns in 2025; descaling is due every 90 days.\n"
 
 
+@pytest.mark.slow
 def test_a_corrupt_reupload_leaves_the_stored_document_and_its_file(
     rm: RagMix, tmp_path: Path
 ) -> None:
