@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -380,8 +381,6 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import os
-
     rm = _ragmix(args)
     server = rm.settings.server
     key = args.api_key or os.environ.get("RAGMIX_API_KEY") or server.api_key
@@ -474,16 +473,23 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from ragmix.app.doctor import diagnose
+    from ragmix.app.doctor import Check, diagnose
 
-    rm = _ragmix(args)
-    checks = diagnose(rm, model=not args.no_model)
+    try:
+        rm = _ragmix(args)
+    except ConfigError as exc:  # a misspelt key, a bad value: the first thing to report
+        checks = [Check("settings", "fail", str(exc), "correct the key or value named above")]
+        where = str(args.config or os.environ.get("RAGMIX_CONFIG") or "the default settings")
+    else:
+        checks = [Check("settings", "ok", "every key is known, every value valid")]
+        checks += diagnose(rm, model=not args.no_model)
+        where = rm.location
     if args.json:
         print(json.dumps([c.as_dict() for c in checks], ensure_ascii=False))
     else:
         from ragmix.cli.console import print_checks
 
-        print_checks(checks, rm.location)
+        print_checks(checks, where)
     return 1 if any(c.status == "fail" for c in checks) else 0
 
 
