@@ -41,7 +41,7 @@ from typing import Any
 import gradio as gr
 
 from ragmix.app.api import RagMix
-from ragmix.app.desk import Desk
+from ragmix.app.desk import Desk, keeps_turn
 from ragmix.app.origins import exposure_warning, origin_guard
 from ragmix.app.uploads import Upload
 from ragmix.core.errors import ConfigError, RagmixError
@@ -485,9 +485,7 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         finally:
             if ticket is not None:
                 model_gate.leave(ticket)  # also when Gradio closes the generator (tab closed)
-        if state.error is not None or state.route == "search" or not state.text:
-            # A search turn (passages, no answer) or a failed one is not conversation: as
-            # history it would be folded into the next question's rewrite.
+        if not keeps_turn(state):  # search, failed and empty turns (ragmix chat's rule too)
             yield bubble(), gr.skip()
             return
         yield bubble(), [*history, [question, state.text]]

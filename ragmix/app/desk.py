@@ -12,7 +12,8 @@ here, so the page and the HTTP API cannot drift apart:
 * **questions** longer than ``CHARS_PER_TOKEN_MAX`` characters per token of the model's question
   limit are refused before anything is counted;
 * **the model's line**: answers that use the in-process model pass ``gate`` one at a time, first
-  come first served; search-only questions (``uses_model``) never wait in it.
+  come first served; search-only questions (``uses_model``) never wait in it;
+* **the history rule** (``keeps_turn``, also the CLI's ``chat``): only answered turns are kept.
 
 Example:
     >>> desk = Desk(RagMix.from_config(None))                      # doctest: +SKIP
@@ -34,7 +35,13 @@ from ragmix.app.api import RagMix, Removal
 from ragmix.app.gate import Gate
 from ragmix.app.uploads import Upload, recover, remove_upload, save_uploads, settle
 from ragmix.core.errors import RagmixError
-from ragmix.core.events import FileFailed, FileProgress, IngestEvent, IngestState
+from ragmix.core.events import (
+    AnswerState,
+    FileFailed,
+    FileProgress,
+    IngestEvent,
+    IngestState,
+)
 from ragmix.core.schema import Mode
 from ragmix.qa.router import Window, parse_mode
 
@@ -46,6 +53,24 @@ logger = logging.getLogger(__name__)
 #: No ordinary text averages more characters per token (English BPE: about 4), so a question
 #: this many times longer than the question limit in tokens is over every budget.
 CHARS_PER_TOKEN_MAX = 8
+
+
+def keeps_turn(state: AnswerState) -> bool:
+    """Whether a finished turn joins the chat history: a search turn (passages, no answer), a
+    failed one or an empty one is not conversation, and as history it would be folded into the
+    next question's rewrite. The page and ``ragmix chat`` both follow this rule.
+
+    Example:
+        >>> from ragmix.core.events import Failed, RouteDecided, Token
+        >>> tokens = {"scope": 1, "budget": 9, "prompt": 0, "completion": 0}
+        >>> keeps_turn(AnswerState.fold([RouteDecided("stuff", "fits", tokens), Token("42")]))
+        True
+        >>> keeps_turn(AnswerState.fold([RouteDecided("search", "search only", tokens)]))
+        False
+        >>> keeps_turn(AnswerState().apply(Failed("no model")))
+        False
+    """
+    return state.error is None and state.route != "search" and bool(state.text.strip())
 
 
 @dataclass

@@ -341,6 +341,7 @@ def _warm(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    from ragmix.app.desk import keeps_turn
     from ragmix.cli.console import render_stream
 
     rm = _ragmix(args)
@@ -364,7 +365,8 @@ def _chat(args: argparse.Namespace) -> int:
         except RagmixError as exc:
             _error(str(exc))
             continue
-        history.append((question, state.text))
+        if keeps_turn(state):  # the page's rule: search, failed and empty turns are not kept
+            history.append((question, state.text))
 
 
 def _ui(args: argparse.Namespace) -> int:
