@@ -350,6 +350,15 @@ class RetrievalSettings(BaseModel):
     )
 
 
+def _allowed_hosts(what: str) -> Any:
+    """The ``allowed_hosts`` setting of the page and of the API (see ragmix.app.origins)."""
+    return Field(
+        default_factory=list,
+        description=f"Host names {what} answers to besides localhost, 127.0.0.1, ::1 and its "
+        "own address (a name pointing at it, such as 'docs.lan'; '*' for any).",
+    )
+
+
 class UiSettings(BaseModel):
     """The web page."""
 
@@ -361,11 +370,7 @@ class UiSettings(BaseModel):
         description="Web pages on other origins (e.g. 'https://portal.example.org') allowed to "
         "upload, delete and ask through the page; none by default (see ragmix.app.origins).",
     )
-    allowed_hosts: list[str] = Field(
-        default_factory=list,
-        description="Host names the page answers to besides localhost, 127.0.0.1, ::1 and its "
-        "own address (a name pointing at it, such as 'docs.lan'; '*' for any).",
-    )
+    allowed_hosts: list[str] = _allowed_hosts("the page")
     upload_max_mb: float = Field(50.0, description="Largest accepted upload.")
     language: Literal["auto", "zh", "en"] = Field(
         "auto", description="Interface language; 'auto' follows the browser."
@@ -408,11 +413,7 @@ class ServerSettings(BaseModel):
         description="Browser origins allowed to call the API (web chat front ends); none by "
         "default. Other web pages may not upload, delete or ask (ragmix.app.origins).",
     )
-    allowed_hosts: list[str] = Field(
-        default_factory=list,
-        description="Host names the API answers to besides localhost, 127.0.0.1, ::1 and its "
-        "own address (a name pointing at it, such as 'docs.lan'; '*' for any).",
-    )
+    allowed_hosts: list[str] = _allowed_hosts("the API")
 
 
 class Settings(BaseSettings):
