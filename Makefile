@@ -91,17 +91,22 @@ lint: setup
 	  --cache-dir $(CURDIR)/.mypy_cache
 
 # The wheel as a user gets it: built from the checkout, installed (not editable) in a clean
-# venv, run from outside the checkout with a profile found by name. Reuses the torch wheel on
-# disk and the llama-cpp-python wheel built by `make setup`; the rest comes from pip's cache.
+# venv and run from outside the checkout with a profile found by name. Its dependencies are the
+# dev venv's, hard-linked (seconds, where resolving them again takes minutes on CI); `pip check`
+# then holds the wheel's requirements against them.
 WHEEL_VENV ?= .venv-wheel
 wheel-check: setup
 	rm -rf dist $(WHEEL_VENV)
 	$(PY) -m pip wheel -q --no-deps -w dist .
-	$(PYTHON) -m venv $(WHEEL_VENV)
-	$(WHEEL_VENV)/bin/python -m pip install -q $(TORCH) $(WHEELHOUSE)/llama_cpp_python-*.whl
-	$(WHEEL_VENV)/bin/python -m pip install -q dist/ragmix-*.whl
+	$(PYTHON) -m venv --without-pip $(WHEEL_VENV)
+	@src=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  dst=$$($(WHEEL_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  cp -al "$$src"/. "$$dst"/ && rm -rf "$$dst"/__editable__* "$$dst"/ragmix-*.dist-info
+	$(WHEEL_VENV)/bin/python -m pip install -q --no-deps dist/ragmix-*.whl
+	$(WHEEL_VENV)/bin/python -m pip check
 	@tmp=$$(mktemp -d); bin=$(abspath $(WHEEL_VENV))/bin; samples=$(abspath samples); \
 	  cd $$tmp && $$bin/ragmix config list && \
+	  $$bin/python -c 'import ragmix.ingest, ragmix.ui, sys; sys.exit("site-packages" not in ragmix.ingest.__file__)' && \
 	  $$bin/ragmix doctor --config zh-small --no-model --store $$tmp/store && \
 	  $$bin/ragmix ingest $$samples --store $$tmp/store && \
 	  $$bin/ragmix ask "How long is the warranty?" --mode search --store $$tmp/store; \
