@@ -22,14 +22,14 @@ LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -D
 WHEELHOUSE := $(HOME)/.cache/ragmix-wheels/$(shell echo "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" | md5sum | cut -c1-12)
 DEMO_STORE ?= .ragmix-demo
 
-.PHONY: setup setup-zh demo test test-fast browser-deps lint bench clean
+.PHONY: setup setup-zh demo test test-fast browser-deps lint wheel-check bench clean
 
 setup: $(VENV)/.installed
 
 # The install is strict (a tree of links to each file; mypy and IDEs resolve it), so it is
 # redone when a package folder gains or loses a module (the folders' times change), not only
 # when pyproject.toml does.
-PACKAGE_DIRS := ragmix $(sort $(dir $(wildcard ragmix/*/__init__.py))) ingest ui
+PACKAGE_DIRS := ragmix $(sort $(dir $(wildcard ragmix/*/__init__.py))) ingest ui configs
 
 $(VENV)/.installed: pyproject.toml $(PACKAGE_DIRS)
 	$(PYTHON) -m venv $(VENV)
@@ -83,9 +83,34 @@ test: setup browser-deps
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser and not server"
 
+# mypy reads the installed package (the strict editable install's link tree, where ingest/ and
+# ui/ sit inside ragmix/), so it runs outside the checkout, whose ragmix/ does not hold them.
 lint: setup
 	$(VENV)/bin/ruff check ragmix ingest ui tests benchmarks
-	$(VENV)/bin/mypy -p ragmix
+	cd build && $(abspath $(VENV))/bin/mypy -p ragmix --config-file $(CURDIR)/pyproject.toml \
+	  --cache-dir $(CURDIR)/.mypy_cache
+
+# The wheel as a user gets it: built from the checkout, installed (not editable) in a clean
+# venv and run from outside the checkout with a profile found by name. Its dependencies are the
+# dev venv's, hard-linked (seconds, where resolving them again takes minutes on CI); `pip check`
+# then holds the wheel's requirements against them.
+WHEEL_VENV ?= .venv-wheel
+wheel-check: setup
+	rm -rf dist $(WHEEL_VENV)
+	$(PY) -m pip wheel -q --no-deps -w dist .
+	$(PYTHON) -m venv --without-pip $(WHEEL_VENV)
+	@src=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  dst=$$($(WHEEL_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  cp -al "$$src"/. "$$dst"/ && rm -rf "$$dst"/__editable__* "$$dst"/ragmix-*.dist-info
+	$(WHEEL_VENV)/bin/python -m pip install -q --no-deps dist/ragmix-*.whl
+	$(WHEEL_VENV)/bin/python -m pip check
+	@tmp=$$(mktemp -d); bin=$(abspath $(WHEEL_VENV))/bin; samples=$(abspath samples); \
+	  cd $$tmp && $$bin/ragmix config list && \
+	  $$bin/python -c 'import ragmix.ingest, ragmix.ui, sys; sys.exit("site-packages" not in ragmix.ingest.__file__)' && \
+	  $$bin/ragmix doctor --config zh-small --no-model --store $$tmp/store && \
+	  $$bin/ragmix ingest $$samples --store $$tmp/store && \
+	  $$bin/ragmix ask "How long is the warranty?" --mode search --store $$tmp/store; \
+	  rc=$$?; rm -rf $$tmp; exit $$rc
 
 clean:
-	rm -rf $(DEMO_STORE) .pytest_cache
+	rm -rf $(DEMO_STORE) .pytest_cache dist $(WHEEL_VENV)

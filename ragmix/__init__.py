@@ -17,6 +17,7 @@ Public API (everything else is internal):
 from __future__ import annotations
 
 import logging as _logging
+import os as _os
 import typing as _t
 
 from ragmix.core.errors import (
@@ -29,6 +30,17 @@ from ragmix.core.errors import (
     StoreLockedError,
 )
 from ragmix.core.events import Answer, AnswerEvent, AnswerState, IngestEvent, IngestState
+
+# ingest/ and ui/ live next to ragmix/ in the project and install as ragmix.ingest and
+# ragmix.ui (setuptools package-dir; configs/ as ragmix.configs). Imported straight from a
+# source checkout (PYTHONPATH, `python -m ragmix.cli.main`), the package also searches the
+# checkout, so those three resolve to the same folders there.
+_here = _os.path.dirname(_os.path.abspath(__file__))
+_checkout = _os.path.dirname(_here)
+if not _os.path.isdir(_os.path.join(_here, "ingest")) and _os.path.isfile(
+    _os.path.join(_checkout, "ingest", "__init__.py")
+):
+    __path__.append(_checkout)
 
 if _t.TYPE_CHECKING:
     from ragmix.app.api import RagMix

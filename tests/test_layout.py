@@ -28,19 +28,23 @@ LAYERS = {
 
 
 def _modules() -> dict[str, Path]:
-    """Every module of the installed ``ragmix`` package (following the ingest/ and ui/ links)."""
-    spec = importlib.util.find_spec("ragmix")
-    assert spec is not None and spec.submodule_search_locations
-    root = Path(next(iter(spec.submodule_search_locations)))
+    """Every module of the importable ``ragmix`` package: ingest/ and ui/ wherever they are
+    mapped from (an install's ragmix/ingest, or the checkout's ingest/ when run from it)."""
     out: dict[str, Path] = {}
-    for folder, _dirs, files in os.walk(root, followlinks=True):
-        rel = Path(folder).relative_to(root)
-        if "__pycache__" in rel.parts:
-            continue
-        for f in files:
-            if f.endswith(".py"):
-                parts = ["ragmix", *rel.parts] + ([] if f == "__init__.py" else [f[:-3]])
-                out[".".join(parts)] = Path(folder) / f
+    for package in ("ragmix", "ragmix.ingest", "ragmix.ui"):
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.submodule_search_locations, package
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            rel = Path(folder).relative_to(root)
+            if package == "ragmix" and rel.parts[:1] in (("ingest",), ("ui",)):
+                continue  # an installed package holds them inside: walked as their own
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for f in files:
+                if f.endswith(".py"):
+                    parts = [*package.split("."), *rel.parts]
+                    parts += [] if f == "__init__.py" else [f[:-3]]
+                    out[".".join(parts)] = Path(folder) / f
     return out
 
 

@@ -316,6 +316,54 @@ def _scripted(rm: RagMix, replies: list[str]):  # type: ignore[no-untyped-def]
     return QA(rm.settings, rm.catalog, rm.searcher(), lambda: model, rm._counter), model
 
 
+def _map_reduced(rm: RagMix, note: str) -> tuple[list[object], list[str]]:
+    """A global question on minutes.txt with every model reply ``note``; the events and the
+    system prompt of each non-streamed call (the map and merge steps)."""
+    qa, model = _scripted(rm, [note])
+    prompts: list[str] = []
+    real = model._call
+
+    def call(messages, *args, **kw):  # type: ignore[no-untyped-def]
+        prompts.append(messages[0].content)
+        return real(messages, *args, **kw)
+
+    object.__setattr__(model, "_call", call)
+    docs = rm.resolve_docs(["minutes.txt"])
+    return list(qa.events("Summarize the whole document", docs, [], "auto")), prompts
+
+
+NOTE = "Budget lines and suppliers were approved for the items of this part. "
+
+
+def test_map_reduce_notes_over_the_window_are_combined_in_rounds(small: RagMix) -> None:
+    events, prompts = _map_reduced(small, NOTE * 7)  # ~100-token notes: three per merge
+    final = AnswerState.fold(events).result()
+    n_parts = int([e for e in events if isinstance(e, PartStarted)][0].text.split("/")[1])
+    assert final.route == "map_reduce"
+    assert final.reason.endswith(
+        f"answered from the notes of all {n_parts} parts, combined in 1 round"
+    )
+    assert final.tokens["prompt"] + 96 <= 1024
+    # every part was read, then groups of notes were summarised (the answer is streamed)
+    merges = [p for p in prompts if "(1) Budget lines" in p]
+    assert n_parts >= 6 and 1 <= len(merges) < n_parts
+    assert len(prompts) == n_parts + len(merges)
+    whole = small.catalog.text(small.find("minutes.txt").doc_id)
+    reading = [e for e in events if isinstance(e, Sources)][-2]
+    assert [(s["source"], s["end"]) for s in reading.sources] == [("minutes.txt", len(whole))]
+
+
+def test_map_reduce_in_a_tiny_window_says_which_parts_it_covers(small: RagMix) -> None:
+    events, _ = _map_reduced(small, NOTE * 16)  # ~200-token notes: no two fit one merge
+    final = AnswerState.fold(events).result()
+    assert "did not fit the context" in final.reason and "answered from parts 1-" in final.reason
+    whole = small.catalog.text(small.find("minutes.txt").doc_id)
+    reading = [e for e in events if isinstance(e, Sources)][-2]
+    (src,) = reading.sources
+    assert src["source"] == "minutes.txt" and 0 < src["end"] < len(whole)
+    assert final.tokens["prompt"] + 96 <= 1024
+
+
 def test_self_route_rereads_the_whole_document(small: RagMix) -> None:
     qa, _ = _scripted(small, ["无法回答：段落中没有相关信息", "营业收入为十八亿元。"])
     events = list(qa.events("公司的营业收入是多少？", small.resolve_docs(None), [], "retrieve"))

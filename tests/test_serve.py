@@ -315,6 +315,50 @@ def test_document_routes(api: SimpleNamespace) -> None:
 
 @pytest.mark.slow
 @pytest.mark.server
+def test_other_sites_and_foreign_host_names_are_refused(api: SimpleNamespace) -> None:
+    """A form another site's page posts (the browser adds its Origin; a multipart form needs
+    no preflight) is refused, as are its questions and deletions, and any request under a
+    host name the server does not have (DNS rebinding); the server's own page and scripts
+    (no Origin) are served. The API key is checked as before, on top."""
+    evil = "https://evil.example"
+    own = api.url.rstrip("/")
+    port = own.rsplit(":", 1)[1]
+    upload = {"file": ("origin.txt", b"The Quill lamp glows for 19 hours.\n", "text/plain")}
+    uploads = api.store / "uploads"
+    with _http(api) as h:
+        before = {d["name"] for d in h.get("/v1/documents").json()["data"]}
+        r = h.post("/v1/documents", files=upload, headers={"origin": evil})
+        err = _shape(r, 403, "cross_origin_refused")
+        assert err["message"] == (
+            f"requests from the web page at {evil} are refused: only this server's own pages "
+            f"may change documents or ask; to allow that site, add {evil} to server.cors_origins"
+        )
+        assert not (uploads / "origin.txt").exists()
+        ask = {"model": "ragmix-search", "messages": [{"role": "user", "content": "lamp?"}]}
+        _shape(h.post("/v1/chat/completions", json=ask, headers={"origin": evil}), 403,
+               "cross_origin_refused")  # fmt: skip
+        _shape(h.delete("/v1/documents/x.txt", headers={"origin": evil}), 403,
+               "cross_origin_refused")  # fmt: skip
+        rebound = h.get("/v1/documents", headers={"host": f"evil.example:{port}"})
+        message = _shape(rebound, 403, "cross_origin_refused")["message"]
+        assert "does not answer to the host name 'evil.example:" in message
+        assert "server.allowed_hosts" in message
+        assert h.get("/health", headers={"host": "evil.example"}).status_code == 200
+        assert {d["name"] for d in h.get("/v1/documents").json()["data"]} == before
+
+        r = h.post("/v1/documents", files=upload, headers={"origin": own})
+        assert r.status_code == 200 and r.json()["data"][0]["status"] == "ingested", r.text
+        found = h.post("/v1/search", json={"query": "Quill lamp", "docs": ["origin.txt"]})
+        assert found.status_code == 200 and found.json()["data"][0]["source"] == "origin.txt"
+        local = {"host": f"localhost:{port}", "origin": f"http://localhost:{port}"}
+        assert h.delete("/v1/documents/origin.txt", headers=local).status_code == 200
+    with _http(api, key=None) as h:  # the key still decides, for a same-origin page too
+        _shape(h.post("/v1/documents", files=upload, headers={"origin": own}), 401,
+               "invalid_api_key")  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.server
 def test_limits_and_error_shapes(api: SimpleNamespace) -> None:
     ask = {"model": "ragmix-search", "messages": [{"role": "user", "content": "warranty?"}]}
     with _http(api) as h:

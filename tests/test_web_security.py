@@ -114,6 +114,27 @@ def test_upload_copy_is_served_until_ingest_deletes_it(server: SimpleNamespace) 
     assert sorted(p.name for p in (server.store / "uploads").iterdir()) == ["secret-report.txt"]
 
 
+def test_other_sites_and_foreign_host_names_are_refused(server: SimpleNamespace) -> None:
+    """Another site's page may not upload or ask through the page (the browser sends its
+    Origin), nor reach it under a name of its own (DNS rebinding); the page itself may."""
+    import httpx
+
+    evil = "https://evil.example"
+    files = {"files": ("a.txt", b"hello", "text/plain")}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        refused = client.post("/gradio_api/upload", files=files, headers={"origin": evil})
+        assert refused.status_code == 403
+        assert refused.json()["error"].startswith(f"requests from the web page at {evil} are")
+        assert "ui.allowed_origins" in refused.json()["error"]
+        join = client.post("/gradio_api/queue/join", json={}, headers={"origin": evil})
+        assert join.status_code == 403
+        own = client.post("/gradio_api/upload", files=files, headers={"origin": server.url[:-1]})
+        assert own.status_code == 200, own.text
+        rebound = client.get("/", headers={"host": f"evil.example:{server.port}"})
+        assert rebound.status_code == 403 and "ui.allowed_hosts" in rebound.json()["error"]
+        assert client.get("/", headers={"host": f"localhost:{server.port}"}).status_code == 200
+
+
 def test_oversized_upload_is_refused_by_the_server(server: SimpleNamespace) -> None:
     status, text = http_upload(server.url, "big.txt", b"x" * 20_000)
     assert status == 413

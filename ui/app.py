@@ -41,7 +41,8 @@ from typing import Any
 import gradio as gr
 
 from ragmix.app.api import RagMix
-from ragmix.app.desk import Desk
+from ragmix.app.desk import Desk, keeps_turn
+from ragmix.app.origins import exposure_warning, origin_guard
 from ragmix.app.uploads import Upload
 from ragmix.core.errors import ConfigError, RagmixError
 from ragmix.core.events import (
@@ -484,9 +485,7 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         finally:
             if ticket is not None:
                 model_gate.leave(ticket)  # also when Gradio closes the generator (tab closed)
-        if state.error is not None or state.route == "search" or not state.text:
-            # A search turn (passages, no answer) or a failed one is not conversation: as
-            # history it would be folded into the next question's rewrite.
+        if not keeps_turn(state):  # search, failed and empty turns (ragmix chat's rule too)
             yield bubble(), gr.skip()
             return
         yield bubble(), [*history, [question, state.text]]
@@ -745,6 +744,9 @@ def launch(
         ConfigError: ``auth`` is not 'user:password'.
     """
     credentials = parse_auth(auth)
+    warning = exposure_warning(host, auth, "a login", "--auth user:password (ui.auth)")
+    if warning:
+        logger.warning("%s", warning)
     demo = build_app(rm)
     demo.queue(default_concurrency_limit=1)
     theme = gr.themes.Soft(
@@ -769,5 +771,8 @@ def launch(
         theme=theme,
         css=CSS,
         js=SCRIPT,
+        # No web page of another site may upload, delete or ask, nor reach the page under a
+        # name of its own (DNS rebinding): see ragmix.app.origins.
+        app_kwargs={"middleware": [origin_guard(host, rm.settings.ui)]},
     )
     return demo

@@ -6,12 +6,14 @@ here, so the page and the HTTP API cannot drift apart:
 
 * **uploads**: checked, given safe names and copied under ``<store>/uploads/`` only
   (``ragmix.app.uploads``), the temporary copies deleted, then ingested by the one pipeline;
+  a new version that fails leaves the earlier file of its name and its document as they were;
 * **deletions**: the name comes off its document, and the uploaded copy goes with it;
 * **writes** take turns (the embedded store has one writer);
 * **questions** longer than ``CHARS_PER_TOKEN_MAX`` characters per token of the model's question
   limit are refused before anything is counted;
 * **the model's line**: answers that use the in-process model pass ``gate`` one at a time, first
-  come first served; search-only questions (``uses_model``) never wait in it.
+  come first served; search-only questions (``uses_model``) never wait in it;
+* **the history rule** (``keeps_turn``, also the CLI's ``chat``): only answered turns are kept.
 
 Example:
     >>> desk = Desk(RagMix.from_config(None))                      # doctest: +SKIP
@@ -31,9 +33,15 @@ from typing import TYPE_CHECKING
 
 from ragmix.app.api import RagMix, Removal
 from ragmix.app.gate import Gate
-from ragmix.app.uploads import Upload, remove_upload, save_uploads
+from ragmix.app.uploads import Upload, recover, remove_upload, save_uploads, settle
 from ragmix.core.errors import RagmixError
-from ragmix.core.events import FileFailed, FileProgress, IngestEvent, IngestState
+from ragmix.core.events import (
+    AnswerState,
+    FileFailed,
+    FileProgress,
+    IngestEvent,
+    IngestState,
+)
 from ragmix.core.schema import Mode
 from ragmix.qa.router import Window, parse_mode
 
@@ -47,6 +55,24 @@ logger = logging.getLogger(__name__)
 CHARS_PER_TOKEN_MAX = 8
 
 
+def keeps_turn(state: AnswerState) -> bool:
+    """Whether a finished turn joins the chat history: a search turn (passages, no answer), a
+    failed one or an empty one is not conversation, and as history it would be folded into the
+    next question's rewrite. The page and ``ragmix chat`` both follow this rule.
+
+    Example:
+        >>> from ragmix.core.events import Failed, RouteDecided, Token
+        >>> tokens = {"scope": 1, "budget": 9, "prompt": 0, "completion": 0}
+        >>> keeps_turn(AnswerState.fold([RouteDecided("stuff", "fits", tokens), Token("42")]))
+        True
+        >>> keeps_turn(AnswerState.fold([RouteDecided("search", "search only", tokens)]))
+        False
+        >>> keeps_turn(AnswerState().apply(Failed("no model")))
+        False
+    """
+    return state.error is None and state.route != "search" and bool(state.text.strip())
+
+
 @dataclass
 class UploadOutcome:
     """What became of one batch of uploads.
@@ -55,8 +81,8 @@ class UploadOutcome:
         uploads: one per file, in order; refused ones carry an ``error`` code.
         statuses: each ingested file's status by name ('ingested', 'unchanged', 'duplicate',
             'renamed'), as the pipeline reported it.
-        failed: files that could not be read or stored, by name, with the reason (their
-            uploaded copies are deleted).
+        failed: files that could not be saved, read or stored, by name, with the reason
+            (their uploaded copies are deleted; an earlier file of the name is put back).
         files: each ingested file's ``FileProgress`` by name: its passages, and a failure's
             code and params (for a message in the page's language).
     """
@@ -108,6 +134,8 @@ class Desk:
         """
         settings = self.rm.settings
         with self._writer:
+            for name in recover(self.rm.store.uploads):
+                logger.warning("upload of a new %r was interrupted; the earlier file is back", name)
             uploads = save_uploads(
                 files,
                 self.rm.store.uploads,
@@ -119,11 +147,14 @@ class Desk:
             for u in uploads:
                 if u.error:
                     logger.info("upload %r refused (%s)", u.original, u.error)
+                elif u.failure:
+                    logger.warning("upload %r not saved: %s", u.original, u.failure)
+            unsaved = {u.name: u.failure for u in uploads if u.failure}
             stored = [u.stored for u in uploads if u.stored]
             if saved is not None:
                 saved(uploads)
             if not stored:
-                return UploadOutcome(uploads)
+                return UploadOutcome(uploads, failed=unsaved)
             state = IngestState()
 
             def track(event: IngestEvent) -> None:
@@ -132,6 +163,7 @@ class Desk:
                 if progress is not None:
                     progress(event)
 
+            failed: dict[str, str] = {}
             try:
                 summary = self.rm.ingest(*stored, progress=track)
                 failed = {f["path"]: f["error"] for f in summary.failed}
@@ -141,10 +173,12 @@ class Desk:
                 for u in uploads:
                     if u.stored:
                         track(FileFailed.of(u.name, exc))
-            for u in uploads:  # a file that is no document keeps no copy
-                if u.stored and u.name in failed:
-                    u.stored.unlink(missing_ok=True)
-            return UploadOutcome(uploads, state.statuses, failed, state.files)
+            except BaseException:  # anything else: no earlier file may stay aside
+                settle(uploads, [u.name for u in uploads if u.stored])
+                raise
+            # A file that is no document keeps no copy; an earlier file of its name comes back.
+            settle(uploads, failed)
+            return UploadOutcome(uploads, state.statuses, {**unsaved, **failed}, state.files)
 
     def delete(self, name: str) -> Removal:
         """Take ``name`` off its document (``RagMix.delete``); the uploaded copy goes too.

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ragmix.core.errors import ConfigError, RagmixError
@@ -17,7 +19,10 @@ from ragmix.core.errors import ConfigError, RagmixError
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--config", metavar="FILE", help="YAML profile (see configs/); env RAGMIX_CONFIG"
+        "--config",
+        metavar="FILE",
+        help="YAML profile: a file, or a shipped profile's name such as zh-small (`ragmix "
+        "config list`); env RAGMIX_CONFIG",
     )
     p.add_argument("--store", metavar="DIR", help="store folder; env RAGMIX_STORE")
     p.add_argument(
@@ -222,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     _common(p)
 
+    p = sub.add_parser("config", help="the profiles that ship with ragmix")
+    cfg = p.add_subparsers(dest="config_command", metavar="ACTION")
+    c = cfg.add_parser("list", help="shipped profiles: name, file, what each is for")
+    c.add_argument("--json", action="store_true")
+
     p = sub.add_parser("chat", help="interactive questions with history")
     p.add_argument("--doc", action="append", metavar="NAME")
     p.add_argument("--mode", choices=["auto", "stuff", "retrieve", "search"])
@@ -305,6 +315,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.eval_command == "calibrate":
             return _calibrate(args)
         parser.parse_args(["eval", "--help"])
+    if args.command == "config":
+        if args.config_command == "list":
+            return _config_list(args)
+        parser.parse_args(["config", "--help"])
     if args.command == "docs":
         if args.docs_command == "list":
             return _docs_list(args)
@@ -363,6 +377,7 @@ def _warm(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    from ragmix.app.desk import keeps_turn
     from ragmix.cli.console import render_stream
 
     rm = _ragmix(args)
@@ -386,7 +401,8 @@ def _chat(args: argparse.Namespace) -> int:
         except RagmixError as exc:
             _error(str(exc))
             continue
-        history.append((question, state.text))
+        if keeps_turn(state):  # the page's rule: search, failed and empty turns are not kept
+            history.append((question, state.text))
 
 
 def _ui(args: argparse.Namespace) -> int:
@@ -403,8 +419,6 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import os
-
     rm = _ragmix(args)
     server = rm.settings.server
     key = args.api_key or os.environ.get("RAGMIX_API_KEY") or server.api_key
@@ -511,17 +525,46 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from ragmix.app.doctor import diagnose
+    from ragmix.app.doctor import Check, diagnose
 
-    rm = _ragmix(args)
-    checks = diagnose(rm, model=not args.no_model)
+    try:
+        rm = _ragmix(args)
+    except ConfigError as exc:  # a misspelt key, a bad value: the first thing to report
+        checks = [Check("settings", "fail", str(exc), "correct the key or value named above")]
+        where = str(args.config or os.environ.get("RAGMIX_CONFIG") or "the default settings")
+    else:
+        checks = [Check("settings", "ok", "every key is known, every value valid")]
+        checks += diagnose(rm, model=not args.no_model)
+        where = rm.location
     if args.json:
         print(json.dumps([c.as_dict() for c in checks], ensure_ascii=False))
     else:
         from ragmix.cli.console import print_checks
 
-        print_checks(checks, rm.location)
+        print_checks(checks, where)
     return 1 if any(c.status == "fail" for c in checks) else 0
+
+
+def _config_list(args: argparse.Namespace) -> int:
+    from ragmix.core.paths import shipped_profiles
+
+    rows = []
+    for name, path in shipped_profiles().items():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        about = next((ln.lstrip("# ").strip() for ln in lines if ln.startswith("#")), "")
+        rows.append({"name": name, "path": str(path), "about": about})
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    if not rows:
+        _error("no shipped profiles found; reinstall ragmix")
+        return 1
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['about']}")
+    print(f"\nuse one with --config NAME (e.g. --config {rows[-1]['name']}); files in "
+          f"{Path(rows[0]['path']).parent}")  # fmt: skip
+    return 0
 
 
 def _docs_list(args: argparse.Namespace) -> int:

@@ -16,6 +16,8 @@ import logging
 import logging.handlers
 from pathlib import Path
 
+from ragmix.core.paths import user_path
+
 LOGGER = "ragmix"
 _FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
 #: Libraries that speak at info level about routine work; kept at warnings unless -vv.
@@ -43,7 +45,7 @@ def configure(verbosity: int = 0, log_file: str | Path | None = None) -> logging
     handlers: list[logging.Handler] = [terminal]
     file_level = logging.DEBUG if verbosity >= 2 else logging.INFO
     if log_file:
-        path = Path(log_file).expanduser()
+        path = user_path(log_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         to_file = logging.handlers.RotatingFileHandler(
             path, maxBytes=10 * 2**20, backupCount=3, encoding="utf-8"

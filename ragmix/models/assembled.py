@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from ragmix.core.errors import ModelError
+from ragmix.core.paths import user_path
 from ragmix.core.settings import PACKAGED
 
 logger = logging.getLogger(__name__)
@@ -158,9 +159,9 @@ def cache_dir() -> Path:
     ``~/.cache/ragmix/models`` (``~`` expanded; the folder is not created here)."""
     own = os.environ.get(CACHE_ENV)
     if own:
-        return Path(own).expanduser()
+        return user_path(own)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "ragmix" / "models"
+    return user_path(base) / "ragmix" / "models"
 
 
 def locate_parts(model: SplitModel) -> list[Path]:

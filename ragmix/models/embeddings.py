@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol
 from langchain_core.embeddings import Embeddings
 
 from ragmix.core.errors import ModelError
+from ragmix.core.paths import user_path
 from ragmix.core.settings import PACKAGED, EmbeddingSettings
 
 logger = logging.getLogger(__name__)
@@ -171,8 +172,8 @@ def resolve_model_dir(model: str, *, allow_download: bool = False) -> str:
                 params={"model": model},
             ) from exc
         return str(mod.get_model_path())
-    if Path(model).expanduser().is_dir():
-        return str(Path(model).expanduser())
+    if user_path(model).is_dir():
+        return str(user_path(model))
     if allow_download:
         return model
     try:

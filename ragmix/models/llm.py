@@ -45,6 +45,7 @@ from pydantic import Field, model_validator
 from ragmix.core import cancel
 from ragmix.core.cancel import StopFlag
 from ragmix.core.errors import BudgetError, ConfigError, ModelError
+from ragmix.core.paths import user_path
 from ragmix.core.settings import PACKAGED, LlmSettings
 from ragmix.core.tokens import CounterKind, TokenCounter, resolve_once
 from ragmix.models import assembled, states
@@ -106,7 +107,7 @@ def resolve_gguf(model_path: str) -> Path:
                 params={"model": model_path, "package": module.replace("_", "-")},
             )
         return found[0]
-    path = Path(model_path).expanduser()
+    path = user_path(model_path)
     if not path.is_file():
         raise ModelError(
             f"model file {path} does not exist; set llm.model_path (RAGMIX_LLM__MODEL_PATH) "

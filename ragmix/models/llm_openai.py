@@ -24,6 +24,7 @@ from pydantic import PrivateAttr, SecretStr
 
 from ragmix.core import tokens
 from ragmix.core.errors import ModelError
+from ragmix.core.paths import user_path
 from ragmix.core.settings import LlmSettings
 from ragmix.core.tokens import CounterKind, EstimateTokenCounter, TokenCounter
 from ragmix.models import states
@@ -83,7 +84,7 @@ class SlotStates:
         self.timeout = settings.timeout_s
         self.supported: bool | None = None  # unknown until the first try
         self._last: str | None = None  # the slot holds this file's prefix already
-        self.dir = Path(settings.server_slot_dir).expanduser() if settings.server_slot_dir else None
+        self.dir = user_path(settings.server_slot_dir) if settings.server_slot_dir else None
 
     def _check(self, name: str) -> bool:
         """With the server's folder at hand: whether ``name`` is whole (its SHA-256 matches

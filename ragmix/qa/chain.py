@@ -730,33 +730,77 @@ class QA:
         ]
 
     def _map_reduce(self, plan: Plan, t_start: float) -> Iterator[AnswerEvent]:
-        """Summarise each part within the context, then answer from the part notes."""
+        """Summarise each part within the context, combine the notes in rounds until they fit
+        (``router.reduce_step``), then answer from them; the reason and the sources say which
+        parts the answer covers."""
         lang, window = plan.lang, self.window
         budget = router.map_reduce_budget(window)
-        parts: list[tuple[str, str, str]] = []  # (doc id, name, text)
+        parts: list[tuple[str, str, str, int]] = []  # (doc id, name, text, where it ends)
         for doc_id in plan.doc_ids:
             name = self._name(doc_id)
-            texts = [p.text for p in self.catalog.neighbours(doc_id, 0, 1 << 30)]
+            chunks = list(self.catalog.neighbours(doc_id, 0, 1 << 30))
+            texts = [c.text for c in chunks]
             first = 0
             for size in router.split_parts([self.count(t) for t in texts], budget.part_tokens):
-                parts.append((doc_id, name, "\n".join(texts[first : first + size])))
+                end = chunks[first + size - 1].end
+                parts.append((doc_id, name, "\n".join(texts[first : first + size]), end))
                 first += size
         yield from self._head(plan)
         notes: list[str] = []
-        for i, (_doc_id, name, text) in enumerate(parts, 1):
+        for i, (_doc_id, name, text, _end) in enumerate(parts, 1):
             yield PartStarted(i, len(parts))
             msg = prompts.map_messages(name, text, i, len(parts), lang)
             notes.append(str(self.model.invoke(msg, max_tokens=budget.note_tokens).content).strip())
-        messages = prompts.reduce_messages(notes, plan.question, lang)
-        while not window.fits(self.count_prompt(messages)) and len(notes) > 1:
-            notes = notes[:-1]
+        covers = [[i] for i in range(len(parts))]  # the parts (0-based) each note stands for
+        room = window.budget(self.count(plan.question))
+        rounds = 0
+        while True:
             messages = prompts.reduce_messages(notes, plan.question, lang)
+            over = self.count_prompt(messages) - window.prompt_limit
+            costs = [self.count(n) + router.NOTE_MARK_TOKENS for n in notes]
+            # The exact prompt is the judge: an estimate that was short shrinks the room.
+            fit = min(room, sum(costs) - over) if over > 0 else room
+            step = router.reduce_step(costs, fit, budget.part_tokens)
+            if step.keep is not None:
+                notes, covers = notes[: step.keep], covers[: step.keep]
+                messages = prompts.reduce_messages(notes, plan.question, lang)
+                break
+            if not step.merge:
+                break
+            rounds += 1
+            merged: list[str] = []
+            merged_covers: list[list[int]] = []
+            for k, (a, b) in enumerate(step.merge, 1):
+                group = [p for c in covers[a : b + 1] for p in c]
+                if a == b:
+                    merged.append(notes[a])
+                else:
+                    yield PartStarted(k, len(step.merge))
+                    body = "\n\n".join(f"({j - a + 1}) {notes[j]}" for j in range(a, b + 1))
+                    names = ", ".join(dict.fromkeys(parts[p][1] for p in group))
+                    msg = prompts.map_messages(names, body, k, len(step.merge), lang)
+                    reply = self.model.invoke(msg, max_tokens=budget.note_tokens).content
+                    merged.append(str(reply).strip())
+                merged_covers.append(group)
+            notes, covers = merged, merged_covers
+        covered = sorted(p for c in covers for p in c)
+        plan.decision = router.reduced(plan.decision, len(parts), rounds, [p + 1 for p in covered])
         plan.prompt_tokens = self.count_prompt(messages)
-        # The sources are the whole documents whose notes the answer was written from.
-        read = dict.fromkeys((d, n) for d, n, _ in parts[: len(notes)])
-        full = self.catalog.texts([d for d, _ in read])
-        plan.sources = [_text_source(n, full[d]) for d, n in read if d in full]
-        plan.texts = {d: full[d] for d, _ in read if d in full}
+        # The sources are the documents whose parts the answer was written from: whole, or
+        # up to the end of the last part covered when later parts' notes were left out (the
+        # notes kept are always the first ones).
+        ends: dict[str, tuple[str, int]] = {}
+        for p in covered:
+            doc_id, name, _text, end = parts[p]
+            ends[doc_id] = (name, max(end, ends.get(doc_id, (name, 0))[1]))
+        full = self.catalog.texts(list(ends))
+        plan.sources, plan.texts = [], {}
+        for doc_id, (name, end) in ends.items():
+            if doc_id in full:
+                whole = all(p in covered for p, part in enumerate(parts) if part[0] == doc_id)
+                text = full[doc_id] if whole else full[doc_id][:end]
+                plan.sources.append(_text_source(name, text))
+                plan.texts[doc_id] = text
         yield Sources(tuple(plan.sources))
         text, completion, ttft = yield from self._generate(messages)
         plan.sources = self.supported(plan, text)

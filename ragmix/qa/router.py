@@ -475,3 +475,99 @@ def split_parts(costs: Sequence[int], part_tokens: int) -> list[int]:
     if n:
         sizes.append(n)
     return sizes
+
+
+#: Tokens the reduce prompt adds per note: its "(i) " label and the blank line after it.
+NOTE_MARK_TOKENS = 4
+
+
+@dataclass(frozen=True)
+class ReduceStep:
+    """One round of combining part notes (``reduce_step``).
+
+    Attributes:
+        merge: ``(first, last)`` note indexes, in order and covering every note, each range
+            to be summarised into one note this round (a range of one note stays as it is);
+            empty when the notes already fit the answer's prompt.
+        keep: when no two notes fit one summarising step (a tiny window), how many notes the
+            answer reads; the rest are left out and the reason says so. None otherwise.
+    """
+
+    merge: tuple[tuple[int, int], ...] = ()
+    keep: int | None = None
+
+
+def reduce_step(note_costs: Sequence[int], budget: int, merge_tokens: int) -> ReduceStep:
+    """What to do with part notes before the answer: nothing when they fit ``budget``, else
+    merge neighbours into groups of at most ``merge_tokens`` (one round; the chain asks
+    again with the merged notes), so that every part's note reaches the answer.
+
+    Args:
+        note_costs: each note's tokens in the reduce prompt (with ``NOTE_MARK_TOKENS``).
+        budget: tokens the answer's prompt has for notes.
+        merge_tokens: tokens one summarising step may read (a map step's part budget).
+
+    Example:
+        >>> reduce_step([100, 100], 250, 400)
+        ReduceStep(merge=(), keep=None)
+        >>> reduce_step([100, 100, 100, 100], 250, 250)
+        ReduceStep(merge=((0, 1), (2, 3)), keep=None)
+        >>> reduce_step([200, 200, 200], 250, 300)
+        ReduceStep(merge=(), keep=1)
+    """
+    if sum(note_costs) <= budget:
+        return ReduceStep()
+    sizes = split_parts(note_costs, merge_tokens)
+    if len(sizes) < len(note_costs):  # at least two notes share a step: progress
+        merge, first = [], 0
+        for size in sizes:
+            merge.append((first, first + size - 1))
+            first += size
+        return ReduceStep(tuple(merge))
+    keep = used = 0
+    for cost in note_costs:
+        if used + cost > budget:
+            break
+        keep += 1
+        used += cost
+    return ReduceStep(keep=max(keep, 1))
+
+
+def _ranges(parts: Sequence[int]) -> str:
+    """``[1, 2, 3, 5]`` -> ``'1-3, 5'``."""
+    out: list[str] = []
+    for p in sorted(set(parts)):
+        if out and p == int(out[-1].rpartition("-")[2]) + 1:
+            out[-1] = f"{out[-1].partition('-')[0]}-{p}"
+        else:
+            out.append(str(p))
+    return ", ".join(out)
+
+
+def reduced(
+    decision: RouteDecision, n_parts: int, rounds: int, covered: Sequence[int]
+) -> RouteDecision:
+    """A ``map_reduce`` decision, its reason completed with what the answer was written from:
+    how many rounds combined the notes and, if any part's note was left out, which parts
+    (1-based) it covers.
+
+    Example:
+        >>> d = RouteDecision("map_reduce", "global question", 9_000, 3_000)
+        >>> reduced(d, 4, 0, [1, 2, 3, 4]).reason
+        'global question; answered from the notes of all 4 parts'
+        >>> reduced(d, 9, 2, range(1, 10)).reason
+        'global question; answered from the notes of all 9 parts, combined in 2 rounds'
+        >>> reduced(d, 5, 0, [1, 2]).reason[17:]
+        'answered from parts 1-2 of 5 only: the notes of parts 3-5 did not fit the context'
+    """
+    if len(set(covered)) >= n_parts:
+        how = f", combined in {rounds} round{'s' if rounds != 1 else ''}" if rounds else ""
+        note = f"answered from the notes of all {n_parts} parts{how}"
+    else:
+        left = [p for p in range(1, n_parts + 1) if p not in set(covered)]
+        note = (
+            f"answered from parts {_ranges(covered)} of {n_parts} only: the notes of parts "
+            f"{_ranges(left)} did not fit the context"
+        )
+    reason = f"{decision.reason}; {note}"
+    return RouteDecision(decision.route, reason, decision.scope, decision.budget)

@@ -19,7 +19,8 @@ to the event loop; a client that disconnects (noticed within a quarter second, w
 streaming) stops its answer at the next token and frees the model for the next in line.
 
 Every error is OpenAI's ``{"error": {"message", "type", "param", "code"}}`` with the status
-that fits: 400 bad request, 401, 404 unknown document or model, 413 too large, 415 file type,
+that fits: 400 bad request, 401, 403 a web page of another site or a foreign host name
+(``ragmix.app.origins``), 404 unknown document or model, 413 too large, 415 file type,
 422 unreadable file, 503 busy; never a traceback (those go to the log).
 """
 
@@ -47,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragmix.app.api import RagMix
 from ragmix.app.desk import Desk
+from ragmix.app.origins import OriginGuard, Origins, exposure_warning
 from ragmix.core.cancel import StopFlag, stoppable
 from ragmix.core.errors import (
     BudgetError,
@@ -265,11 +267,18 @@ class Api:
         api_key: required bearer key (default ``server.api_key``); None for no key.
     """
 
-    def __init__(self, rm: RagMix, desk: Desk | None = None, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        rm: RagMix,
+        desk: Desk | None = None,
+        api_key: str | None = None,
+        host: str | None = None,
+    ) -> None:
         self.rm = rm
         self.desk = desk or Desk(rm)
         self.settings = rm.settings.server
         self.api_key = api_key if api_key is not None else self.settings.api_key
+        self.host = host or self.settings.host
         self.created = int(time.time())
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -343,7 +352,14 @@ class Api:
         upload_bytes = int(
             self.rm.settings.ui.upload_max_mb * 2**20 * self.settings.max_files + 2**20
         )
-        return BodyLimit(app, int(self.settings.max_request_kb * 1024), upload_bytes)
+        guarded = OriginGuard(
+            app,
+            Origins(self.host, self.settings.cors_origins, self.settings.allowed_hosts),
+            "server",
+            lambda message: ApiError(403, message, "cross_origin_refused").body(),
+            exempt=("/health",),
+        )
+        return BodyLimit(guarded, int(self.settings.max_request_kb * 1024), upload_bytes)
 
     async def _auth(self, request: Request) -> None:
         if self.api_key is None:
@@ -699,9 +715,12 @@ def _refusal(code: str, detail: dict[str, Any], max_mb: float) -> str:
     return "no usable file name is left once unsafe characters are removed; rename the file"
 
 
-def build_api(rm: RagMix, desk: Desk | None = None, api_key: str | None = None) -> ASGIApp:
-    """The ASGI app of ``ragmix serve`` (run it with any ASGI server)."""
-    return Api(rm, desk, api_key).build()
+def build_api(
+    rm: RagMix, desk: Desk | None = None, api_key: str | None = None, host: str | None = None
+) -> ASGIApp:
+    """The ASGI app of ``ragmix serve`` (run it with any ASGI server); ``host`` is the address
+    it listens on (default ``server.host``), which decides the host names it answers to."""
+    return Api(rm, desk, api_key, host).build()
 
 
 def serve(
@@ -724,12 +743,9 @@ def serve(
                 f"cannot listen on {host}:{port} ({exc.strerror}); is another server (a Chroma "
                 "server also defaults to 8000) using it? choose one with --port"
             ) from None
-    if host not in ("127.0.0.1", "::1", "localhost") and not api_key:
-        logger.warning(
-            "listening on %s without an API key: anyone who can reach this machine can read "
-            "and change your documents; set --api-key or RAGMIX_API_KEY",
-            host,
-        )
+    warning = exposure_warning(host, api_key, "an API key", "--api-key or RAGMIX_API_KEY")
+    if warning:
+        logger.warning("%s", warning)
     emb = rm.settings.embeddings
     if emb.threads is None and rm.embeddings.spec.engine == "sentence-transformers":
         # A server embeds one short question per request: torch's second thread saves ~2 ms
@@ -737,7 +753,7 @@ def serve(
         # p50 56 -> 31 ms). Ingest through uploads is slower (about half the passages/s).
         emb.threads = 1
     uvicorn.run(
-        build_api(rm, api_key=api_key),
+        build_api(rm, api_key=api_key, host=host),
         host=host,
         port=port,
         log_level=log_level,

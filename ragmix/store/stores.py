@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragmix.core.errors import StoreLockedError
 from ragmix.core.faults import checkpoint
+from ragmix.core.paths import user_path
 from ragmix.core.schema import Chunk
 from ragmix.core.settings import StoreSettings
 from ragmix.store.catalog import Catalog, readable
@@ -73,7 +74,7 @@ class NewDocument:
 def resolve_root(path: str | Path) -> Path:
     """The store folder as an absolute path: ``~`` and ``$VARIABLES`` expanded (the one
     place where they are)."""
-    return Path(os.path.expandvars(os.path.expanduser(str(path)))).absolute()
+    return user_path(path).absolute()
 
 
 def renamed(names: Sequence[str], add: Sequence[str], drop: Sequence[str]) -> list[str]:

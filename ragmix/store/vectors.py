@@ -291,11 +291,30 @@ class VectorIndex:
     def pending_staging(self) -> tuple[str, bool] | None:
         """``(name, complete)`` of a re-embedding's staging collection, if one exists."""
         name = (self.name + STAGING_SUFFIX)[:512]
-        try:
-            col = self.client.get_collection(name)
-        except Exception:
+        col = self._collection_or_none(name, "looking for an unfinished re-embedding failed")
+        if col is None:
             return None
         return name, (col.metadata or {}).get(STATE_KEY) == "complete"
+
+    def _collection_or_none(self, name: str, what: str) -> Any:
+        """The collection ``name``, or None if Chroma says there is none. Any other failure
+        (a server that does not answer, a full disk) is a ``StoreError`` that says the
+        re-embedding is kept: reading it as "no collection" would finish a re-embedding that
+        is not done and orphan its collection."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            return self.client.get_collection(name)
+        except NotFoundError:
+            return None
+        except Exception as exc:
+            err = _store_error(what, exc, self.settings)
+            raise StoreError(
+                f"{err}; the re-embedding is kept: run `ragmix ingest --reembed` again once "
+                "the store answers",
+                code=err.code,
+                params=err.params,
+            ) from exc
 
     def mark_complete(self) -> None:
         self._set_meta(**{STATE_KEY: "complete"})
@@ -306,14 +325,15 @@ class VectorIndex:
         Idempotent: a crash between the delete and the rename is finished by the next call.
         """
         name = (self.name + STAGING_SUFFIX)[:512]
-        try:
-            stage = self.client.get_collection(name)
-        except Exception:
+        stage = self._collection_or_none(name, "swapping in the re-embedded collection failed")
+        if stage is None:
             return  # already promoted
         if (stage.metadata or {}).get(STATE_KEY) != "complete":
             raise StoreError(f"re-embedding into {name!r} is not complete; run it again")
+        from chromadb.errors import NotFoundError
+
         with chroma_errors("swapping in the re-embedded collection failed", self.settings):
-            with suppress(Exception):  # gone already after an interrupted promotion
+            with suppress(NotFoundError):  # gone already after an interrupted promotion
                 self.client.delete_collection(self.name)
             meta = dict(stage.metadata or {})
             meta.pop(STATE_KEY, None)
