@@ -88,6 +88,13 @@ class StoreSettings(BaseModel):
         description="Seconds a writer waits for another writer's lock before giving up "
         "(0: fail at once with a clear message).",
     )
+    lexical: Literal["tantivy", "fts5"] = Field(
+        "tantivy",
+        description="The BM25 engine: 'tantivy' (top-k by block-max WAND beside the catalog, "
+        "in catalog.sqlite3.lexical/; stays fast at a million chunks) or 'fts5' (SQLite's "
+        "OR-query, which scores every chunk holding any question term). Both are kept from "
+        "the same catalog transaction; tantivy is rebuilt from it when out of step.",
+    )
 
     @field_validator("collection")
     @classmethod
