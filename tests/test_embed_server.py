@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ragmix.core.errors import ModelError
+from ragmix.core.errors import EmbedderMismatchError, ModelError
 from ragmix.core.events import FileDone
 from tests.webclient import free_port, start_serve, stop
 
@@ -56,8 +56,10 @@ def _corpus(folder: Path) -> Path:
     return folder
 
 
-def _server(work: Path, port: int) -> subprocess.Popen[bytes]:
-    proc, _url = start_serve(work / "server-store", port, "--api-key", KEY, log=work / "s.log")
+def _server(work: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
+    proc, _url = start_serve(
+        work / "server-store", port, "--api-key", KEY, env=env, log=work / "s.log"
+    )
     return proc
 
 
@@ -206,3 +208,34 @@ def test_cli_says_which_server_is_down_in_one_line(tmp_path: Path) -> None:
         run.stderr
     )
     assert "2 tries" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_store_moves_to_another_servers_embedder_with_reembed(
+    tmp_path: Path, key: None
+) -> None:
+    """A store made in-process with e5, then a server embedding with MiniLM: refused with the
+    fix, and ``--reembed`` moves every chunk to the server's embedder."""
+    from ragmix import RagMix
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in FILES.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    store = tmp_path / "store"
+    RagMix.from_config(None, store={"path": str(store)}).ingest(docs)
+    port = free_port()
+    proc = _server(tmp_path, port, RAGMIX_EMBEDDINGS__MODEL="packaged:all-MiniLM-L6-v2")
+    try:
+        rm = _remote(store, port, model="ragmix")
+        (docs / "f-more.md").write_text("The charger needs two hours.\n")
+        with pytest.raises(EmbedderMismatchError) as err:
+            rm.ingest(docs)
+        assert "all-MiniLM-L6-v2" in str(err.value) and "ragmix ingest --reembed" in str(err.value)
+        summary = rm.ingest(reembed=True)
+        assert summary.reembedded == len(FILES)  # one chunk each
+        assert rm.vectors.recorded_embedder()["name"] == "packaged:all-MiniLM-L6-v2"
+        rm.ingest(docs)  # now accepted
+        hits = rm.searcher().search("How long does the charger need?", k=2).passages
+        assert hits[0].source == "f-more.md"
+    finally:
+        stop(proc)
