@@ -176,12 +176,13 @@ def _as_schema_1(path: Path, display: dict[str, str]) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("DROP TABLE aliases")
     conn.execute("DROP TABLE chunks_vocab")  # 0.1 had no term-frequency view either
+    conn.execute("DROP TABLE lexical_log")  # nor a lexical journal (its triggers go with it)
     conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     for doc_id, name in display.items():
         conn.execute("UPDATE documents SET name = ? WHERE doc_id = ?", (name, doc_id))
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
-    assert {t for t in tables if not t.startswith("chunks_fts")} == {
+    assert {t for t in tables if not t.startswith(("chunks_fts", "sqlite_"))} == {
         "meta", "documents", "doc_tokens", "chunks", "sources"
     }  # fmt: skip
 

@@ -53,10 +53,16 @@ def test_bench_latency_quick() -> None:
     assert data["sizes"] == [200, 1000]
     assert [r["chunks"] for r in data["rows"]] == [200, 1000]
     for row in data["rows"]:
-        for kind in ("hybrid", "hybrid_en", "hybrid_zh", "bm25", "dense", "knn"):
+        kinds = ("hybrid", "hybrid_fts5", "hybrid_en", "hybrid_zh", "bm25", "bm25_fts5")
+        for kind in (*kinds, "dense", "knn"):
             assert {"p50_ms", "p95_ms", "n"} <= row[kind].keys()
-        assert row["bm25"]["n"] == data["queries"]
-    assert {"hybrid", "bm25", "dense", "knn"} <= data["growth_p50"].keys()
+        assert row["bm25"]["n"] == row["bm25_fts5"]["n"] == data["queries"]
+        # both engines rank by BM25 over the same tokens: their top 10s mostly agree
+        assert 0.5 <= row["top10_overlap"] <= 1.0
+        assert row["rss_mb"] > 0 and row["tantivy_mb"] > 0 and row["catalog_mb"] > 0
+    assert {"hybrid", "hybrid_fts5", "bm25", "bm25_fts5", "dense", "knn"} <= data[
+        "growth_p50"
+    ].keys()
 
 
 @pytest.mark.slow

@@ -91,6 +91,13 @@ class StoreSettings(BaseModel):
         description="Seconds a writer waits for another writer's lock before giving up "
         "(0: fail at once with a clear message).",
     )
+    lexical: Literal["tantivy", "fts5"] = Field(
+        "tantivy",
+        description="The BM25 engine: 'tantivy' (top-k by block-max WAND beside the catalog, "
+        "in catalog.sqlite3.lexical/; stays fast at a million chunks) or 'fts5' (SQLite's "
+        "OR-query, which scores every chunk holding any question term). Both are kept from "
+        "the same catalog transaction; tantivy is rebuilt from it when out of step.",
+    )
 
     @field_validator("collection")
     @classmethod
@@ -108,6 +115,12 @@ class StoreSettings(BaseModel):
 class EmbeddingSettings(BaseModel):
     """The dense embedder (a LangChain ``Embeddings``; see ``ragmix/models/embeddings.py``)."""
 
+    backend: Literal["local", "openai"] = Field(
+        "local",
+        description="'local': the embedder runs in this process (model). 'openai': any "
+        "OpenAI-compatible /v1/embeddings server at base_url (TEI, vLLM, Infinity, or "
+        "another machine's `ragmix serve`); model is then the name sent to it.",
+    )
     model: str = Field(
         f"{PACKAGED}multilingual-e5-small",
         description="'packaged:multilingual-e5-small' (default: multilingual-e5-small in 4 "
@@ -145,6 +158,46 @@ class EmbeddingSettings(BaseModel):
     allow_download: bool = Field(
         False, description="Let sentence-transformers fetch a model from the hub if missing."
     )
+    base_url: str = Field(
+        "http://127.0.0.1:8000/v1",
+        description="openai backend: the server's OpenAI base URL (its /embeddings is asked), "
+        "e.g. http://gpu-box:8080/v1.",
+    )
+    api_key_env: str = Field(
+        "RAGMIX_EMBEDDINGS_API_KEY",
+        description="openai backend: the environment variable holding the server's API key "
+        "(sent as a bearer token; unset or empty: none sent). The key itself is never a "
+        "setting, so it stays out of config files.",
+    )
+    concurrency: int = Field(
+        2, ge=1, le=64,
+        description="openai backend: embedding requests in flight at once during ingest "
+        "(each of batch_size texts).",
+    )  # fmt: skip
+    timeout_s: float = Field(
+        60.0, gt=0, description="openai backend: seconds before one request gives up."
+    )
+    retries: int = Field(
+        4, ge=0, le=20,
+        description="openai backend: tries again after a connection error, a timeout, HTTP 429 "
+        "or 5xx, waiting backoff_s, then twice as long each time (or the server's "
+        "Retry-After); then the run stops with what to do.",
+    )  # fmt: skip
+    backoff_s: float = Field(
+        1.0, ge=0, description="openai backend: the first wait before trying again."
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="openai backend: the local model whose tokenizer measures chunk sizes "
+        "(a packaged name, a folder or a cached Hugging Face name with tokenizer.json), so "
+        "no chunk is truncated by the server. None: 'packaged:multilingual-e5-small' "
+        "(XLM-R's tokenizer, which the e5 models and BAAI/bge-m3 share).",
+    )
+    max_tokens: int | None = Field(
+        None, ge=16,
+        description="openai backend: the most tokens of one passage the server embeds; None: "
+        "the tokenizer model's own limit.",
+    )  # fmt: skip
 
 
 class ChunkSettings(BaseModel):

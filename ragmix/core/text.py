@@ -1,7 +1,7 @@
 """Script detection and BM25 tokens for mixed Chinese/English text.
 
-Cheap to import: jieba (~1 s to load its dictionary) is imported on the first call of
-:func:`lexical_tokens`, with its start-up log silenced.
+Cheap to import: jieba (~1 s to load its dictionary) and OpenCC are imported on the first call
+of :func:`lexical_tokens`, jieba with its start-up log silenced.
 
 "CJK" here means the *letters* of the CJK scripts (Han ideographs, kana, hangul), not CJK
 punctuation: a full-width comma is not evidence that a text is Chinese.
@@ -13,6 +13,7 @@ import functools
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -116,6 +117,28 @@ def _jieba() -> ModuleType:
     return jieba
 
 
+@functools.cache
+def _t2s() -> Callable[[str], str]:
+    import opencc  # OpenCC's own tables, in its wheel: nothing is fetched at run time
+
+    return opencc.OpenCC("t2s").convert
+
+
+def to_simplified(text: str) -> str:
+    """``text`` with Traditional Chinese characters and phrases written in Simplified
+    (OpenCC's ``t2s`` tables); text without CJK letters is returned as it is.
+
+    For lexical matching only: jieba's dictionary is Simplified, so a Traditional passage is
+    cut into odd pieces and never shares a token with a Simplified question about it. The
+    stored text, the vectors and the answers keep what the document says.
+
+    Example:
+        >>> to_simplified("臺北市的捷運系統"), to_simplified("GPT-4")
+        ('台北市的捷运系统', 'GPT-4')
+    """
+    return _t2s()(text) if _CJK_RE.search(text) else text
+
+
 def cjk_bigrams(run: str) -> list[str]:
     """Overlapping character pairs of a run of CJK letters ("工业园区" -> 工业, 业园, 园区).
 
@@ -128,13 +151,14 @@ def cjk_bigrams(run: str) -> list[str]:
 
 #: Bumped whenever ``lexical_tokens`` changes its output: a catalog built with another version
 #: rebuilds its BM25 index from the stored chunk texts when next opened for writing.
-LEXICAL_VERSION = "2-lcut-bigrams"
+LEXICAL_VERSION = "3-t2s-lcut-bigrams"
 
 
 def lexical_tokens(text: str) -> list[str]:
     """Tokens for BM25, the same at index time and at query time.
 
-    The text is NFKC-normalised (full-width letters and digits become ASCII) and cut into
+    The text is NFKC-normalised (full-width letters and digits become ASCII), Traditional
+    Chinese is written in Simplified (:func:`to_simplified`), and the text is cut into
     runs. A run of CJK letters gives jieba's words (``lcut``) *and* its overlapping character
     bigrams: the words carry jieba's segmentation, the bigrams match where jieba cut the
     question and the passage differently or does not know a name ("园区" still matches
@@ -148,7 +172,7 @@ def lexical_tokens(text: str) -> list[str]:
         >>> lexical_tokens("营收是多少?")
         ['营收', '多少', '营收', '收是', '是多', '多少']
     """
-    text = unicodedata.normalize("NFKC", text)
+    text = to_simplified(unicodedata.normalize("NFKC", text))
     out: list[str] = []
     cut = None
     for m in _LEXICAL_RE.finditer(text):

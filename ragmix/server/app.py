@@ -692,6 +692,9 @@ class Api:
             "data": data,
             "model": name,
             "usage": {"prompt_tokens": n, "total_tokens": n},
+            # Which build of which model made these: a ragmix client records it in its store,
+            # so vectors from here and from the same embedder in-process are interchangeable.
+            "ragmix": {"fingerprint": emb.fingerprint},
         }
 
 
@@ -736,6 +739,9 @@ def serve(
     import uvicorn
 
     with socket.socket() as probe:
+        # As uvicorn binds: connections of a server killed a moment ago (TIME_WAIT) do not
+        # keep a restarted one off its port; a server listening there still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -40,10 +40,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragmix.core.errors import StoreError
 from ragmix.core.schema import Chunk, Passage
+
+if TYPE_CHECKING:
+    from ragmix.store.lexical import LexicalIndex
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +90,13 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, idx);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens, tokenize = 'unicode61');
 -- How many chunks hold each term: the inverse document frequencies of a question's terms.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
+-- Chunks whose lexical-search entry (ragmix/store/lexical.py) must be refreshed: written by
+-- these triggers in the transaction that changes the chunk, replayed and cleared after it.
+CREATE TABLE IF NOT EXISTS lexical_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk INTEGER);
+CREATE TRIGGER IF NOT EXISTS chunks_lexical_add AFTER INSERT ON chunks
+    BEGIN INSERT INTO lexical_log (chunk) VALUES (new.rowid); END;
+CREATE TRIGGER IF NOT EXISTS chunks_lexical_del AFTER DELETE ON chunks
+    BEGIN INSERT INTO lexical_log (chunk) VALUES (old.rowid); END;
 -- The manifest (ingest/manifest.py): which file on this machine holds which document.
 CREATE TABLE IF NOT EXISTS sources (
     path     TEXT PRIMARY KEY,   -- resolved absolute path
@@ -186,9 +196,22 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def _statements(script: str) -> list[str]:
-    """The statements of a schema script (none of ours has a ``;`` inside a statement)."""
+    """The statements of a schema script, whole (a trigger's body has ``;`` inside).
+
+    >>> _statements("CREATE TABLE a (x); CREATE TRIGGER t AFTER INSERT ON a BEGIN "
+    ...             "SELECT 1; END;")
+    ['CREATE TABLE a (x);', 'CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END;']
+    """
     lines = [ln.split("--", 1)[0] for ln in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    out: list[str] = []
+    current = ""
+    for part in "\n".join(lines).split(";"):
+        current += part + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                out.append(" ".join(current.split()))
+            current = ""
+    return out
 
 
 def disk_full_error(path: Path) -> StoreError:
@@ -249,10 +272,20 @@ class Catalog:
         StoreError: the file cannot be opened, is damaged, or was made by a newer ragmix.
     """
 
-    def __init__(self, path: Path, *, readonly: bool = False, busy_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        readonly: bool = False,
+        busy_timeout_s: float = 30.0,
+        lexical: str = "tantivy",
+    ) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self.busy_timeout_s = busy_timeout_s
+        self.lexical = lexical
+        self._engine: LexicalIndex | None = None
+        self._engine_ok = False  # the engine holds what the catalog says (same stamp)
         if readonly and not self.path.exists():
             raise StoreError(
                 f"no catalog at {self.path}: run `ragmix ingest PATH` with this store first"
@@ -285,13 +318,22 @@ class Catalog:
             self.close()
             raise
 
-        if not readonly:
-            from ragmix.core.text import LEXICAL_VERSION
+        from ragmix.core.text import LEXICAL_VERSION
 
+        if not readonly:
             if self.get_meta("lexical_version") != LEXICAL_VERSION or self._lexical_count_off():
                 # A new tokenizer, or an index that lost rows (dropped or damaged): the chunk
                 # texts in this database are the source, so rebuild it now.
                 self.rebuild_lexical()
+            else:
+                self._sync_engine()
+        elif self.get_meta("lexical_version") != LEXICAL_VERSION:
+            # A reader cannot rebuild it: questions still match, but with today's tokens
+            # against older ones (e.g. Traditional text unmatched by a Simplified question).
+            logger.warning(
+                "the BM25 index of %s was made by another ragmix version; run `ragmix ingest "
+                "--repair` (or any ingest) once with this store to rebuild it", self.path,
+            )  # fmt: skip
 
     # -- connections ----------------------------------------------------------------------
     @property
@@ -367,6 +409,7 @@ class Catalog:
                 f"another thread of this process kept the catalog {self.path} busy for more "
                 f"than {self.busy_timeout_s:g} s; try again when it has finished"
             )
+        replay = False
         try:
             depth = getattr(self._local, "depth", 0)
             conn = self.conn
@@ -395,10 +438,13 @@ class Catalog:
                 except sqlite3.Error as exc:
                     self._rollback(conn)
                     raise self._error("committing a write to", exc) from exc
+                replay = True
             finally:
                 self._local.depth = 0
         finally:
             self._write_lock.release()
+        if replay and self._engine_ok:
+            self._replay()
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -802,10 +848,141 @@ class Catalog:
         )
         return [Passage(*r) for r in rows]
 
+    # -- the lexical engine: tantivy beside FTS5 (see ragmix/store/lexical.py) ----------------
+    @property
+    def lexical_folder(self) -> Path:
+        """Where the lexical engine's index of this catalog lives."""
+        return self.path.with_name(self.path.name + ".lexical")
+
+    def _open_engine(self) -> LexicalIndex | None:
+        if self._engine is None and self.lexical == "tantivy":
+            from ragmix.store.lexical import LexicalIndex
+
+            try:
+                self._engine = LexicalIndex(self.lexical_folder, readonly=self.readonly)
+            except (ImportError, OSError, ValueError) as exc:
+                logger.warning("lexical engine unavailable (%s); searching with FTS5", exc)
+                self.lexical = "fts5"
+        return self._engine
+
+    def _sync_engine(self) -> None:
+        """Bring the engine up to the catalog: replay the journal if the engine holds this
+        catalog's entries (same stamp, same count), else rebuild it from the FTS5 table."""
+        engine = self._open_engine()
+        if engine is None:
+            return
+        stamp = self.get_meta("lexical_stamp")
+        if stamp and engine.stamp() == stamp:
+            self._engine_ok = True
+            self._replay()
+            if engine.count() == self._one("SELECT count(*) FROM chunks")[0]:
+                return
+        self._engine_ok = False
+        self._rebuild_engine()
+
+    def _rebuild_engine(self) -> None:
+        """Fill the engine from the FTS5 table's tokens (the same transaction's snapshot),
+        then stamp both; a crash before the stamps only means another rebuild."""
+        import uuid
+
+        engine = self._open_engine()
+        if engine is None:
+            return
+        conn = self.conn
+        conn.execute("BEGIN")  # one snapshot for the journal position and the rows
+        try:
+            upto = conn.execute("SELECT coalesce(max(seq), 0) FROM lexical_log").fetchone()[0]
+            rows = conn.execute(
+                "SELECT c.rowid, c.doc_id, f.tokens FROM chunks c"
+                " JOIN chunks_fts f ON f.rowid = c.rowid"
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        stamp = uuid.uuid4().hex
+        try:
+            engine.rebuild(rows, stamp)
+        except ValueError as exc:  # another process holds its writer: FTS5 meanwhile
+            logger.warning("lexical index not rebuilt now (%s); searching with FTS5", exc)
+            return
+        with self.transaction() as wconn:
+            wconn.execute("DELETE FROM lexical_log WHERE seq <= ?", (upto,))
+            self.set_meta(wconn, "lexical_stamp", stamp)
+        self._engine_ok = True
+        self._replay()
+
+    def _replay(self) -> None:
+        """Apply the journal's entries to the engine, then clear them (idempotent)."""
+        engine = self._engine
+        if engine is None or self.readonly:
+            return
+        rows = self.conn.execute(
+            "SELECT l.seq, l.chunk, c.doc_id, f.tokens FROM lexical_log l"
+            " LEFT JOIN chunks c ON c.rowid = l.chunk"
+            " LEFT JOIN chunks_fts f ON f.rowid = l.chunk ORDER BY l.seq"
+        ).fetchall()
+        if not rows:
+            return
+        try:
+            engine.apply([(chunk, doc, tokens) for _seq, chunk, doc, tokens in rows])
+        except ValueError as exc:  # another process holds the engine's writer: it replays
+            logger.info("lexical journal left to another writer: %s", exc)
+            return
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM lexical_log WHERE seq <= ?", (rows[-1][0],))
+
+    def _engine_ready(self) -> LexicalIndex | None:
+        """The engine, if it holds exactly what the catalog holds now; else None (FTS5)."""
+        if self.lexical != "tantivy":
+            return None
+        if not self._engine_ok and self.readonly:
+            engine = self._open_engine()
+            stamp = self.get_meta("lexical_stamp")
+            self._engine_ok = bool(engine and stamp and engine.stamp() == stamp)
+        if not self._engine_ok:
+            return None
+        if self.conn.execute("SELECT 1 FROM lexical_log LIMIT 1").fetchone():
+            if self.readonly:
+                return None  # a writer has not replayed yet: FTS5 is up to date
+            self._replay()
+        return self._engine
+
     def bm25(
         self, tokens: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
     ) -> list[tuple[str, float]]:
-        """Top ``k`` chunk ids by BM25 (higher is better), optionally within some documents."""
+        """Top ``k`` chunk ids by BM25 (higher is better), optionally within some documents.
+
+        Asks the lexical engine (tantivy: top-k by block-max WAND, so the cost follows the
+        question's rarest terms, not the store's size), or FTS5 where the engine is off or not
+        up to date (``store.lexical: fts5``, a reader of a store not yet reindexed)."""
+        engine = self._engine_ready()
+        if engine is None:
+            return self.bm25_fts5(tokens, k, doc_ids)
+        terms = [t.lower() for t in _query_terms(tokens)]
+        if not terms:
+            return []
+        try:
+            hits = engine.search(terms, k + self.unready_chunks(), doc_ids)
+        except ValueError as exc:
+            raise StoreError(
+                f"lexical search failed on {self.lexical_folder}: {exc}; run "
+                "`ragmix ingest --repair`"
+            ) from exc
+        if not hits:
+            return []
+        score = dict(hits)
+        marks = ",".join("?" * len(hits))
+        ready = self.query(
+            f"SELECT c.rowid, c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+            f" WHERE c.rowid IN ({marks}) AND d.state = 'ready'",
+            list(score),
+        )
+        found = sorted(((score[r], cid) for r, cid in ready), key=lambda x: (-x[0], x[1]))
+        return [(cid, s) for s, cid in found[:k]]
+
+    def bm25_fts5(
+        self, tokens: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """``bm25`` by an FTS5 OR-query (every chunk holding any term is scored)."""
         query = fts_query(tokens)
         if not query:
             return []
@@ -853,6 +1030,13 @@ class Catalog:
         terms = _query_terms(tokens)
         if not terms:
             return 0.0
+        engine = self._engine_ready()
+        if engine is not None:  # its scores use Lucene's idf: the same here
+            from ragmix.store.lexical import idf
+
+            lowered = list(dict.fromkeys(t.lower() for t in terms))
+            n_all, counts = engine.doc_freqs(lowered)
+            return sum(max(idf(n_all, max(counts[t], 1)), 1e-6) for t in lowered)
         n_rows = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         held: dict[str, int] = {}
         try:
@@ -885,6 +1069,8 @@ class Catalog:
                 [(rowid, " ".join(lexical_tokens(text))) for rowid, text in rows],
             )
             self.set_meta(conn, "lexical_version", LEXICAL_VERSION)
+        self._engine_ok = False
+        self._rebuild_engine()
         return len(rows)
 
     def check(self) -> list[str]:
@@ -894,6 +1080,15 @@ class Catalog:
         n_fts = self._one("SELECT count(*) FROM chunks_fts")[0]
         if n_chunks != n_fts:
             problems.append(f"lexical index has {n_fts} entries for {n_chunks} chunks")
+        engine = self._engine_ready()
+        if self.lexical == "tantivy" and not self.readonly:
+            n_engine = engine.count() if engine is not None else None
+            if n_engine != n_chunks:
+                problems.append(
+                    f"lexical search index ({self.lexical_folder.name}) has "
+                    f"{'no entries of this catalog' if n_engine is None else n_engine} "
+                    f"for {n_chunks} chunks"
+                )
         bad = self.query(
             "SELECT d.name, d.n_chunks, count(c.rowid) FROM documents d"
             " LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id"

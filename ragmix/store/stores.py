@@ -9,6 +9,7 @@
 Each owns its layout, resolved here and nowhere else (``~`` and ``$VARIABLES`` expanded):
 
     <root>/catalog.sqlite3            embedded: the catalog
+    <root>/catalog.sqlite3.lexical/   its BM25 index (tantivy; derived, rebuilt when out of step)
     <root>/chroma/                    embedded: Chroma's files
     <root>/servers/<host>_<port>_<collection>/catalog.sqlite3
                                       server: this process's cache of the server's catalog
@@ -153,7 +154,7 @@ class Store(ABC):
     def catalog(self) -> Catalog:
         with self._lock:
             if self._catalog is None:
-                self._catalog = Catalog(self.catalog_path)
+                self._catalog = Catalog(self.catalog_path, lexical=self.settings.lexical)
             return self._catalog
 
     @property
