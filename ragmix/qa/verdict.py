@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ragmix.core.events import Verdict
-from ragmix.core.text import CJK_CLASS, STOPWORDS, _jieba
+from ragmix.core.text import CJK_CLASS, STOPWORDS, _jieba, to_simplified
 from ragmix.qa.prompts import says_unanswerable
 
 if TYPE_CHECKING:
@@ -160,18 +160,13 @@ class Judgement:
 
 # -- normalisation -----------------------------------------------------------------------
 @functools.cache
-def _t2s() -> dict[int, str] | None:
-    """A Traditional -> Simplified character table, or None when none is installed."""
-    try:
-        import opencc  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    conv = opencc.OpenCC("t2s")
-    # Convert the Han block once, character by character, into a str.translate table.
+def _t2s() -> dict[int, str]:
+    """A Traditional -> Simplified *character* table (from OpenCC's, through
+    ``ragmix.core.text.to_simplified``), so that offsets stay offsets."""
     table: dict[int, str] = {}
     for cp in range(0x4E00, 0xA000):
         ch = chr(cp)
-        out = conv.convert(ch)
+        out = to_simplified(ch)
         if out != ch and len(out) == 1:
             table[cp] = out
     return table
@@ -184,10 +179,7 @@ def normalise(text: str) -> str:
     keeps the length).
     """
     out = "".join(c if len(n := unicodedata.normalize("NFKC", c)) != 1 else n for c in text)
-    table = _t2s()
-    if table is not None:
-        out = out.translate(table)
-    return out.lower()
+    return out.translate(_t2s()).lower()
 
 
 # -- numbers -----------------------------------------------------------------------------
