@@ -22,7 +22,9 @@ from ragmix.core.events import (
     source_pages,
 )
 from ragmix.qa.support import window
+from ragmix.ui.conversations import restore
 from ragmix.ui.i18n import Lang, error_text, tr
+from ragmix.ui.reasons import reason_text
 
 #: Characters of a passage shown in a source's one-line summary.
 SNIPPET_CHARS = 90
@@ -47,7 +49,16 @@ def badge(state: AnswerState, lang: Lang) -> str:
         label = label.replace("passages", "passage")
     if state.restarted:
         label += " · " + tr("badge_restart", lang)
-    return f'<span class="rm-badge rm-{esc(route)}" title="{esc(state.reason)}">{esc(label)}</span>'
+    return f'<span class="rm-badge rm-{esc(route)}">{esc(label)}</span>'
+
+
+def reason_line(state: AnswerState, lang: Lang) -> str:
+    """Why the router chose the route, as visible text under the badge (touch screens have
+    no tooltips), in ``lang``."""
+    if not state.reason:
+        return ""
+    words = reason_text(state.reason, state.route, lang)
+    return f'<div class="rm-reason">{esc(tr("reason", lang, reason=words))}</div>'
 
 
 _BADGES = {"badge_stuff", "badge_retrieve", "badge_search", "badge_map_reduce"}
@@ -143,7 +154,7 @@ def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> 
     )
 
 
-def plain_answer(state: AnswerState, lang: Lang) -> str:
+def plain_answer(state: AnswerState, lang: Lang, *, stopped: bool = False) -> str:
     """The answer as plain text, for the clipboard: its text (or why it failed), then its
     sources numbered as in the bubble, with file and pages, e.g.::
 
@@ -156,6 +167,8 @@ def plain_answer(state: AnswerState, lang: Lang) -> str:
     if state.error is not None:
         return tr("error", lang, error=failure_text(state, lang))
     lines = [state.text.strip()] if state.text.strip() else []
+    if stopped:
+        lines.append(tr("stopped_plain", lang))
     if final is not None and final.route == "search" and not final.sources:
         lines.append(tr("no_passages", lang))
     items = final.sources if final is not None else state.sources
@@ -170,11 +183,12 @@ def plain_answer(state: AnswerState, lang: Lang) -> str:
     return "\n\n".join(lines)
 
 
-def copy_button(state: AnswerState, lang: Lang) -> str:
+def copy_button(state: AnswerState, lang: Lang, *, stopped: bool = False) -> str:
     """A button that copies ``plain_answer``, kept in its ``value`` (Gradio's sanitizer drops
     ``data-*``; the page's script does the copying). Gradio's own copy button would copy the
     bubble's HTML."""
-    text = html.escape(plain_answer(state, lang), quote=True).replace("\n", "&#10;")
+    text = html.escape(plain_answer(state, lang, stopped=stopped), quote=True)
+    text = text.replace("\n", "&#10;")
     return (
         f'<button type="button" class="rm-copy" value="{text}" '
         f'title="{esc(tr("copy_title", lang))}"><span class="rm-copy-label">'
@@ -216,14 +230,52 @@ def reading_html(state: AnswerState, lang: Lang) -> str:
     )
 
 
-def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
-    """One assistant bubble: the answer (escaped) or why it failed, then badge, sources and
-    counts. ``status``: the page's own note ("Reading…") until the answer says more."""
+_LINK = re.compile(r"(!?)\[([^\]\n]{0,300})\]\(([^)\s]{0,2000})\)")
+
+
+def answer_text(text: str) -> str:
+    """A model's text for the chat's Markdown, made safe: HTML shown as text; a Markdown link
+    to an ``http(s)`` address is a link opening in a new tab, any other link (``javascript:``,
+    a relative path) and every image is shown as its words and address, never fetched."""
+    out, at = [], 0
+    for m in _LINK.finditer(text):
+        out.append(_md_text(text[at : m.start()]))
+        image, label, target = m.groups()
+        if not image and re.match(r"https?://", target, re.IGNORECASE):
+            out.append(
+                f'<a href="{html.escape(target, quote=True)}" target="_blank" '
+                f'rel="noopener noreferrer nofollow">{esc(label)}</a>'
+            )
+        else:
+            out.append(_md_text(f"{image}[{label}]({target})").replace("[", "&#91;"))
+        at = m.end()
+    out.append(_md_text(text[at:]))
+    return "".join(out)
+
+
+def _md_text(text: str) -> str:
+    """Escaped text that Markdown still formats (lists, emphasis), but whose brackets cannot
+    start a link or an image."""
+    return html.escape(text).replace("[", "&#91;").replace("]", "&#93;")
+
+
+def stopped_mark(lang: Lang) -> str:
+    return f'<span class="rm-stopped" role="status">{esc(tr("stopped", lang))}</span>'
+
+
+def answer_html(state: AnswerState, lang: Lang, status: str = "", *, stopped: bool = False) -> str:
+    """One assistant bubble: the answer (escaped) or why it failed, then badge, the router's
+    reason, sources and counts. ``status``: the page's own note ("Reading…") until the answer
+    says more; ``stopped``: the answer was stopped (what was written is kept)."""
     parts = []
     final = state.answer
-    text = state.text if state.error is None else tr("error", lang, error=failure_text(state, lang))
-    if text:
-        parts.append(html.escape(text))
+    if state.error is not None:
+        parts.append(html.escape(tr("error", lang, error=failure_text(state, lang))))
+    elif state.text:
+        # The model's text is its own Markdown block between blank lines, in a marked <div>.
+        parts.append(f'<div class="rm-text">\n\n{answer_text(state.text)}\n\n</div>')
+    elif stopped:
+        pass
     elif not state.done and state.reading is not None:
         parts.append(reading_html(state, lang))
     elif not state.done and (state.status or status):
@@ -235,6 +287,8 @@ def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
         words = warning if lang == "en" else tr("model_language", lang)
         parts.append(f'<div class="rm-warning" role="note">⚠ {esc(words)}</div>')
     meta = []
+    if stopped:
+        meta.append(stopped_mark(lang))
     if state.route is not None:
         meta.append(badge(state, lang))
     if final is not None and final.route != "search":
@@ -247,14 +301,27 @@ def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
             seconds=f"{tm.get('total_s', 0):.1f}",
         )
         meta.append(f'<span class="rm-timing">{esc(timing)}</span>')
-    if final is not None:
-        meta.append(copy_button(state, lang))
+    if final is not None or (stopped and state.text):
+        meta.append(copy_button(state, lang, stopped=stopped))
     if meta:
         # A blank line before the block keeps Markdown from treating it as inline text.
         parts.append('<div class="rm-meta">' + " ".join(meta) + "</div>")
-    if final is not None:
-        parts.append(sources(final.sources, lang, open_list=final.route == "search"))
+    if state.route is not None:
+        parts.append(reason_line(state, lang))
+    shown = final.sources if final is not None else (state.sources if stopped else [])
+    if shown:
+        parts.append(sources(shown, lang, open_list=final is not None and final.route == "search"))
     return "\n\n".join(p for p in parts if p)
+
+
+def chat_messages(turns: Sequence[Mapping[str, Any]], lang: Lang) -> list[dict[str, Any]]:
+    """A kept conversation (``ragmix.ui.conversations``) as the chat's messages in ``lang``."""
+    out: list[dict[str, Any]] = []
+    for turn in turns:
+        state, stopped = restore(turn.get("answer"))
+        out.append({"role": "user", "content": user_html(str(turn.get("question", "")))})
+        out.append({"role": "assistant", "content": answer_html(state, lang, stopped=stopped)})
+    return out
 
 
 def upload_report(
@@ -403,3 +470,17 @@ def note(text: str, *, bad: bool = False) -> str:
     """A one-line message under the upload area."""
     cls = "rm-bad" if bad else "rm-note"
     return f'<ul class="rm-report"><li class="{cls}">{esc(text)}</li></ul>'
+
+
+def warm_progress(name: str, r: Any, lang: Lang) -> str:
+    """Reading ahead, after each batch: the document, tokens read of total and a bar."""
+    text = (
+        tr("warm_reading", lang, name=name)
+        + " · "
+        + tr("reading", lang, read=f"{r.read:,}", total=f"{r.total:,}")
+    )
+    return (
+        f'<div class="rm-upload" role="status"><div class="rm-upload-head">'
+        f'<progress class="rm-upbar" value="{r.read}" max="{max(r.total, 1)}"></progress> '
+        f"<span>{esc(text)}</span></div></div>"
+    )
