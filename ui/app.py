@@ -360,18 +360,19 @@ class _Page:
         lang, session = self.lang_of(request), _session(request)
         skip = gr.skip()
         if not question:
-            return skip, skip, "", skip, render.note(tr("empty_question", lang)), skip, skip
+            return skip, skip, "", skip, skip, render.note(tr("empty_question", lang)), skip, skip
         if self.runs.reserve(session) is None:
             note = render.note(tr("answer_running", lang))
-            return skip, skip, "", skip, note, skip, skip
+            return skip, skip, "", skip, skip, note, skip, skip
         book = conv.add_question(book, question)
+        listed = gr.update(choices=conv.titles(book), value=book["current"])
         chat = render.chat_messages(conv.current(book)["turns"][:-1], lang)
         first = render.answer_html(AnswerState(), lang, status=tr("thinking", lang))
         chat += [
             {"role": "user", "content": render.user_html(question)},
             {"role": "assistant", "content": first},
         ]
-        return "", chat, question, book, "", *self._buttons(True)
+        return "", chat, question, book, listed, "", *self._buttons(True)
 
     @_logged
     def answer(
@@ -648,7 +649,7 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
                 with gr.Row():
                     box = gr.Textbox(
                         label=T("question_label"),
-                        show_label=False,
+                        show_label=True,  # hidden on screen (page.css), read by screen readers
                         placeholder=T("placeholder"),
                         scale=6,
                         lines=1,
@@ -710,7 +711,7 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             trigger(
                 p.add_question,
                 [box, book],
-                [box, chatbot, pending, book, ask_note, send, stop],
+                [box, chatbot, pending, book, convs, ask_note, send, stop],
                 concurrency_limit=None,
                 show_progress="hidden",
                 api_visibility=shown,
@@ -729,7 +730,8 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         drop.click(p.delete_conversation, [book], shown_conv, **quiet)
         convs.input(p.open_conversation, [convs, book], shown_conv, **quiet)
         # Phones: the documents and settings open below the chat (page.css).
-        panel.click(None, None, None, js="() => document.body.classList.toggle('rm-panel-open')")
+        toggle = "() => { document.querySelector('#rm-main').classList.toggle('rm-panel-open'); }"
+        panel.click(None, None, None, js=toggle)
 
         labelled = [report, delete_note, ask_note, title, subtitle, files, table, scope, mode,
                     pick, delete_btn, refresh, warm_btn, stop_warm, confirm_btn, cancel_btn,

@@ -515,7 +515,8 @@ TEXTS: dict[str, dict[Lang, str]] = {
 STATIC_KEYS = [
     "title", "subtitle", "documents", "upload", "scope", "delete_pick", "delete", "refresh", "warm",
     "mode", "mode_auto", "mode_stuff", "mode_retrieve", "mode_search", "chat", "question",
-    "placeholder", "send", "clear", "empty_chat", "confirm", "cancel", "language",
+    "placeholder", "send", "clear", "empty_chat", "confirm", "cancel", "language", "stop",
+    "stop_reading", "conversations", "delete_conversation", "panel", "question_label",
 ]  # fmt: skip
 
 

@@ -46,7 +46,6 @@ _PATTERNS: list[tuple[str, str]] = [
      "整篇文档的提示有 {1} 词元，超过 {2} 的上限：检索段落"),
 ]  # fmt: skip
 
-_PASSAGES = re.compile(rf"^(.*); {_N} passages \((.*)\)$")
 _SELF_ROUTE = re.compile(
     rf"^self-route: (.*), so the whole most relevant document \({_N} of {_N} tokens\) was read$"
 )
@@ -98,16 +97,42 @@ def _note(note: str) -> str:
     return words + ("，并重排" if note.endswith(" + rerank") else "")
 
 
+_PASSAGES_PART = re.compile(rf"^{_N} passages \((.*)\)$")
+_NOT_IN_DOCS = re.compile(
+    r"^not in your documents: the best passage holds (\d+%) of the question's key terms "
+    r"\(under (\d+%)\)(?: and its meaning similarity is ([\d.]+) \(under ([\d.]+)\)"
+    r"| \(meaning not measured: the embedder does not read the question\))?$"
+)
+
+
+def _part(text: str, route: str | None) -> str | None:
+    """One ``; ``-separated part of a reason in Chinese, or None when it is not known."""
+    m = _PASSAGES_PART.match(text)
+    if m:
+        return f"{m.group(1)} 个段落（{_note(m.group(2))}）"
+    if text == "the model was not asked":
+        return "没有调用模型"
+    m = _NOT_IN_DOCS.match(text)
+    if m:
+        out = f"文档中没有答案：最相关的段落只含问题关键词的 {m.group(1)}（低于 {m.group(2)}）"
+        if m.group(3):
+            out += f"，语义相似度 {m.group(3)}（低于 {m.group(4)}）"
+        elif text.endswith("does not read the question)"):
+            out += "（嵌入模型不读此语言，未比较语义）"
+        return out
+    m = _SELF_ROUTE.match(text)
+    if m:
+        why = _one(m.group(1), _DOUBTS) or "从段落得到的回答不可信"
+        return f"自动改读全文：{why}，所以读了最相关的整篇文档（{m.group(2)} / {m.group(3)} 词元）"
+    return _one(text, _PATTERNS)
+
+
 def reason_text(reason: str, route: str | None, lang: Lang) -> str:
     """``reason`` in ``lang`` (English: as the router wrote it)."""
     if lang == "en" or not reason:
         return reason
-    m = _PASSAGES.match(reason)
-    if m:
-        head = reason_text(m.group(1), route, lang)
-        return f"{head}；{m.group(2)} 个段落（{_note(m.group(3))}）"
-    m = _SELF_ROUTE.match(reason)
-    if m:
-        why = _one(m.group(1), _DOUBTS) or "从段落得到的回答不可信"
-        return f"自动改读全文：{why}，所以读了最相关的整篇文档（{m.group(2)} / {m.group(3)} 词元）"
-    return _one(reason, _PATTERNS) or _BY_ROUTE.get(route or "", "已选择回答方式")
+    parts = [_part(p, route) for p in reason.split("; ")]
+    known = [p for p in parts if p]
+    if not known or parts[0] is None:  # a newer router's words: say what the route does
+        return _BY_ROUTE.get(route or "", "已选择回答方式")
+    return "；".join(known)

@@ -480,7 +480,7 @@ def warm_progress(name: str, r: Any, lang: Lang) -> str:
         + tr("reading", lang, read=f"{r.read:,}", total=f"{r.total:,}")
     )
     return (
-        f'<div class="rm-upload" role="status"><div class="rm-upload-head">'
-        f'<progress class="rm-upbar" value="{r.read}" max="{max(r.total, 1)}"></progress> '
-        f"<span>{esc(text)}</span></div></div>"
+        f'<div class="rm-upload" role="status"><div>{esc(text)}</div>'
+        f'<progress class="rm-warmbar" value="{r.read}" max="{max(r.total, 1)}"></progress>'
+        "</div>"
     )
