@@ -152,6 +152,7 @@ def test_json_forms_are_tagged_and_keep_the_answer_contract() -> None:
     assert done["answer"] == FINAL.as_dict()
     assert list(FINAL.as_dict()) == [
         "answer", "route", "reason", "tokens", "sources", "timings", "warnings",
+        "verdict", "unsupported", "verdict_note",
     ]  # fmt: skip
     json.dumps([e.as_dict() for e in SELF_ROUTED], ensure_ascii=False)  # all JSON-ready
 

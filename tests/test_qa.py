@@ -190,12 +190,15 @@ def test_ask_json_contract(small: RagMix) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads(out.stdout)
-    assert set(data) == {"answer", "route", "reason", "tokens", "sources", "timings", "warnings"}
+    assert set(data) == {"answer", "route", "reason", "tokens", "sources", "timings", "warnings",
+                         "verdict", "unsupported", "verdict_note"}  # fmt: skip
     assert data["warnings"] == []  # an English question to the English model
+    assert data["verdict"] in {"supported", "partial", "unsupported", "no_answer"}
+    assert isinstance(data["unsupported"], list)
     assert set(data["tokens"]) == {"scope", "budget", "prompt", "completion"}
     assert set(data["sources"][0]) == {
         "source", "page", "chunk", "start", "end", "score", "text", "kind", "pages",
-        "highlights", "support",
+        "highlights", "support", "n",
     }  # fmt: skip
     assert data["route"] == "stuff" and data["sources"][0]["source"] == "manual.md"
     assert data["sources"][0]["kind"] in {"support", "document"}

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ragmix.core.events import (
+    Answer,
     AnswerEvent,
     AnswerState,
     IngestEvent,
@@ -25,6 +26,7 @@ from ragmix.core.events import (
     RouteDecided,
     Source,
     Token,
+    source_label,
     source_pages,
     warm_rows,
 )
@@ -130,6 +132,35 @@ _ROUTE_LABEL = {
 }
 
 
+_VERDICT_STYLE = {
+    "supported": ("green", "supported by the documents"),
+    "partial": ("yellow", "partly supported"),
+    "unsupported": ("bold red", "NOT supported by the documents"),
+    "no_answer": ("yellow", "not in your documents"),
+}
+
+
+def verdict_line(answer: Answer) -> str:
+    """'verdict: partly supported · not found: 烹饪' (empty for a search).
+
+    Example:
+        >>> from ragmix.core.events import Answer
+        >>> a = Answer("x", "retrieve", "", {"scope": 1, "budget": 1, "prompt": 1,
+        ...            "completion": 1}, [], verdict="partial", unsupported=["烹饪"])
+        >>> verdict_line(a)
+        '[yellow]verdict: partly supported[/] · not found where the question is discussed: 烹饪'
+    """
+    if answer.verdict is None:
+        return ""
+    style, words = _VERDICT_STYLE[answer.verdict]
+    line = f"[{style}]verdict: {words}[/]"
+    if answer.unsupported:
+        line += " · not found where the question is discussed: " + escape(
+            ", ".join(answer.unsupported)
+        )
+    return line
+
+
 def route_line(state: AnswerState) -> str:
     """'whole document · <reason> · scope 645 / budget 7,418 tokens'; a search has no
     budget, so it shows none."""
@@ -204,8 +235,11 @@ def render_stream(events: Iterable[AnswerEvent]) -> AnswerState:
     if state.answer is not None:
         for warning in state.answer.warnings:
             _err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
+        line = verdict_line(state.answer)
+        if line:
+            _err.print(line, highlight=False)
         for i, s in enumerate(state.answer.sources, 1):
-            _err.print(f"[dim][{i}] {source_line(s)}[/]", highlight=False)
+            _err.print(f"[dim][{source_label(s, i)}] {source_line(s)}[/]", highlight=False)
         t, tm = state.answer.tokens, state.answer.timings
         _err.print(
             f"[dim]prompt {t['prompt']:,} · completion {t['completion']:,} tokens · "
@@ -301,6 +335,27 @@ def print_strategies(result: dict[str, Any], title: str) -> None:
     docs = result["doc_tokens"]
     where = f"documents of ~{docs:,} tokens" if docs else "each context its own document"
     _out.print(f"[dim]{result['n_questions']} questions; {where}[/]")
+
+
+def print_trust(result: dict[str, Any], title: str) -> None:
+    """``eval trust``'s table: one row per kind of document."""
+    table = Table(title=title)
+    for col in ("documents", "n", "rejected", "accuracy", "F1", "false alarm", "verdicts",
+                "model called", "first token p50"):  # fmt: skip
+        table.add_column(col)
+    for kind, label in (("answerable", "hold the answer"), ("unanswerable", "related, without")):
+        r = result[kind]
+
+        def pct(key: str, r: dict[str, Any] = r) -> str:
+            return f"{r[key]:.0%}" if key in r else "-"
+
+        mix = ", ".join(f"{k} {v}" for k, v in sorted(r["verdicts"].items()))
+        ft = r.get("first_token_s_p50")
+        table.add_row(label, str(r["n"]), pct("rejected"), pct("accuracy"),
+                      f"{r['f1']:.3f}" if "f1" in r else "-", pct("false_alarm"), mix,
+                      pct("model_called"), f"{ft:.1f} s" if ft else "-")  # fmt: skip
+    _out.print(table)
+    _out.print(f"[dim]{result['seconds']:.0f} s · mode {result['mode']}[/]")
 
 
 def print_checks(checks: list[Any], where: str) -> None:

@@ -180,6 +180,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     _common(e)
     e = ev.add_parser(
+        "trust",
+        help="rejection rate on documents without the answer, accuracy and false alarms on "
+        "documents with it",
+        description="Ask each question of its own document and of a related document that "
+        "does not hold its answer (other contexts of the set sharing the question's rare "
+        "words); report how often ragmix marks the second kind unsupported / not in the "
+        "documents, how often it answers the first kind right without a mark, the verdict "
+        "mix and seconds.",
+    )
+    e.add_argument("dataset")
+    e.add_argument("--limit", type=int, default=20, help="questions, one per context (default 20)")
+    e.add_argument(
+        "--distractors", type=int, default=3, help="contexts in each related document (default 3)"
+    )
+    e.add_argument(
+        "--mode", choices=("auto", "stuff", "retrieve"), help="route (default: the profile's)"
+    )
+    e.add_argument("--details", help="write one JSON line per question and document to FILE")
+    e.add_argument("--json", action="store_true")
+    _common(e)
+    e = ev.add_parser(
         "calibrate",
         help="propose router.stuff_max_tokens from `eval qa --json` results",
         description="Read `ragmix eval qa --doc-tokens N --strategies stuff,retrieve --json` "
@@ -277,7 +298,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "doctor":
         return _doctor(args)
     if args.command == "eval":
-        if args.eval_command in {"retrieval", "qa"}:
+        if args.eval_command in {"retrieval", "qa", "trust"}:
             return _eval(args)
         if args.eval_command == "calibrate":
             return _calibrate(args)
@@ -402,11 +423,24 @@ def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ragmix.app import evaluation
-    from ragmix.cli.console import EvalProgress, print_metrics, print_strategies
+    from ragmix.cli.console import EvalProgress, print_metrics, print_strategies, print_trust
 
     rm = _ragmix(args)
+    details: list[dict[str, object]] | None = [] if getattr(args, "details", None) else None
     with EvalProgress(quiet=args.json) as progress:
-        if args.eval_command == "retrieval":
+        if args.eval_command == "trust":
+            from ragmix.app.trust import run_trust_eval
+
+            result = run_trust_eval(
+                Path(args.dataset),
+                rm.settings,
+                limit=args.limit,
+                distractors=args.distractors,
+                mode=args.mode,
+                progress=progress,
+                details=details,
+            )
+        elif args.eval_command == "retrieval":
             try:
                 ks = tuple(int(k) for k in args.k.split(","))
             except ValueError:
@@ -415,7 +449,6 @@ def _eval(args: argparse.Namespace) -> int:
                 Path(args.dataset), rm.settings, ks=ks, limit=args.limit, progress=progress
             )
         else:
-            details: list[dict[str, object]] | None = [] if args.details else None
             result = evaluation.run_qa_eval(
                 Path(args.dataset),
                 rm.settings,
@@ -426,13 +459,15 @@ def _eval(args: argparse.Namespace) -> int:
                 strategies=[x.strip() for x in args.strategies.split(",") if x.strip()],
                 details=details,
             )
-            if details is not None:
-                Path(args.details).write_text(
-                    "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details),
-                    encoding="utf-8",
-                )
+    if details is not None:
+        Path(args.details).write_text(
+            "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in details),
+            encoding="utf-8",
+        )
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
+    elif args.eval_command == "trust":
+        print_trust(result, f"trust eval of {args.dataset}")
     elif args.eval_command == "qa":
         print_strategies(result, f"qa eval of {args.dataset}")
     else:

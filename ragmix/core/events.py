@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, ClassVar, Literal, TypedDict, assert_never
+from typing import Any, ClassVar, Literal, NotRequired, TypedDict, assert_never
 
 from ragmix.core.errors import LoadError, RagmixError
 from ragmix.core.schema import Route
@@ -51,6 +51,13 @@ class Tokens(TypedDict):
 
 
 SourceKind = Literal["passage", "support", "document"]
+#: Whether the documents back an answer (``ragmix.qa.verdict``): ``supported`` (its words and
+#: every number, date, name and quoted phrase are in what the model read, near the question's
+#: own terms), ``partial`` (some are not: ``Answer.unsupported`` names them), ``unsupported``
+#: (its specifics are not there), ``no_answer`` (it says the documents do not tell, or ragmix
+#: found nothing that bears on the question and did not call the model).
+Verdict = Literal["supported", "partial", "unsupported", "no_answer"]
+VERDICTS: tuple[Verdict, ...] = ("supported", "partial", "unsupported", "no_answer")
 
 
 class Source(TypedDict):
@@ -70,7 +77,10 @@ class Source(TypedDict):
     text starts and ``pages`` every page it covers ([] for formats without pages);
     ``highlights`` are ``[start, end]`` offsets in ``text`` of the answer's words (of the
     question's words for search results); ``support`` is the share of the answer's words
-    the text holds (None before the answer is written).
+    the text holds (None before the answer is written). ``n`` is the number the model saw the
+    passage under in its prompt (``[n]`` in the answer's text): sources are listed in the order
+    of support, so a front end labels each with its ``n`` (absent: its position), never with a
+    count of its own, and the answer's ``[2]`` is the source labelled 2 everywhere.
     """
 
     source: str
@@ -84,6 +94,19 @@ class Source(TypedDict):
     pages: list[int]
     highlights: list[list[int]]
     support: float | None
+    n: NotRequired[int]
+
+
+def source_label(s: Mapping[str, Any], position: int) -> int:
+    """The number a source is shown with: the ``n`` the model cited it by, else its 1-based
+    ``position`` in the list.
+
+    Example:
+        >>> source_label({"n": 3}, 1), source_label({}, 2)
+        (3, 2)
+    """
+    n = s.get("n")
+    return int(n) if n is not None else position
 
 
 def source_pages(s: Mapping[str, Any]) -> list[int]:
@@ -103,9 +126,12 @@ def source_pages(s: Mapping[str, Any]) -> list[int]:
 @dataclass(frozen=True)
 class Answer:
     """One answer, with how it was made. ``--json`` prints ``as_dict()``:
-    ``{"answer", "route", "reason", "tokens", "sources", "timings", "warnings"}``;
-    ``warnings`` are for people, shown next to the answer (e.g. a model that does not read
-    the question's language)."""
+    ``{"answer", "route", "reason", "tokens", "sources", "timings", "warnings", "verdict",
+    "unsupported"}``; ``warnings`` are for people, shown next to the answer (e.g. a model
+    that does not read the question's language); ``verdict`` says whether the documents back
+    the answer (``Verdict``; None for a search, which has no answer), ``unsupported`` lists
+    the answer's pieces (numbers, names, words) not found where the question is discussed and
+    ``verdict_note`` says why in a few English words."""
 
     answer: str
     route: Route
@@ -114,6 +140,9 @@ class Answer:
     sources: list[Source]
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    verdict: Verdict | None = None
+    unsupported: list[str] = field(default_factory=list)
+    verdict_note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -307,6 +307,49 @@ class RouterSettings(BaseModel):
     )
 
 
+class AnswerSettings(BaseModel):
+    """How answers are written and checked against the documents (``ragmix.qa.verdict``)."""
+
+    style: Literal["full", "concise"] = Field(
+        "full",
+        description="'concise' asks the model for the answer itself, without restating the "
+        "question (small models then score higher on fact questions); 'full' lets it answer "
+        "in sentences. Both tell the model to answer only from the documents and to say "
+        "plainly when they do not tell.",
+    )
+    verdict: bool = Field(
+        True,
+        description="Check every answer against what the model read and say whether the "
+        "documents back it (supported / partial / unsupported / no_answer).",
+    )
+    abstain: bool = Field(
+        True,
+        description="Say 'not in your documents' without calling the model when no retrieved "
+        "passage bears on the question (both signals below under their thresholds).",
+    )
+    abstain_min_terms: float = Field(
+        0.35,
+        ge=0.0,
+        le=1.0,
+        description="Abstain only when the best passage holds less than this share of the "
+        "question's key-term weight (names weigh double). Measured on CMRC 2018: "
+        "benchmarks/bench_trust.py.",
+    )
+    abstain_min_dense: float = Field(
+        0.86,
+        description="...and the best passage's meaning similarity (the embedder's cosine) is "
+        "under this. Depends on the embedder: measured for multilingual-e5-small; with an "
+        "embedder that does not read the question's language only the terms count.",
+    )
+    min_relevance: float = Field(
+        0.4,
+        ge=0.0,
+        le=1.0,
+        description="A number, name or quote of the answer counts as found only where the "
+        "text around it holds at least this share of the question's key-term weight.",
+    )
+
+
 class RetrievalSettings(BaseModel):
     """Hybrid retrieval."""
 
@@ -341,6 +384,14 @@ class RetrievalSettings(BaseModel):
     )
     max_passages: int = Field(
         12, ge=1, description="At most this many passages, further limited by the token budget."
+    )
+    max_passage_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="At most this many tokens of passages in a retrieval prompt (None: the "
+        "route's whole budget). Small models answer worse and much later from many "
+        "passages: set per profile from `ragmix eval qa --strategies retrieve` at several "
+        "budgets (benchmarks/bench_passages.py).",
     )
     reranker: str | None = Field(
         None, description="Cross-encoder model for reranking (local folder or cached name)."
@@ -414,6 +465,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = Field(default_factory=lambda: LlmSettings())
     router: RouterSettings = Field(default_factory=lambda: RouterSettings())
     retrieval: RetrievalSettings = Field(default_factory=lambda: RetrievalSettings())
+    answer: AnswerSettings = Field(default_factory=lambda: AnswerSettings())
     ui: UiSettings = Field(default_factory=lambda: UiSettings())
     server: ServerSettings = Field(default_factory=lambda: ServerSettings())
 

@@ -43,9 +43,9 @@ from ragmix.core.schema import Passage
 from ragmix.core.settings import Settings, model_languages
 from ragmix.core.text import detect_language
 from ragmix.models.states import keep_on_disk
-from ragmix.qa import prompts, router, support
-from ragmix.qa.retrieval import HybridSearcher, pack
-from ragmix.qa.router import Mode, RouteDecision, RouteRequest, Window
+from ragmix.qa import prompts, router, support, verdict
+from ragmix.qa.retrieval import HybridSearcher, SearchResult, pack
+from ragmix.qa.router import Confidence, Mode, RouteDecision, RouteRequest, Window
 from ragmix.store.catalog import Catalog
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ class Plan:
     timings: dict[str, float] = field(default_factory=dict)
     canned: str | None = None  # an answer given without calling the model
     texts: dict[str, str] = field(default_factory=dict)  # documents read whole, by doc id
+    query: str = ""  # what retrieval searched for (a follow-up rewritten); "" = the question
 
 
 def _source(p: Passage, page_starts: Sequence[int] | None, marks: Sequence[Any] = ()) -> Source:
@@ -113,6 +114,21 @@ def _marked(sources: Sequence[Source], answer: str) -> list[Source]:
         marks, share = support.highlight(answer, s["text"])
         out.append({**s, "highlights": [list(m) for m in marks], "support": share})
     return out
+
+
+def by_support(sources: Sequence[Source]) -> list[Source]:
+    """Sources in the order that helps a reader: the one holding most of the answer first,
+    then by retrieval score. Each keeps the number it had before (``n``: a retrieved passage's
+    number in the prompt, which the answer cites as ``[n]``).
+
+    Example:
+        >>> s = [{"support": 0.0, "score": 0.9}, {"support": 0.94, "score": 0.4}]
+        >>> [(x["n"], x["support"]) for x in by_support(s)]  # type: ignore[arg-type]
+        [(2, 0.94), (1, 0.0)]
+    """
+    numbered = [{**s, "n": s.get("n", i)} for i, s in enumerate(sources, 1)]
+    numbered.sort(key=lambda s: (-float(s.get("support") or 0.0), -float(s.get("score") or 0.0)))  # type: ignore[arg-type]
+    return numbered  # type: ignore[return-value]
 
 
 #: A whole-document answer shows at most this many supporting passages.
@@ -291,7 +307,7 @@ class QA:
         if not doc_ids:
             raise StoreError(_REMOVED_MEANWHILE, code="removed_meanwhile")
         docs = [(self._name(d), texts[d]) for d in doc_ids]
-        messages = prompts.stuff_messages(docs, question, hist, lang)
+        messages = prompts.stuff_messages(docs, question, hist, lang, self._concise)
         n = self.count_prompt(messages)
         decision = router.confirm_stuff(decision, n, self.window)
         if decision.route != "stuff":
@@ -334,20 +350,43 @@ class QA:
                 history=hist,
                 timings={"retrieve_s": t1 - t0},
                 canned=lang.no_passages,
+                query=query,
+            )
+        a = self.settings.answer
+        why = router.abstain(
+            self.confidence(query, result),
+            enabled=a.abstain,
+            min_terms=a.abstain_min_terms,
+            min_dense=a.abstain_min_dense,
+        )
+        if why is not None:
+            closest = result.passages[:MAX_SUPPORT]
+            return Plan(
+                question,
+                lang,
+                router.abstained(decision, why),
+                None,
+                self._sources(closest, marks_of=query),
+                passages=closest,
+                doc_ids=list(doc_ids),
+                history=hist,
+                timings={"retrieve_s": t1 - t0},
+                canned=lang.abstained.format(terms=self.confidence(query, result).terms),
+                query=query,
             )
         passages = pack(
             self.catalog,
             result.passages,
-            decision.budget,
+            router.passage_budget(decision.budget, self.settings.retrieval.max_passage_tokens),
             self.count,
             self.settings.retrieval.max_passages,
         )
-        messages = prompts.retrieve_messages(passages, question, hist, lang)
+        messages = prompts.retrieve_messages(passages, question, hist, lang, self._concise)
         n = self.count_prompt(messages)
         window = self.window
         while not window.fits(n) and passages:  # the budget is exact up to template overhead
             passages = passages[:-1]
-            messages = prompts.retrieve_messages(passages, question, hist, lang)
+            messages = prompts.retrieve_messages(passages, question, hist, lang, self._concise)
             n = self.count_prompt(messages)
         if not window.fits(n):
             raise router.no_room_for_passages(n, window)
@@ -362,6 +401,42 @@ class QA:
             doc_ids=list(doc_ids),
             history=hist,
             timings={"retrieve_s": t1 - t0},
+            query=query,
+        )
+
+    @property
+    def _concise(self) -> bool:
+        return self.settings.answer.style == "concise"
+
+    def confidence(self, query: str, result: SearchResult) -> Confidence:
+        """How far the passages found bear on ``query``, before any model call: the best
+        passage's share of the question's key terms, and its meaning similarity."""
+        terms = verdict.question_terms(query)
+        best = max(
+            (verdict.relevance(terms, verdict.normalise(p.text)) for p in result.passages),
+            default=0.0,
+        )
+        dense = [p.scores["dense"] for p in result.passages if "dense" in p.scores]
+        return Confidence(best, max(dense) if result.dense_used and dense else None)
+
+    def judge(self, plan: Plan, answer: str) -> verdict.Judgement | None:
+        """The verdict on an answer (None for a search, and when ``answer.verdict`` is off):
+        checked against what the model read."""
+        if plan.decision.route == "search" or not plan.question or not self.settings.answer.verdict:
+            return None  # no question: a document read ahead
+        if plan.canned is not None:
+            return verdict.Judgement("no_answer", note="nothing in the documents bears on it")
+        read = (
+            [p.text for p in plan.passages]
+            if plan.decision.route == "retrieve"
+            else list(plan.texts.values())
+        )
+        return verdict.judge(
+            answer,
+            read,
+            plan.query or plan.question,
+            global_question=router.is_global_question(plan.question),
+            min_relevance=self.settings.answer.min_relevance,
         )
 
     def _name(self, doc_id: str) -> str:
@@ -380,10 +455,10 @@ class QA:
         marked and the share of them each holds; for documents read whole, the passages that
         hold the answer (best first, at most ``MAX_SUPPORT``), or the documents themselves
         when none does (an answer that says the text does not hold it)."""
-        if plan.decision.route == "search" or not answer:
+        if plan.decision.route == "search" or not answer or plan.canned is not None:
             return plan.sources
         if plan.decision.route == "retrieve":
-            return _marked(plan.sources, answer)
+            return by_support(_marked(plan.sources, answer))
         found: list[tuple[float, str, support.Span]] = []
         covered = 0.0
         for doc_id, text in plan.texts.items():
@@ -414,7 +489,7 @@ class QA:
             # The answer is not (all) in the text read: show also where the text speaks of
             # the question, so the reader can check it, rather than nothing.
             out.extend(self._question_passages(plan, answer, out)[: MAX_SUPPORT + 1 - len(out)])
-        return out or plan.sources
+        return by_support(out or plan.sources)
 
     def _question_passages(self, plan: Plan, answer: str, shown: list[Source]) -> list[Source]:
         hits = self.searcher.search(plan.question, list(plan.texts), k=MAX_SUPPORT).passages
@@ -618,7 +693,10 @@ class QA:
         timings = {k: round(v, 4) for k, v in plan.timings.items()}
         if ttft is not None:
             timings["first_token_s"] = round(ttft, 4)
+        j = self.judge(plan, text)
         timings["total_s"] = round(time.perf_counter() - t_start, 4)
+        if j is not None:
+            logger.info("verdict %s: %s", j.verdict, j.note)
         return Answer(
             text,
             plan.decision.route,
@@ -627,6 +705,9 @@ class QA:
             plan.sources,
             timings,
             self._warnings(plan),
+            verdict=None if j is None else j.verdict,
+            unsupported=[] if j is None else j.unsupported,
+            verdict_note="" if j is None else j.note,
         )
 
     def _warnings(self, plan: Plan) -> list[str]:

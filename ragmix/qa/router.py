@@ -358,6 +358,73 @@ def self_route(decision: RouteDecision, doc_tokens: int, why: str) -> RouteDecis
     )
 
 
+# -- abstention ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Confidence:
+    """How far the retrieved passages bear on the question, measured before any model call.
+
+    Attributes:
+        terms: the best passage's share of the question's key-term weight (0..1; 1.0 when the
+            question has no key terms to look for), see ``ragmix.qa.verdict.relevance``.
+        dense: the best passage's cosine similarity to the question (None when the embedder
+            was not used: it does not read the question's language, or there is none).
+    """
+
+    terms: float
+    dense: float | None
+
+
+def abstain(
+    conf: Confidence, *, enabled: bool, min_terms: float, min_dense: float
+) -> str | None:
+    """Why the documents do not bear on the question, or None (ask the model).
+
+    Both signals must be low: the key terms missing from every passage *and* (when measured)
+    no passage close in meaning. A question worded unlike its passage keeps the model through
+    the meaning; a passage that names what was asked keeps it through the terms.
+    ``answer.abstain_min_terms`` / ``abstain_min_dense`` are measured on CMRC 2018
+    (``benchmarks/bench_trust.py``).
+
+    Example:
+        >>> why = abstain(Confidence(0.2, 0.80), enabled=True, min_terms=0.35, min_dense=0.86)
+        >>> why[:60]
+        'not in your documents: the best passage holds 20% of the que'
+        >>> why[-45:]
+        'its meaning similarity is 0.800 (under 0.860)'
+        >>> abstain(Confidence(0.2, 0.90), enabled=True, min_terms=0.35, min_dense=0.86) is None
+        True
+    """
+    if not enabled or conf.terms >= min_terms:
+        return None
+    why = (
+        f"not in your documents: the best passage holds {conf.terms:.0%} of the question's key "
+        f"terms (under {min_terms:.0%})"
+    )
+    if conf.dense is None:
+        return why + " (meaning not measured: the embedder does not read the question)"
+    if conf.dense >= min_dense:
+        return None
+    return why + f" and its meaning similarity is {conf.dense:.3f} (under {min_dense:.3f})"
+
+
+def abstained(decision: RouteDecision, why: str) -> RouteDecision:
+    """The retrieval decision once it abstains: no prompt is built, the model not called."""
+    return RouteDecision(
+        decision.route, f"{why}; the model was not asked", decision.scope, decision.budget
+    )
+
+
+def passage_budget(budget: int, max_passage_tokens: int | None) -> int:
+    """Tokens of passages a retrieval prompt may hold: the route's budget, capped by
+    ``retrieval.max_passage_tokens`` (small models answer worse from many passages).
+
+    Example:
+        >>> passage_budget(7000, 1500), passage_budget(900, 1500), passage_budget(7000, None)
+        (1500, 900, 7000)
+    """
+    return budget if max_passage_tokens is None else min(budget, max_passage_tokens)
+
+
 # -- map-reduce ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MapReduceBudget:

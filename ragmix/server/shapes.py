@@ -231,6 +231,9 @@ def ragmix_full(answer: Answer) -> dict[str, Any]:
         "sources": list(answer.sources),
         "timings": answer.timings,
         "warnings": list(answer.warnings),
+        "verdict": answer.verdict,
+        "unsupported": list(answer.unsupported),
+        "verdict_note": answer.verdict_note,
     }
 
 
