@@ -175,3 +175,33 @@ def test_answer_markdown_keeps_web_links_and_disarms_the_rest() -> None:
     assert '<a href="https://example.org/a?b=1" target="_blank"' in out
     assert "javascript:" in out and 'href="javascript' not in out
     assert "<img" not in out and "&#91;pixel" in out and "&lt;b&gt;" in out
+
+
+def test_the_verdict_is_a_badge_kept_with_the_conversation_and_said_in_the_copy() -> None:
+    """Issue 25's contract on the page: a partly supported answer names what is missing, in
+    the page's language, also once restored from local storage; its Copy text says so; the
+    sources keep the numbers the answer cites them by, in the order the core gives."""
+    import json
+    from dataclasses import replace
+
+    state = _answered("Three years [2], or 40 hours [1].")
+    a = state.answer
+    assert a is not None
+    s1, s2 = dict(a.sources[0]), dict(a.sources[0])
+    s1.update(n=2, source="warranty.txt"), s2.update(n=1, source="battery.txt")
+    partial = replace(a, verdict="partial", unsupported=["40 hours"], sources=[s1, s2])
+    state = replace(state, answer=partial)
+    book = conv.finish(conv.add_question(conv.new_book(), "q"), conv.record(state))
+    book = json.loads(json.dumps(book))
+    turns = conv.current(book)["turns"]
+    en = render.chat_messages(turns, "en")[1]["content"]
+    zh = render.chat_messages(turns, "zh")[1]["content"]
+    assert "Partly supported" in en and "Not found in the sources: 40 hours" in en
+    assert "部分有文档依据" in zh and "来源中找不到：40 hours" in zh
+    assert "[Partly supported by the documents; not found in the sources: 40 hours]" in en
+    assert en.index('[2]</span> <b class="rm-file">warranty.txt') < en.index("[1]</span>")
+    supported = replace(state, answer=replace(partial, verdict="supported", unsupported=[]))
+    assert "Supported by your documents" in render.answer_html(supported, "en")
+    assert "not found" not in render.plain_answer(supported, "en")
+    unsupported = replace(state, answer=replace(partial, verdict="unsupported"))
+    assert render.plain_answer(unsupported, "zh").count("文档不支持这个回答") == 1

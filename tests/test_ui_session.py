@@ -187,6 +187,8 @@ def test_a_reload_keeps_the_conversations(page: Any, app: SimpleNamespace) -> No
         f"n => document.querySelectorAll('{BOT}').length == n", arg=before, timeout=30_000
     )
     assert page.locator(f"{BOT} .rm-badge").count() >= 2
+    # Whether the documents back each answer (issue 25's verdict) comes back too.
+    assert page.locator(f"{BOT} .rm-verdict").count() >= 1
     assert page.locator(f"{BOT} .rm-stopped").count() >= 1  # the stopped answer says so
     assert page.locator("#rm-convs label").count() == 1
     page.click("#rm-clear")

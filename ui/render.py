@@ -14,11 +14,13 @@ from typing import Any
 
 from ragmix.app.uploads import Upload
 from ragmix.core.events import (
+    Answer,
     AnswerState,
     FileFailed,
     FileProgress,
     IngestState,
     Source,
+    source_label,
     source_pages,
 )
 from ragmix.qa.support import window
@@ -133,6 +135,7 @@ def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> 
     )
     rows = []
     for i, s in enumerate(items, 1):
+        n = source_label(s, i)  # the number the answer's text cites it by
         short, short_marks = snippet(s)
         passage = _paragraphs(marked(str(s.get("text", "")).rstrip(), s.get("highlights") or []))
         kind = s.get("kind", "passage")
@@ -140,7 +143,7 @@ def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> 
         tag = f' <span class="rm-kind">{esc(label)}</span>' if label else ""
         rows.append(
             f'<details class="rm-source rm-{esc(kind)}">'
-            f'<summary><span class="rm-num">[{i}]</span> '
+            f'<summary><span class="rm-num">[{n}]</span> '
             f'<b class="rm-file">{esc(_where(s, lang))}</b>'
             f"{tag} {_strength(s, best, lang)}"
             f'<br><span class="rm-snippet">{marked(short, short_marks)}</span></summary>'
@@ -169,11 +172,14 @@ def plain_answer(state: AnswerState, lang: Lang, *, stopped: bool = False) -> st
     lines = [state.text.strip()] if state.text.strip() else []
     if stopped:
         lines.append(tr("stopped_plain", lang))
+    doubt = _verdict_plain(final, lang)
+    if doubt:
+        lines.append(doubt)
     if final is not None and final.route == "search" and not final.sources:
         lines.append(tr("no_passages", lang))
     items = final.sources if final is not None else state.sources
     if items:
-        rows = [f"[{i}] {_where(s, lang)}" for i, s in enumerate(items, 1)]
+        rows = [f"[{source_label(s, i)}] {_where(s, lang)}" for i, s in enumerate(items, 1)]
         if final is not None and final.route == "search":  # no answer: the passages are it
             rows = [
                 f"{row}: {' '.join(snippet(s)[0].split())}"
@@ -181,6 +187,32 @@ def plain_answer(state: AnswerState, lang: Lang, *, stopped: bool = False) -> st
             ]
         lines.append("\n".join([tr("sources_plain", lang), *rows]))
     return "\n\n".join(lines)
+
+
+def _pieces(answer: Answer, lang: Lang) -> str:
+    return ("、" if lang == "zh" else ", ").join(answer.unsupported)
+
+
+def _verdict_plain(answer: Answer | None, lang: Lang) -> str:
+    """What the Copy text says of an answer the documents do not (fully) back."""
+    if answer is None or answer.verdict not in ("partial", "unsupported"):
+        return ""
+    if answer.verdict == "partial" and answer.unsupported:
+        return tr("verdict_plain_partial", lang, items=_pieces(answer, lang))
+    return tr("verdict_plain_unsupported", lang)
+
+
+def verdict_badge(answer: Answer | None, lang: Lang) -> str:
+    """Whether the documents back the answer, as a badge in ``lang`` (a partly supported one
+    names the pieces not found in the sources); nothing for a search."""
+    if answer is None or answer.verdict is None:
+        return ""
+    label = tr(f"verdict_{answer.verdict}", lang)
+    out = f'<span class="rm-verdict rm-v-{esc(answer.verdict)}">{esc(label)}</span>'
+    if answer.verdict == "partial" and answer.unsupported:
+        missing = tr("verdict_missing", lang, items=_pieces(answer, lang))
+        out += f' <span class="rm-missing">{esc(missing)}</span>'
+    return out
 
 
 def copy_button(state: AnswerState, lang: Lang, *, stopped: bool = False) -> str:
@@ -289,6 +321,8 @@ def answer_html(state: AnswerState, lang: Lang, status: str = "", *, stopped: bo
     meta = []
     if stopped:
         meta.append(stopped_mark(lang))
+    if final is not None and final.verdict is not None:
+        meta.append(verdict_badge(final, lang))
     if state.route is not None:
         meta.append(badge(state, lang))
     if final is not None and final.route != "search":
