@@ -381,7 +381,7 @@ def test_upload_lists_both_documents(
     assert f"{PDF} — added" in report and f"{TXT} — added" in report
     assert page.locator("#rm-report progress").count() == 0  # done: the bar is gone
     _confirm_delete(page, LEDGER)  # the tests below expect two documents
-    _report_says(page, f"Deleted {LEDGER}.")
+    _note_says(page, "#rm-delete-note", f"Deleted {LEDGER}.")
     page.wait_for_function("() => document.querySelectorAll('#rm-docs td.rm-doc').length == 2")
     assert sorted(_doc_names(page)) == sorted([PDF, TXT])
     pdf_row = page.locator("#rm-docs tr", has_text=PDF).locator("td").all_inner_texts()
@@ -965,7 +965,7 @@ def test_the_same_flows_work_over_a_chroma_server(
         page.screenshot(path=str(artifacts / "ui-11-chroma-server.png"))
 
         _confirm_delete(page, TXT)
-        _report_says(page, f"Deleted {TXT}.")
+        _note_says(page, "#rm-delete-note", f"Deleted {TXT}.")
         page.wait_for_selector("#rm-docs .rm-empty")
         assert rm.documents() == []
         # A fresh view of the server (its own local cache) agrees: the document is gone.
