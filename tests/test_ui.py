@@ -633,14 +633,21 @@ def test_copy_gives_the_answer_and_its_sources_as_plain_text(page: Any) -> None:
     bubble = page.locator(BOT).last
     answer = bubble.inner_text().split("\n")[0].strip()
     files = bubble.locator(".rm-source .rm-file").all_inner_texts()
+    # Each source keeps the number the answer cites it by (issue 25), in the core's order.
+    numbers = bubble.locator(".rm-source .rm-num").all_inner_texts()
     assert answer and files
-    rows = [f"[{i}] {name}" for i, name in enumerate(files, 1)]
-    expected = answer + "\n\nSources:\n" + "\n".join(rows)
+    rows = [f"{n} {name}" for n, name in zip(numbers, files, strict=True)]
+    # A partly or not supported answer says so before its sources (issue 27).
+    doubt = {"rm-v-partial": "[Partly supported", "rm-v-unsupported": "[Not supported"}
+    said = [v for k, v in doubt.items() if bubble.locator(f".{k}").count()]
     page.evaluate("navigator.clipboard.writeText('')")
     bubble.locator(".rm-copy").click()
     bubble.locator(".rm-copy", has_text="Copied").wait_for(timeout=5_000)
-    assert page.evaluate("navigator.clipboard.readText()") == expected
-    assert bubble.get_attribute("aria-label") == "bot's message: " + expected
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(answer + "\n\n")
+    assert copied.endswith("\n\nSources:\n" + "\n".join(rows))
+    assert all(s in copied for s in said)
+    assert bubble.get_attribute("aria-label") == "Answer: " + copied
     assert "<" not in page.locator(USER).last.get_attribute("aria-label")
 
 
