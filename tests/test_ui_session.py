@@ -300,6 +300,11 @@ def test_the_chinese_page_has_no_stray_english(page: Any, docs: dict[str, Path])
     line = page.inner_text("#rm-report")
     assert ODD in line and re.search(r"[\u4e00-\u9fff]", line), line
     assert page.locator(".toast-body, [data-testid='toast-body']").count() == 0
+    # The page's script says Gradio's own words again once the upload box is redrawn.
+    page.wait_for_function(
+        "() => !document.querySelector('#rm-upload').innerText.includes('Click to Upload')",
+        timeout=10_000,
+    )
     stray = _latin_words(page)
     assert not stray, f"English on the Chinese page: {sorted(set(stray))}"
     page.locator("#rm-lang label", has_text="English").click()

@@ -109,6 +109,7 @@
     subtree: true, childList: true, characterData: true, attributes: true,
     attributeFilter: ["aria-label", "checked"],
   });
+  setInterval(relabel, 1000);  // Gradio may redraw a component without a mutation we see
   document.addEventListener("change", (event) => {
     if (event.target.closest && event.target.closest("#rm-lang")) setTimeout(relabel, 0);
   }, true);
