@@ -30,7 +30,7 @@ def test_which_turns_join_the_history(events: list[object], kept: bool) -> None:
 
 
 def test_chat_and_the_page_share_the_rule() -> None:
-    for module in ("ragmix/cli/main.py", "ui/app.py"):
+    for module in ("ragmix/cli/main.py", "ui/conversations.py"):
         text = (Path(__file__).resolve().parent.parent / module).read_text(encoding="utf-8")
         assert "if keeps_turn(state)" in text or "if not keeps_turn(state)" in text, module
 

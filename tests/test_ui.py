@@ -247,6 +247,15 @@ def _report_says(page: Any, text: str, timeout: int = 60_000) -> None:
     )
 
 
+def _note_says(page: Any, where: str, text: str, timeout: int = 30_000) -> None:
+    """The message next to a control (``where``) says ``text``."""
+    page.wait_for_function(
+        "([w, t]) => document.querySelector(w).innerText.includes(t)",
+        arg=[where, text],
+        timeout=timeout,
+    )
+
+
 def _confirm_delete(page: Any, name: str) -> None:
     """Pick ``name`` and delete it: Delete, then "Yes, delete"."""
     page.click("#rm-pick input")
@@ -267,7 +276,7 @@ def test_a_question_before_any_upload_points_to_the_upload_box(page: Any) -> Non
         timeout=30_000,
     )
     text = page.locator(BOT).last.inner_text()
-    assert "upload files with the box on the left" in text and "ragmix ingest" not in text
+    assert "upload files with the upload box" in text and "ragmix ingest" not in text
     _shot(page, "7-error")
     page.click("#rm-clear")
     page.locator("#rm-mode label", has_text="Auto").click()
@@ -285,7 +294,7 @@ def test_the_language_switch_turns_every_message_chinese(page: Any, artifacts: P
     assert "提问范围" in page.inner_text("#rm-scope")
     assert page.inner_text("#rm-docs .rm-empty") == "还没有文档。"
     assert page.get_attribute("#rm-question textarea", "placeholder") == "就你的文档提一个问题……"
-    assert "先在左侧上传文档" in page.inner_text("#rm-chat")
+    assert "请先上传文档" in page.inner_text("#rm-chat")
     # A notice, an error in the chat and a note under the upload box.
     page.fill("#rm-question textarea", "  ")
     page.click("#rm-send")
@@ -295,20 +304,18 @@ def test_the_language_switch_turns_every_message_chinese(page: Any, artifacts: P
     bubble = page.locator(BOT).last
     bubble.get_by_text("无法回答").wait_for(timeout=30_000)
     assert (
-        bubble.inner_text().strip() == "无法回答：还没有文档：请先用左侧的上传框上传文件，再提问。"
+        bubble.inner_text().strip() == "无法回答：还没有文档：请先用上传框上传文件，再提问。"
     )
     page.click("#rm-delete")
-    _report_says(page, "请先选择文档。")
+    _note_says(page, "#rm-delete-note", "请先选择文档。")
     page.screenshot(path=str(artifacts / "ui-0-language-switch.png"))
     page.locator("#rm-lang label", has_text="English").click()
     page.wait_for_function("() => document.querySelector('#rm-send').innerText.trim() == 'Send'")
     assert page.inner_text("#rm-docs .rm-empty") == "No documents yet."
     page.fill("#rm-question textarea", "  ")
     page.click("#rm-send")
-    page.get_by_text("Type a question first.").first.wait_for(timeout=10_000)
+    _note_says(page, "#rm-ask-note", "Type a question first.")
     page.fill("#rm-question textarea", "")
-    for close in page.locator("[data-testid='toast-close']").all():
-        close.click()
     _new_conversation(page)
     page.locator("#rm-mode label", has_text="Auto").click()
 
@@ -374,7 +381,7 @@ def test_upload_lists_both_documents(
     assert f"{PDF} — added" in report and f"{TXT} — added" in report
     assert page.locator("#rm-report progress").count() == 0  # done: the bar is gone
     _confirm_delete(page, LEDGER)  # the tests below expect two documents
-    _report_says(page, f"Deleted {LEDGER}.")
+    _note_says(page, "#rm-delete-note", f"Deleted {LEDGER}.")
     page.wait_for_function("() => document.querySelectorAll('#rm-docs td.rm-doc').length == 2")
     assert sorted(_doc_names(page)) == sorted([PDF, TXT])
     pdf_row = page.locator("#rm-docs tr", has_text=PDF).locator("td").all_inner_texts()
@@ -431,16 +438,16 @@ def test_read_ahead_keeps_the_ticked_documents_state(page: Any, app: SimpleNames
     page.locator("#rm-scope label", has_text=PDF).click()
     page.click("#rm-warm")
     page.wait_for_function(
-        "() => document.querySelector('#rm-report').innerText.includes('read ahead')",
+        "() => document.querySelector('#rm-warm-note').innerText.includes('read ahead')",
         timeout=180_000,
     )
-    report = page.inner_text("#rm-report")
+    report = page.inner_text("#rm-warm-note")
     assert re.search(rf"{re.escape(PDF)} — read ahead: [\d,]+ tokens in [\d.]+ s", report)
     kept = list((app.store / "states").glob("*/*.kv"))
     assert len(kept) == 1, report
     page.click("#rm-warm")  # again: nothing left to read
     page.wait_for_function(
-        "() => document.querySelector('#rm-report').innerText.includes('already read ahead')",
+        "() => document.querySelector('#rm-warm-note').innerText.includes('already read ahead')",
         timeout=60_000,
     )
     assert list((app.store / "states").glob("*/*.kv")) == kept
@@ -538,9 +545,9 @@ def test_identical_upload_gets_a_name_that_is_deleted_alone(
     page.get_by_role("option", name="lumen-copy.txt").click()
     page.click("#rm-delete")
     page.wait_for_selector("#rm-confirm", timeout=10_000)
-    assert "Delete lumen-copy.txt?" in page.inner_text("#rm-report")
+    assert "Delete lumen-copy.txt?" in page.inner_text("#rm-delete-note")
     page.click("#rm-cancel")
-    _report_says(page, "Kept lumen-copy.txt; nothing was deleted.")
+    _note_says(page, "#rm-delete-note", "Kept lumen-copy.txt; nothing was deleted.")
     assert page.locator("#rm-confirm:visible").count() == 0
     assert [d.names for d in app.rm.documents() if d.name == TXT] == [(TXT, "lumen-copy.txt")]
     assert (app.store / "uploads" / "lumen-copy.txt").exists()
@@ -548,7 +555,7 @@ def test_identical_upload_gets_a_name_that_is_deleted_alone(
     page.wait_for_selector("#rm-confirm", timeout=10_000)
     page.click("#rm-confirm")
     page.wait_for_function("() => !document.querySelector('#rm-docs .rm-also')", timeout=60_000)
-    report = page.inner_text("#rm-report")
+    report = page.inner_text("#rm-delete-note")
     assert f"Removed the name lumen-copy.txt; the document stays as {TXT}." in report
     assert TXT in _doc_names(page)
     assert [d.names for d in app.rm.documents() if d.name == TXT] == [(TXT,)]
@@ -563,7 +570,7 @@ def test_delete_document(page: Any, app: SimpleNamespace, artifacts: Path) -> No
         arg=TXT,
         timeout=60_000,
     )
-    assert f"Deleted {TXT}." in page.inner_text("#rm-report")
+    assert f"Deleted {TXT}." in page.inner_text("#rm-delete-note")
     assert sorted(_doc_names(page)) == sorted([PDF, HOSTILE])
     assert TXT not in [d.name for d in app.rm.documents()]
     assert not (app.store / "uploads" / TXT).exists()
@@ -626,14 +633,21 @@ def test_copy_gives_the_answer_and_its_sources_as_plain_text(page: Any) -> None:
     bubble = page.locator(BOT).last
     answer = bubble.inner_text().split("\n")[0].strip()
     files = bubble.locator(".rm-source .rm-file").all_inner_texts()
+    # Each source keeps the number the answer cites it by (issue 25), in the core's order.
+    numbers = bubble.locator(".rm-source .rm-num").all_inner_texts()
     assert answer and files
-    rows = [f"[{i}] {name}" for i, name in enumerate(files, 1)]
-    expected = answer + "\n\nSources:\n" + "\n".join(rows)
+    rows = [f"{n} {name}" for n, name in zip(numbers, files, strict=True)]
+    # A partly or not supported answer says so before its sources (issue 27).
+    doubt = {"rm-v-partial": "[Partly supported", "rm-v-unsupported": "[Not supported"}
+    said = [v for k, v in doubt.items() if bubble.locator(f".{k}").count()]
     page.evaluate("navigator.clipboard.writeText('')")
     bubble.locator(".rm-copy").click()
     bubble.locator(".rm-copy", has_text="Copied").wait_for(timeout=5_000)
-    assert page.evaluate("navigator.clipboard.readText()") == expected
-    assert bubble.get_attribute("aria-label") == "bot's message: " + expected
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(answer + "\n\n")
+    assert copied.endswith("\n\nSources:\n" + "\n".join(rows))
+    assert all(s in copied for s in said)
+    assert bubble.get_attribute("aria-label") == "Answer: " + copied
     assert "<" not in page.locator(USER).last.get_attribute("aria-label")
 
 
@@ -958,7 +972,7 @@ def test_the_same_flows_work_over_a_chroma_server(
         page.screenshot(path=str(artifacts / "ui-11-chroma-server.png"))
 
         _confirm_delete(page, TXT)
-        _report_says(page, f"Deleted {TXT}.")
+        _note_says(page, "#rm-delete-note", f"Deleted {TXT}.")
         page.wait_for_selector("#rm-docs .rm-empty")
         assert rm.documents() == []
         # A fresh view of the server (its own local cache) agrees: the document is gone.

@@ -97,15 +97,21 @@ def test_right_password_opens_the_page_and_upload_limits_show(
         text = _toast(page, artifacts / "ui-auth-3-too-big.png")
         assert 'File(s) exceed the maximum allowed size of 10.2 Kb: "big-report.txt"' in text
 
+        # A file of another type is a line of the per-file report, in the page's language
+        # (issue 27: not an English toast that leaves the upload box in an error state).
         exe = tmp_path / "setup.exe"
         exe.write_bytes(b"MZ" + b"\0" * 100)
         page.set_input_files("#rm-upload input[type=file]", [str(exe)])
-        text = _toast(page, artifacts / "ui-auth-4-wrong-type.png")
-        assert "Invalid file type: setup.exe. Only .pdf, .txt, .md, .docx, .html, .htm" in text
-        assert "exceed" not in text  # the first toast is gone: this one is about the .exe
-
-        page.wait_for_timeout(500)
-        assert not (app.store / "uploads").exists()
+        page.wait_for_function(
+            "() => document.querySelector('#rm-report').innerText.includes('setup.exe')",
+            timeout=30_000,
+        )
+        page.screenshot(path=str(artifacts / "ui-auth-4-wrong-type.png"))
+        report = page.inner_text("#rm-report")
+        assert "setup.exe — refused: type .exe is not accepted (allowed: .pdf" in report, report
+        assert page.locator("[data-testid=toast-body]").count() == 0
+        uploads = app.store / "uploads"
+        assert not uploads.exists() or not any(uploads.iterdir())  # nothing kept
         assert "No documents yet." in page.inner_text("#rm-docs")
     finally:
         page.context.close()

@@ -50,17 +50,22 @@ def test_each_file_has_its_line_and_the_upload_one_bar() -> None:
     ])  # fmt: skip
     html = upload_progress(t.state, "en", fraction=t.fraction, left=t.seconds_left(11.0))
     assert "a.pdf</span> — indexing 64 of 100 passages" in html
-    # Left: 36 of a.pdf, and b.txt at a.pdf's 100 passages per 10,000 bytes (50), the
-    # others likewise (1 and 0.01): 87 passages at 32 a second.
-    assert t.seconds_left(11.0) == (36 + 50 + 1 + 0.01) / 32
-    assert "about 3 s left" in html
-    assert t.seconds_left(12.0) == t.seconds_left(11.0) - 1  # counts down between events
-    assert t.fraction == 64 / (64 + 87.01)
+    # The bar weighs each file by its bytes: 64% of a.pdf's 10,000 of 15,101 bytes.
+    assert t.fraction == 10_000 * 0.64 / 15_101
     assert re.search(r'<progress class="rm-upbar" value="0.424" max="1">', html)
+    # One second of measuring is not enough for a time left.
+    assert t.seconds_left(11.0) is None and "estimating time left…" in html
+    _run(t, [(13.0, Embedding("a.pdf", 96, 100))])
+    # From 10 s to 13 s the bar went from 32% to 96% of a.pdf: its rate gives the rest.
+    f0, f1 = 10_000 * 0.32 / 15_101, 10_000 * 0.96 / 15_101
+    assert t.seconds_left(13.0) == pytest.approx((1 - f1) / ((f1 - f0) / 3))
+    html = upload_progress(t.state, "en", fraction=t.fraction, left=t.seconds_left(13.0))
+    assert "about 3 s left" in html
+    assert t.seconds_left(14.0) == pytest.approx(t.seconds_left(13.0) - 1)  # counts down
 
     _run(t, [
-        (12.0, Embedding("a.pdf", 100, 100)),
-        (12.1, FileDone("a.pdf", "ingested", 120)),
+        (13.05, Embedding("a.pdf", 100, 100)),
+        (13.1, FileDone("a.pdf", "ingested", 120)),
         (12.2, FileStarted("b.txt")),
         (12.3, FileFailed("b.txt", "the file is empty (0 bytes): …", "empty_file")),
         (12.4, FileStarted(HOSTILE)),
@@ -94,8 +99,34 @@ def test_no_estimate_before_a_rate_and_no_division_by_zero() -> None:
     t = UploadTracker({"a": 10})
     _run(t, [(0.0, FilesFound(1, ("a",))), (0.1, FileStarted("a")), (5.0, Embedding("a", 8, 9))])
     assert t.seconds_left(5.0) is None and t.rate(5.0) is None
-    assert t.fraction == 8 / 9  # by passages once the first batch is in
+    assert t.fraction == pytest.approx(8 / 9)  # by passages once the first batch is in
     assert UploadTracker().fraction == 0.0
+
+
+def test_the_bar_only_moves_forward_and_the_time_left_waits_for_a_measure() -> None:
+    """Issue 27, item 6: the upload that showed 14% → 2% → 6% → 3% → 64% and 59 s → 5 min
+    25 s → 6 s: a small file embedded first, then a large one split late."""
+    t = UploadTracker({"small.txt": 1_000, "big.pdf": 99_000})
+    events: list[tuple[float, IngestEvent]] = [
+        (0.0, FilesFound(2, ("small.txt", "big.pdf"))),
+        (0.1, FileStarted("small.txt")),
+        (1.0, Embedding("small.txt", 0, 4)),
+        (2.0, Embedding("small.txt", 4, 4)),
+        (2.1, FileDone("small.txt", "ingested", 4)),
+        (2.2, FileStarted("big.pdf")),
+        (6.0, Embedding("big.pdf", 0, 400)),
+        (7.0, Embedding("big.pdf", 32, 400)),
+    ] + [(7.0 + i, Embedding("big.pdf", 32 + 32 * i, 400)) for i in range(1, 12)]
+    shown, lefts = [], []
+    for at, event in events:
+        t.apply(event, at)
+        shown.append(t.fraction)
+        lefts.append((at, t.seconds_left(at)))
+    assert shown == sorted(shown) and shown[-1] == pytest.approx((1_000 + 99_000 * 0.96) / 100_000)
+    # No time left after the first, tiny file alone (under 3 s and 5% measured).
+    assert all(left is None for at, left in lefts if at < 5.0)
+    measured = [left for at, left in lefts if left is not None]
+    assert measured and all(b <= a + 1.0 for a, b in zip(measured, measured[1:], strict=False))
 
 
 @pytest.mark.slow

@@ -131,7 +131,7 @@ def test_rendered_names_and_passages_are_escaped() -> None:
     )
     out = answer_html(state, "en")
     assert "<img" not in out and "<script>" not in out and "<b>answer" not in out
-    assert "Retrieved · 2 passages" in out and 'title="a &quot;quoted&quot; &lt;reason&gt;"' in out
+    assert "Retrieved · 2 passages" in out and "Why: a &quot;quoted&quot; &lt;reason&gt;" in out
     assert "p. 3" in out and "score 0.5000" in out and "Sources (2)" in out
     assert "<mark>&lt;script&gt;</mark>x&lt;/script&gt;" in out  # marked, still escaped
     assert "relevance 100%" in out
@@ -155,7 +155,7 @@ def test_answer_bubble_follows_the_events() -> None:
     state = state.apply(RouteDecided("stuff", "self-route: …", tokens, restart=True))
     state = state.apply(Token("十八亿元"))
     out = answer_html(state, "zh")
-    assert out.startswith("十八亿元") and "无法回答" not in out
+    assert out.startswith('<div class="rm-text">\n\n十八亿元') and "无法回答" not in out
     assert "整篇文档 · 9,000 / 700 词元 · 改为阅读整篇文档" in out
     searched: Tokens = {"scope": 0, "budget": None, "prompt": 0, "completion": 0}
     done = AnswerState.fold(

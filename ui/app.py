@@ -1,25 +1,35 @@
 """The Gradio web page: upload, document list, scoped questions with streamed, sourced answers.
 
-The only module that imports gradio. Callbacks are thin adapters over ``RagMix``: they read
-the inputs, call the library, and render with ``ragmix.ui.render``. Answers run side by side,
-but those that use the model pass one at a time through the front desk's first-come,
-first-served gate (``ragmix.app.desk``, shared with ``ragmix serve``'s rules), so several users
-see "Waiting for the model" instead of interleaved tokens while search-only questions never
-queue behind a long answer; uploads and deletions share a queue of their own ("writer")
-because the embedded store has one writer.
+The only module that imports gradio. Callbacks are thin adapters over ``RagMix`` (the
+methods of ``_Page``, named for what a person did): they read the inputs, call the library,
+and render with ``ragmix.ui.render``; ``build_app`` lays the page out and wires them. Its
+style and script are static files (``ui/static/page.css``, ``page.js``).
 
-The page's own script (``SCRIPT``) copies an answer as plain text, scrolls an opened source
-into view and gives screen readers a message's text instead of its HTML. Delete asks before it
-deletes; the "Language / 语言" switch relabels the page and sets the language of every later
-message of its session (``_Languages``), over the browser's ``Accept-Language``.
+**One answer per tab at a time** (``ragmix.ui.runs``): while an answer runs, Send is Stop; a
+question sent meanwhile stays in the box with a note beside it. The answer runs in a thread
+under the core's stop flag, so Stop, a closed tab (``unload``) or Gradio closing the handler
+ends it within a token or a prompt batch, keeps what was written (marked stopped) and gives
+the model's place back. Answers that use the model pass the front desk's first-come,
+first-served gate (``ragmix.app.desk``, shared with ``ragmix serve``), so several users see
+"Waiting for the model" instead of interleaved tokens, while search-only questions never
+queue; uploads and deletions share a queue of their own ("writer") because the embedded
+store has one writer. Reading ahead is stoppable the same way, between two batches.
 
-Limits a browser or API client meets here: uploads over ``ui.upload_max_mb`` or of another
-type are refused (by Gradio before sending, and again by ``Desk.upload``); Gradio's own copy
-of an upload is deleted once it is stored; the store folder is never served as a file; a
-question over ``Desk.max_question_chars`` is refused (the box stops at that length too), and a
-shorter one that still leaves no room for document text gets the router's ``BudgetError``
-in the chat, in the page's language (by its code; see ``ragmix.ui.i18n.error_text``). An upload
-streams one display of its progress into the report (``ragmix.ui.progress``).
+**Conversations** live in the browser's local storage (``gr.BrowserState``, sealed with a
+key kept under the store), as data (``ragmix.ui.conversations``): a reload or a restart
+shows them again, a list opens any, New and Delete manage them, and a language switch draws
+them again in the other language. The "Language / 语言" switch relabels the page and sets
+the language of every later message of its session (``_Languages``), over the browser's
+``Accept-Language``; the router's reasons are shown as text under each badge in it.
+
+Limits a browser or API client meets here: uploads over ``ui.upload_max_mb`` are refused by
+Gradio; a file of another type reaches ``Desk.upload``, which refuses it as a line of the
+per-file report; Gradio's own copy of an upload is deleted once it is stored; the store
+folder is never served as a file; a question over ``Desk.max_question_chars`` is refused (the
+box stops at that length too), and a shorter one that still leaves no room for document text
+gets the router's ``BudgetError`` in the chat, in the page's language (by its code; see
+``ragmix.ui.i18n.error_text``). An upload streams one display of its progress into the
+report (``ragmix.ui.progress``).
 
 Example:
     >>> from ragmix import RagMix
@@ -32,18 +42,21 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from ragmix.app.api import RagMix
-from ragmix.app.desk import Desk, keeps_turn
+from ragmix.app.desk import Desk
 from ragmix.app.origins import exposure_warning, origin_guard
 from ragmix.app.uploads import Upload
+from ragmix.core.cancel import StopFlag
 from ragmix.core.errors import ConfigError, RagmixError
 from ragmix.core.events import (
     AnswerState,
@@ -55,9 +68,11 @@ from ragmix.core.events import (
     warm_rows,
 )
 from ragmix.qa.router import MODES
+from ragmix.ui import conversations as conv
 from ragmix.ui import render
 from ragmix.ui.i18n import Lang, error_text, pick_language, tr, translations
 from ragmix.ui.progress import Background, UploadTracker
+from ragmix.ui.runs import Runs, in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -90,144 +105,23 @@ def _logged(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 #: Seconds between streamed chat updates; tokens in between are sent together.
 STREAM_EVERY_S = 0.08
-#: Seconds a waiting answer blocks before handing its thread back to Gradio (a closed tab
-#: is noticed between two waits).
-WAIT_SLICE_S = 1.0
 #: Seconds between two views of an upload's progress (the seconds left count down).
 UPLOAD_EVERY_S = 0.5
 #: Answers in progress at once (waiting for the model counts); later ones wait in Gradio's
 #: queue. Searches run side by side up to this number.
 ANSWERS_AT_ONCE = 16
 
-CSS = """
-#rm-left { gap: 10px; }
-.rm-title h1, .rm-title p { font-size: 1.35em; font-weight: 700; margin: 0; }
-.rm-subtitle p { opacity: 0.7; margin: 0; }
-.rm-docs table { width: 100%; border-collapse: collapse; font-size: 0.9em; border: none; }
-.rm-docs table, .rm-docs tr, .rm-docs th, .rm-docs td { border: none !important; }
-.rm-docs table { margin-top: 22px; }
-.rm-docs tbody td { border-top: 1px solid var(--border-color-primary) !important; }
-.rm-docs th { text-align: left; font-weight: 600; opacity: 0.75; padding: 4px 6px; }
-.rm-docs td { padding: 4px 6px; border-top: 1px solid var(--border-color-primary); }
-.rm-docs td.num, .rm-docs th.num { text-align: right; font-variant-numeric: tabular-nums; }
-.rm-docs .rm-empty { opacity: 0.6; padding: 8px 2px; }
-.rm-doc { word-break: break-all; }
-.rm-also { opacity: 0.7; font-size: 0.9em; }
-.rm-report { margin: 0; padding-left: 1.1em; font-size: 0.9em; }
-.rm-report .rm-ok::marker { color: #16a34a; }
-.rm-report .rm-bad { color: #b91c1c; }
-.rm-report .rm-note { color: #92400e; }
-.rm-report .rm-file { font-weight: 600; word-break: break-all; }
-.rm-report .rm-wait { opacity: 0.6; }
-.rm-report .rm-busy::marker { color: #4f46e5; }
-.rm-upload-head { display: flex; align-items: center; gap: 8px; margin-bottom: 4px;
-  font-size: 0.85em; font-variant-numeric: tabular-nums; }
-.rm-upbar { flex: 1; height: 10px; accent-color: #4f46e5; }
-.rm-meta { margin-top: 6px; display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
-.rm-badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 0.8em;
-  font-weight: 600; background: #e0e7ff; color: #3730a3; }
-.rm-badge.rm-stuff { background: #dcfce7; color: #166534; }
-.rm-badge.rm-search { background: #fef3c7; color: #92400e; }
-.rm-timing { font-size: 0.75em; opacity: 0.6; }
-.rm-sources { margin-top: 6px; font-size: 0.88em; }
-.rm-sources > summary { cursor: pointer; font-weight: 600; opacity: 0.8; }
-.rm-source { margin: 4px 0 4px 4px; padding: 4px 8px; border-left: 3px solid #c7d2fe; }
-.rm-source > summary { cursor: pointer; }
-.rm-num { opacity: 0.6; }
-.rm-score { font-size: 0.85em; opacity: 0.55; margin-left: 4px; }
-.rm-snippet { opacity: 0.75; }
-.rm-source[open] .rm-snippet { display: none; }  /* the whole passage is shown below */
-.rm-gap { display: block; height: 0.45em; }
-.rm-passage { white-space: normal; margin-top: 4px; padding: 6px 8px; border-radius: 6px;
-  background: var(--background-fill-secondary); }
-.rm-source mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
-.rm-kind { font-size: 0.8em; padding: 0 6px; border-radius: 8px; background: #dcfce7; }
-.rm-document .rm-kind { background: #e5e7eb; }
-.rm-score meter { width: 48px; height: 8px; vertical-align: middle; }
-.rm-warning { margin-top: 6px; padding: 4px 8px; border-radius: 6px; background: #fef3c7;
-  color: #92400e; font-size: 0.9em; }
-.rm-copy { font-size: 0.75em; padding: 0 8px; border-radius: 6px; cursor: pointer;
-  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary); }
-.rm-copy:hover { background: var(--background-fill-secondary); }
-/* The chat's floating label sat over the first bubble's badge once the chat scrolled: it
-   takes its own line above the messages instead. */
-#rm-chat > label, #rm-chat > .block-label, #rm-chat [data-testid="block-label"] {
-  position: static !important; }
-#rm-confirm-row { gap: 6px; }
-/* Keyboard users see where they are. */
-#rm-left button:focus-visible, #rm-chat button:focus-visible, #rm-send:focus-visible,
-#rm-clear:focus-visible, .rm-source > summary:focus-visible, .rm-sources > summary:focus-visible,
-input:focus-visible, textarea:focus-visible {
-  outline: 2px solid #4f46e5 !important; outline-offset: 2px; }
-"""
-
-#: Runs once when the page loads (``launch(js=...)``); listens on the whole document, so
-#: bubbles rendered later are covered:
-#: * ``.rm-copy`` buttons copy their ``value`` (the answer as plain text, with sources);
-#: * an opened source is scrolled into view (it may open below the chat's visible area);
-#: * Gradio labels each message with its raw content (our HTML) for screen readers; the
-#:   label is replaced by the text a person reads (the plain answer, or the bubble's text).
-SCRIPT = """
-() => {
-  if (window.__ragmix) return;
-  window.__ragmix = true;
-  async function copy(text) {
-    try {
-      await navigator.clipboard.writeText(text);
-      return true;
-    } catch (err) {  // no clipboard API (a page served over plain http on another host)
-      const area = document.createElement("textarea");
-      area.value = text;
-      area.style.position = "fixed";
-      area.style.left = "-9999px";
-      document.body.appendChild(area);
-      area.select();
-      const done = document.execCommand("copy");
-      area.remove();
-      return done;
-    }
-  }
-  document.addEventListener("click", async (event) => {
-    const button = event.target.closest && event.target.closest(".rm-copy");
-    if (!button) return;
-    event.preventDefault();
-    event.stopPropagation();
-    if (await copy(button.value)) {
-      const [label, done] = button.querySelectorAll("span");
-      label.hidden = true;
-      done.hidden = false;
-      setTimeout(() => { label.hidden = false; done.hidden = true; }, 1500);
-    }
-  }, true);
-  document.addEventListener("toggle", (event) => {
-    const box = event.target;
-    if (box instanceof HTMLDetailsElement && box.open && box.matches(".rm-source")) {
-      box.scrollIntoView({ block: "nearest" });
-    }
-  }, true);
-  const labelled = new WeakMap();
-  function plain(el) {
-    const raw = el.getAttribute("aria-label");
-    if (!raw || labelled.get(el) === raw) return;
-    const cut = raw.indexOf(": ");
-    const template = document.createElement("template");  // inert: nothing loads or runs
-    template.innerHTML = cut < 0 ? raw : raw.slice(cut + 2);
-    const button = template.content.querySelector(".rm-copy");
-    const text = button ? button.value : template.content.textContent;
-    const label = (cut < 0 ? "" : raw.slice(0, cut + 2)) + text.trim();
-    labelled.set(el, label);
-    el.setAttribute("aria-label", label);
-  }
-  new MutationObserver(() => {
-    document.querySelectorAll("#rm-chat [data-testid][aria-label]").forEach(plain);
-  }).observe(document.body, {
-    subtree: true, childList: true, attributes: true, attributeFilter: ["aria-label"],
-  });
-}
-"""
+#: The page's style and script, served with it (``launch(css_paths=..., js=...)``). The
+#: script runs once when the page loads and listens on the whole document, so bubbles
+#: rendered later are covered: Copy buttons copy their ``value`` (the answer as plain text),
+#: an opened source is scrolled into view, and screen readers get a message's text instead
+#: of its HTML.
+STATIC = Path(__file__).resolve().parent / "static"
+CSS_FILE = STATIC / "page.css"
+SCRIPT_FILE = STATIC / "page.js"
 
 #: The chat's height: the window's less what sits below it (question box, buttons), and
-#: never less than ``CHAT_MIN_HEIGHT`` pixels.
+#: never less than ``CHAT_MIN_HEIGHT`` pixels (phones: see page.css).
 CHAT_HEIGHT = "calc(100vh - 190px)"
 CHAT_MIN_HEIGHT = 360
 
@@ -274,56 +168,59 @@ class _Languages:
             self._by_session.pop(session or "", None)
 
 
-def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
-    """The page for one store; call ``launch`` (or ``.queue().launch()``) to serve it.
+def _session(request: gr.Request | None) -> str:
+    return (request.session_hash if request is not None else None) or ""
 
-    Args:
-        desk: the front desk to share (with ``ragmix serve`` in the same process); a new one
-            for ``rm`` by default.
-    """
-    ui = rm.settings.ui
-    i18n = gr.I18n(**translations())
-    desk = desk or Desk(rm)
-    model_gate = desk.gate
-    max_chars = desk.max_question_chars
 
-    def T(key: str) -> Any:
-        # 'auto' leaves the translation to the browser; a fixed language is plain text.
-        return i18n(key) if ui.language == "auto" else tr(key, ui.language)
+class _Page:
+    """The page's callbacks: thin adapters over ``RagMix`` and the front desk, each named for
+    what a person did. ``build_app`` lays the page out and wires them."""
 
-    chosen = _Languages()
+    def __init__(self, rm: RagMix, desk: Desk) -> None:
+        self.rm, self.desk = rm, desk
+        self.ui = rm.settings.ui
+        self.gate = desk.gate
+        self.max_chars = desk.max_question_chars
+        self.chosen = _Languages()
+        self.runs = Runs()  # one answer or read-ahead per session, stoppable
 
-    def lang_of(request: gr.Request | None) -> Lang:
+    def lang_of(self, request: gr.Request | None) -> Lang:
         """The session's language: picked in the page, else the setting or the browser's."""
-        picked = chosen.get(request.session_hash) if request is not None else None
+        picked = self.chosen.get(request.session_hash) if request is not None else None
         if picked is not None:
             return picked
         header = request.headers.get("accept-language") if request is not None else None
-        return pick_language(ui.language, header)
+        return pick_language(self.ui.language, header)
 
     # -- documents -------------------------------------------------------------------------
+    def hint(self, lang: Lang, docs: list[Any] | None = None) -> Any:
+        """The empty chat's hint follows the state: upload first, or ask."""
+        docs = self.rm.documents() if docs is None else docs
+        return gr.update(placeholder=tr("ask_ready" if docs else "empty_chat", lang))
+
     def doc_views(
-        lang: Lang, keep: list[str] | None = None, docs: list[Any] | None = None
-    ) -> tuple[Any, Any, Any]:
-        docs = rm.documents() if docs is None else docs
+        self, lang: Lang, keep: list[str] | None = None, docs: list[Any] | None = None
+    ) -> tuple[Any, Any, Any, Any]:
+        docs = self.rm.documents() if docs is None else docs
         names = [d.name for d in docs]
         table = render.docs_table(docs, lang)
         scope = gr.update(choices=names, value=[n for n in (keep or []) if n in names])
         # Every name can be deleted on its own; the document goes with its last one.
         pick = gr.update(choices=sorted(n for d in docs for n in d.names), value=None)
-        return table, scope, pick
+        return table, scope, pick, self.hint(lang, docs)
 
     @_logged
-    def list_docs(scope: list[str], request: gr.Request) -> tuple[Any, Any, Any]:
-        return doc_views(lang_of(request), scope)
+    def list_docs(self, scope: list[str], request: gr.Request) -> tuple[Any, ...]:
+        return self.doc_views(self.lang_of(request), scope)
 
     @_logged
     def ingest(
-        files: list[dict[str, Any]] | None, scope: list[str], request: gr.Request
+        self, files: list[dict[str, Any]] | None, scope: list[str], request: gr.Request
     ) -> Iterator[tuple[Any, ...]]:
         """Store and index the uploads in a worker thread, streaming one display of their
-        progress (a line per file, a bar, seconds left) into the report."""
-        lang = lang_of(request)
+        progress (a line per file, a bar, seconds left) into the report. Every file given is
+        in the report, refused ones (type, size) with why."""
+        lang = self.lang_of(request)
         # preprocess=False: Gradio has checked the paths are its own uploads, and we keep the
         # browser's original file name (Gradio's own renaming drops characters).
         pairs = [
@@ -336,8 +233,8 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             shown.update({u.name: u.original for u in uploads if u.stored})
             tracker.sizes = {u.name: u.stored.stat().st_size for u in uploads if u.stored}
 
-        job = Background(lambda report: desk.upload(pairs, progress=report, saved=saved))
-        rest = (gr.skip(),) * 3  # the scope, the delete pick and the files: at the end
+        job = Background(lambda report: self.desk.upload(pairs, progress=report, saved=saved))
+        rest = (gr.skip(),) * 4  # the scope, the delete pick, the hint and the files
         for batch in job.batches(UPLOAD_EVERY_S):
             for at, event in batch:
                 tracker.apply(event, at)
@@ -347,156 +244,341 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             )
             # A document is listed as soon as it is stored, not when the last file is.
             done_one = any(isinstance(event, FileDone) for _, event in batch)
-            table = render.docs_table(rm.documents(), lang) if done_one else gr.skip()
+            table = render.docs_table(self.rm.documents(), lang) if done_one else gr.skip()
             yield (view, table, *rest)
         done = job.result()
-        docs = rm.documents()
+        docs = self.rm.documents()
         # A duplicate is kept as another name of the stored document: that document's name.
         same_as = {alias: d.name for d in docs for alias in d.aliases}
         report = render.upload_report(
             done.uploads, done.statuses, done.failed, lang, same_as, done.files
         )
-        yield (report, *doc_views(lang, scope, docs), None)
+        yield (report, *self.doc_views(lang, scope, docs), None)
 
+    @staticmethod
     def confirming(show: bool) -> tuple[Any, Any]:
         return gr.update(visible=show), gr.update(visible=show)
 
     @_logged
-    def ask_delete(name: str | None, request: gr.Request) -> tuple[Any, ...]:
+    def ask_delete(self, name: str | None, request: gr.Request) -> tuple[Any, ...]:
         """Delete's first click: say what would go, and show Yes / Cancel."""
-        lang = lang_of(request)
+        lang = self.lang_of(request)
         if not name:
-            return (render.note(tr("pick_first", lang)), *confirming(False))
-        return (render.note(tr("confirm_delete", lang, name=name)), *confirming(True))
+            return (render.note(tr("pick_first", lang)), *self.confirming(False))
+        return (render.note(tr("confirm_delete", lang, name=name)), *self.confirming(True))
 
     @_logged
-    def cancel_delete(name: str | None, request: gr.Request) -> tuple[Any, ...]:
-        lang = lang_of(request)
-        return (render.note(tr("delete_kept", lang, name=name or "")), *confirming(False))
+    def cancel_delete(self, name: str | None, request: gr.Request) -> tuple[Any, ...]:
+        lang = self.lang_of(request)
+        return (render.note(tr("delete_kept", lang, name=name or "")), *self.confirming(False))
+
+    def other_pick(self) -> tuple[Any, Any]:
+        """Another name picked: the confirmation was for the old one."""
+        return self.confirming(False)
 
     @_logged
-    def delete(name: str | None, scope: list[str], request: gr.Request) -> tuple[Any, ...]:
+    def delete(self, name: str | None, scope: list[str], request: gr.Request) -> tuple[Any, ...]:
         """Delete's confirmed click (and the API's ``/delete``): take ``name`` off its
         document. Picking another name in between takes the confirmation back."""
-        lang = lang_of(request)
-        hide = confirming(False)
+        lang = self.lang_of(request)
+        hide = self.confirming(False)
         if not name:
-            return (render.note(tr("pick_first", lang)), *doc_views(lang, scope), *hide)
+            return (render.note(tr("pick_first", lang)), *self.doc_views(lang, scope), *hide)
         try:
-            done = desk.delete(name)
+            done = self.desk.delete(name)
         except RagmixError as exc:
             text = error_text(str(exc), exc.code, exc.params, lang)
-            return (render.note(text, bad=True), *doc_views(lang, scope), *hide)
+            return (render.note(text, bad=True), *self.doc_views(lang, scope), *hide)
         if done.document_removed:
             text = tr("deleted", lang, name=done.name)
         else:
             text = tr("name_removed", lang, name=done.name, rest=", ".join(done.remaining))
-        return (render.note(text), *doc_views(lang, scope), *hide)
+        return (render.note(text), *self.doc_views(lang, scope), *hide)
+
+    # -- reading ahead ---------------------------------------------------------------------
+    def _model_turn(self, flag: StopFlag) -> tuple[object, Callable[[], bool], Callable[[], None]]:
+        """A place in the model's line, and ``before``/``after`` for ``runs.in_thread``: wait
+        for the model's turn (False: stopped while waiting), and give it back."""
+        ticket = self.gate.join()
+
+        def before() -> bool:
+            while not self.gate.ready(ticket, 0.2):
+                if flag.is_set():
+                    return False
+            return True
+
+        return ticket, before, lambda: self.gate.leave(ticket)
 
     @_logged
-    def warm(
-        scope: list[str],
-        request: gr.Request,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's injection idiom)
-    ) -> str:
-        """Read the ticked documents (else all) ahead, in the model's queue like a question."""
-        lang = lang_of(request)
-        rows: list[dict[str, Any]] = []
-        ticket = model_gate.join()
+    def warm(self, scope: list[str], request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        """Read the ticked documents (else all) ahead, in the model's queue like a question,
+        showing each batch read; "Stop reading" ends it between two batches."""
+        lang, session = self.lang_of(request), _session(request)
+        flag = self.runs.reserve(session)
+        if flag is None:
+            yield render.note(tr("answer_running", lang)), gr.skip(), gr.skip()
+            return
+        idle = (gr.update(visible=True), gr.update(visible=False))
+        seen: list[tuple[str, Any]] = []
         try:
-            while not model_gate.ready(ticket, WAIT_SLICE_S):
-                progress(0, desc=tr("waiting", lang))
-
-            def show(name: str, event: Reading) -> None:
-                progress(event.read / max(event.total, 1), desc=tr("warm_reading", lang, name=name))
-
-            rows = list(warm_rows(rm.warm(scope or None), show))
+            running = (gr.update(visible=False), gr.update(visible=True))
+            yield render.note(tr("waiting", lang)), *running
+            _, before, after = self._model_turn(flag)
+            for item in in_thread(
+                lambda: self.rm.warm(scope or None), flag, poll_s=0.2, before=before, after=after
+            ):
+                if item is None:
+                    continue
+                seen.append(item)
+                name, event = item
+                if isinstance(event, Reading):  # one view per batch read
+                    yield render.warm_progress(name, event, lang), gr.skip(), gr.skip()
         except RagmixError as exc:
-            return render.note(error_text(str(exc), exc.code, exc.params, lang), bad=True)
+            yield render.note(error_text(str(exc), exc.code, exc.params, lang), bad=True), *idle
+            return
         finally:
-            model_gate.leave(ticket)
-        return render.warm_report(rows, lang) or render.note(tr("no_docs", lang))
+            self.runs.release(session, flag)
+        text = render.warm_report(list(warm_rows(seen)), lang)
+        if flag.is_set():
+            text = render.note(tr("warm_stopped", lang)) + text
+        yield text or render.note(tr("no_docs", lang)), *idle
+
+    @_logged
+    def stop(self, request: gr.Request) -> None:
+        """Stop: the session's answer or read-ahead ends within a token or a batch."""
+        self.runs.stop(_session(request))
 
     # -- questions -------------------------------------------------------------------------
+    def _buttons(self, running: bool) -> tuple[Any, Any]:
+        """Send becomes Stop while an answer runs, and back."""
+        return gr.update(visible=not running), gr.update(visible=running)
+
     @_logged
-    def add_question(question: str, chat: list[dict[str, Any]], request: gr.Request) -> Any:
+    def add_question(self, question: str, book: Any, request: gr.Request) -> tuple[Any, ...]:
+        """Enter or Send: the question joins the conversation, unless an answer is running
+        (then it stays in the box and the note under it says so: nothing is lost)."""
         question = (question or "").strip()
-        lang = lang_of(request)
+        lang, session = self.lang_of(request), _session(request)
+        skip = gr.skip()
         if not question:
-            gr.Info(tr("empty_question", lang))
-            return gr.skip(), gr.skip(), ""
-        # "Waiting for the model" only when the answer really queues (answer() says so).
+            return skip, skip, "", skip, skip, render.note(tr("empty_question", lang)), skip, skip
+        if self.runs.reserve(session) is None:
+            note = render.note(tr("answer_running", lang))
+            return skip, skip, "", skip, skip, note, skip, skip
+        book = conv.add_question(book, question)
+        listed = gr.update(choices=conv.titles(book), value=book["current"])
+        chat = render.chat_messages(conv.current(book)["turns"][:-1], lang)
         first = render.answer_html(AnswerState(), lang, status=tr("thinking", lang))
-        chat = [
-            *chat,
+        chat += [
             {"role": "user", "content": render.user_html(question)},
             {"role": "assistant", "content": first},
         ]
-        return "", chat, question
+        return "", chat, question, book, listed, "", *self._buttons(True)
 
     @_logged
     def answer(
-        question: str,
-        history: list[list[str]],
-        chat: list[dict[str, Any]],
-        scope: list[str],
-        mode: str,
-        request: gr.Request,
+        self, question: str, book: Any, scope: list[str], mode: str, request: gr.Request
     ) -> Iterator[tuple[Any, Any]]:
+        """The answer to the conversation's last question, streamed into its bubble; kept in
+        the browser's conversations when done or stopped."""
         if not question:  # add_question said why; leave the chat as it is
             yield gr.skip(), gr.skip()
             return
-        lang = lang_of(request)
-        chat = [*chat]
+        lang, session = self.lang_of(request), _session(request)
+        flag = self.runs.current(session)
+        if flag is None:  # add_question reserved one; gone only if the tab closed meanwhile
+            yield gr.skip(), gr.skip()
+            return
+        book = conv.valid(book)
+        chat = render.chat_messages(conv.current(book)["turns"], lang)
         state = AnswerState()
         status = tr("thinking", lang)  # the page's own: until the answer says more
 
-        def bubble() -> list[dict[str, Any]]:
-            chat[-1] = {"role": "assistant", "content": render.answer_html(state, lang, status)}
+        def bubble(stopped: bool = False) -> list[dict[str, Any]]:
+            chat[-1] = {
+                "role": "assistant",
+                "content": render.answer_html(state, lang, status, stopped=stopped),
+            }
             return chat
 
-        if len(question) > max_chars:  # only an API client gets past the box's max length
-            state = state.apply(Failed(tr("too_long", lang, n=len(question), limit=max_chars)))
-            yield bubble(), gr.skip()
-            return
-        if not scope and not rm.resolve_docs(None):  # the page's words, not the CLI's
-            state = state.apply(Failed(tr("no_docs_ask", lang)))
-            yield bubble(), gr.skip()
-            return
-        # Search never touches the model: it does not queue behind someone else's answer.
-        ticket = model_gate.join() if desk.uses_model(mode) else None
+        def done(stopped: bool = False) -> tuple[Any, Any]:
+            return bubble(stopped), conv.finish(book, conv.record(state, stopped=stopped))
+
         try:
-            if ticket is not None and not model_gate.ready(ticket, 0):
-                status = tr("waiting", lang)
-                yield bubble(), gr.skip()
-                while not model_gate.ready(ticket, WAIT_SLICE_S):
-                    yield gr.skip(), gr.skip()
-                status = tr("thinking", lang)
-            yield bubble(), gr.skip()
-            last = time.perf_counter()
-            events = rm.stream(
-                question, docs=scope or None, mode=mode, history=[(q, a) for q, a in history]
+            if len(question) > self.max_chars:  # only an API client gets past the box's limit
+                n, limit = len(question), self.max_chars
+                state = state.apply(Failed(tr("too_long", lang, n=n, limit=limit)))
+                yield done()
+                return
+            if not scope and not self.rm.resolve_docs(None):  # the page's words, not the CLI's
+                state = state.apply(Failed(tr("no_docs_ask", lang)))
+                yield done()
+                return
+            history = conv.history(book)  # the question's own turn has no answer yet
+            # Search never touches the model: it does not queue behind someone else's answer.
+            before: Callable[[], bool] | None = None
+            after: Callable[[], None] | None = None
+            if self.desk.uses_model(mode):
+                ticket, before, after = self._model_turn(flag)
+                if not self.gate.ready(ticket, 0):
+                    status = tr("waiting", lang)
+                    yield bubble(), gr.skip()
+            events = in_thread(
+                lambda: catch_errors(
+                    self.rm.stream(question, docs=scope or None, mode=mode, history=history)
+                ),
+                flag,
+                poll_s=STREAM_EVERY_S,
+                before=before,
+                after=after,
             )
-            for event in catch_errors(events):
-                state = state.apply(event)
+            last = time.perf_counter()
+            for event in events:
+                if event is not None:
+                    status = tr("thinking", lang)  # the model's turn came
+                    state = state.apply(event)
                 if not state.done and time.perf_counter() - last >= STREAM_EVERY_S:
                     last = time.perf_counter()
                     yield bubble(), gr.skip()
+            yield done(stopped=flag.is_set() and not state.done)
         finally:
-            if ticket is not None:
-                model_gate.leave(ticket)  # also when Gradio closes the generator (tab closed)
-        if not keeps_turn(state):  # search, failed and empty turns (ragmix chat's rule too)
-            yield bubble(), gr.skip()
-            return
-        yield bubble(), [*history, [question, state.text]]
+            self.runs.release(session, flag)
 
-    # -- layout ----------------------------------------------------------------------------
+    @_logged
+    def answer_over(self, request: gr.Request) -> tuple[Any, Any]:
+        """After an answer: Stop becomes Send again (not while another one runs)."""
+        if self.runs.busy(_session(request)):
+            return gr.skip(), gr.skip()
+        return self._buttons(False)
+
+    # -- conversations ---------------------------------------------------------------------
+    def _shown(self, book: Any, lang: Lang) -> tuple[Any, Any, Any]:
+        """The chat, the list of conversations and the book, for ``book``."""
+        book = conv.valid(book)
+        chat = render.chat_messages(conv.current(book)["turns"], lang)
+        items = conv.titles(book)
+        value = book["current"] if book["current"] in {i for _, i in items} else None
+        return chat, gr.update(choices=items, value=value), book
+
+    def _refuse_while_running(self, request: gr.Request) -> tuple[Any, ...] | None:
+        if self.runs.busy(_session(request)):
+            note = render.note(tr("answer_running", self.lang_of(request)))
+            return gr.skip(), gr.skip(), gr.skip(), note
+        return None
+
+    @_logged
+    def new_conversation(self, book: Any, request: gr.Request) -> tuple[Any, ...]:
+        refused = self._refuse_while_running(request)
+        if refused is not None:
+            return refused
+        return *self._shown(conv.start_new(book), self.lang_of(request)), ""
+
+    @_logged
+    def open_conversation(
+        self, item: str | None, book: Any, request: gr.Request
+    ) -> tuple[Any, ...]:
+        refused = self._refuse_while_running(request)
+        if refused is not None:
+            return refused
+        return *self._shown(conv.open_item(book, item), self.lang_of(request)), ""
+
+    @_logged
+    def delete_conversation(self, book: Any, request: gr.Request) -> tuple[Any, ...]:
+        refused = self._refuse_while_running(request)
+        if refused is not None:
+            return refused
+        book = conv.valid(book)
+        return *self._shown(conv.delete(book, book["current"]), self.lang_of(request)), ""
+
+    # -- the session -----------------------------------------------------------------------
+    @_logged
+    def start(self, book: Any, request: gr.Request) -> tuple[Any, ...]:
+        """The page opened (or reloaded): its language, and the browser's conversations."""
+        lang = self.lang_of(request)
+        return (lang, *self._shown(book, lang))
+
+    def end(self, request: gr.Request) -> None:
+        """The tab closed: its answer stops (the model is free for the next person)."""
+        session = _session(request)
+        self.runs.stop(session)
+        self.chosen.forget(session)
+
+    @_logged
+    def switch_language(self, picked: str, book: Any, request: gr.Request) -> tuple[Any, ...]:
+        """Every label in ``picked``, and what is shown drawn again in it; the session's
+        messages follow from now on."""
+        lang: Lang = "zh" if picked == "zh" else "en"
+        self.chosen.set(request.session_hash, lang)
+        docs = self.rm.documents()
+        book = conv.valid(book)
+        chat = render.chat_messages(conv.current(book)["turns"], lang)
+        placeholder = tr("ask_ready" if docs else "empty_chat", lang)
+        return (
+            "",  # the last report was in the other language
+            "",  # and the notes next to the delete button and the question box
+            "",
+            gr.update(value=tr("title", lang)),
+            gr.update(value=tr("subtitle", lang)),
+            gr.update(label=tr("upload", lang)),
+            gr.update(value=render.docs_table(docs, lang), label=tr("documents", lang)),
+            gr.update(label=tr("scope", lang)),
+            gr.update(label=tr("mode", lang), choices=[(tr(f"mode_{m}", lang), m) for m in MODES]),
+            gr.update(label=tr("delete_pick", lang)),
+            gr.update(value=tr("delete", lang)),
+            gr.update(value=tr("refresh", lang)),
+            gr.update(value=tr("warm", lang)),
+            gr.update(value=tr("stop_reading", lang)),
+            gr.update(value=tr("confirm", lang)),
+            gr.update(value=tr("cancel", lang)),
+            gr.update(value=chat, label=tr("chat", lang), placeholder=placeholder),
+            gr.update(placeholder=tr("placeholder", lang), label=tr("question_label", lang)),
+            gr.update(value=tr("send", lang)),
+            gr.update(value=tr("stop", lang)),
+            gr.update(value=tr("clear", lang)),
+            gr.update(value=tr("delete_conversation", lang)),
+            gr.update(label=tr("conversations", lang)),
+            gr.update(value=tr("panel", lang)),
+        )
+
+
+def _browser_secret(rm: RagMix) -> str:
+    """The key the browser's conversations are sealed with, kept under the store so they
+    open again after a restart (a new one is made once)."""
+    path = rm.store.root / "ui-secret"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        secret = secrets.token_hex(16)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secret, encoding="utf-8")
+        return secret
+
+
+def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
+    """The page for one store; call ``launch`` (or ``.queue().launch()``) to serve it.
+
+    Args:
+        desk: the front desk to share (with ``ragmix serve`` in the same process); a new one
+            for ``rm`` by default.
+    """
+    ui = rm.settings.ui
+    i18n = gr.I18n(**translations())
+    p = _Page(rm, desk or Desk(rm))
+
+    def T(key: str) -> Any:
+        # 'auto' leaves the translation to the browser; a fixed language is plain text.
+        return i18n(key) if ui.language == "auto" else tr(key, ui.language)
+
+    quiet: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden",
+                             "api_visibility": "undocumented"}  # fmt: skip
     # delete_cache: Gradio's copies of uploads that never reached ``ingest`` (a closed tab)
     # are removed after an hour and when the server stops.
     with gr.Blocks(title="ragmix", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
-        history = gr.State([])
         pending = gr.State("")
-        with gr.Row(equal_height=False):
+        book = gr.BrowserState(
+            conv.new_book(), storage_key="ragmix-conversations", secret=_browser_secret(rm)
+        )
+        with gr.Row(equal_height=False, elem_id="rm-main"):
             with gr.Column(scale=2, min_width=320, elem_id="rm-left"):
                 title = gr.Markdown(T("title"), elem_classes="rm-title")
                 subtitle = gr.Markdown(T("subtitle"), elem_classes="rm-subtitle")
@@ -506,12 +588,12 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
                     value=None,  # the session's language, set when the page loads
                     elem_id="rm-lang",
                 )
+                convs = gr.Radio(label=T("conversations"), choices=[], elem_id="rm-convs")
+                # No file_types: a file of another type reaches the desk, which refuses it
+                # in the per-file report in the page's language (Gradio's own refusal is an
+                # English toast and leaves the box in an error state).
                 files = gr.File(
-                    label=T("upload"),
-                    file_count="multiple",
-                    height=170,
-                    file_types=list(rm.settings.ingest.extensions),
-                    elem_id="rm-upload",
+                    label=T("upload"), file_count="multiple", height=170, elem_id="rm-upload"
                 )
                 report = gr.HTML(elem_id="rm-report")
                 table = gr.HTML(
@@ -545,8 +627,14 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
                     cancel_btn = gr.Button(
                         T("cancel"), size="sm", visible=False, elem_id="rm-cancel"
                     )
+                delete_note = gr.HTML(elem_id="rm-delete-note")
                 warm_btn = gr.Button(T("warm"), size="sm", elem_id="rm-warm")
-            with gr.Column(scale=3, min_width=420):
+                stop_warm = gr.Button(
+                    T("stop_reading"), size="sm", visible=False, elem_id="rm-stop-warm"
+                )
+                warm_note = gr.HTML(elem_id="rm-warm-note")
+            with gr.Column(scale=3, min_width=300, elem_id="rm-right"):
+                panel = gr.Button(T("panel"), size="sm", elem_id="rm-panel-toggle")
                 chatbot = gr.Chatbot(
                     label=T("chat"),
                     # The window's height less the question box and buttons below it.
@@ -561,26 +649,32 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
                 )
                 with gr.Row():
                     box = gr.Textbox(
-                        show_label=False,
+                        label=T("question_label"),
+                        show_label=True,  # hidden on screen (page.css), read by screen readers
                         placeholder=T("placeholder"),
                         scale=6,
                         lines=1,
                         max_lines=6,
-                        max_length=max_chars,
+                        max_length=p.max_chars,
                         elem_id="rm-question",
                     )
                     send = gr.Button(
                         T("send"), variant="primary", scale=1, min_width=80, elem_id="rm-send"
                     )
-                clear = gr.Button(T("clear"), size="sm", elem_id="rm-clear")
+                    stop = gr.Button(
+                        T("stop"), variant="stop", scale=1, min_width=80, visible=False,
+                        elem_id="rm-stop",
+                    )  # fmt: skip
+                ask_note = gr.HTML(elem_id="rm-ask-note")
+                with gr.Row():
+                    clear = gr.Button(T("clear"), size="sm", elem_id="rm-clear")
+                    drop = gr.Button(T("delete_conversation"), size="sm", elem_id="rm-conv-delete")
 
-        views = [table, scope, pick]
-        demo.load(list_docs, [scope], views, concurrency_limit=None)
-        refresh.click(
-            list_docs, [scope], views, concurrency_limit=None, api_visibility="undocumented"
-        )
+        views = [table, scope, pick, chatbot]
+        demo.load(p.list_docs, [scope], views, concurrency_limit=None)
+        refresh.click(p.list_docs, [scope], views, **quiet)
         files.upload(
-            ingest,
+            p.ingest,
             [files, scope],
             [report, *views, files],
             preprocess=False,
@@ -592,129 +686,62 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
             show_progress="hidden",
         )
         confirm_row = [confirm_btn, cancel_btn]
-        delete_btn.click(
-            ask_delete,
-            [pick],
-            [report, *confirm_row],
-            concurrency_limit=None,
-            show_progress="hidden",
-            api_visibility="undocumented",
-        )
-        cancel_btn.click(
-            cancel_delete,
-            [pick],
-            [report, *confirm_row],
-            concurrency_limit=None,
-            show_progress="hidden",
-            api_visibility="undocumented",
-        )
-        pick.input(  # another name picked: the confirmation was for the old one
-            lambda: confirming(False),
-            None,
-            confirm_row,
-            concurrency_limit=None,
-            show_progress="hidden",
-            api_visibility="undocumented",
-        )
+        delete_btn.click(p.ask_delete, [pick], [delete_note, *confirm_row], **quiet)
+        cancel_btn.click(p.cancel_delete, [pick], [delete_note, *confirm_row], **quiet)
+        pick.input(p.other_pick, None, confirm_row, **quiet)
         confirm_btn.click(
-            delete,
+            p.delete,
             [pick, scope],
-            [report, *views, *confirm_row],
+            [delete_note, *views, *confirm_row],
             concurrency_id="writer",
             concurrency_limit=1,
-            show_progress_on=[report],
+            show_progress_on=[delete_note],
         )
         warm_btn.click(
-            warm,
+            p.warm,
             [scope],
-            [report],
-            show_progress_on=[report],
+            [warm_note, warm_btn, stop_warm],
             concurrency_id="answer",
             concurrency_limit=ANSWERS_AT_ONCE,
+            show_progress="hidden",
             api_visibility="undocumented",
         )
+        stop_warm.click(p.stop, None, None, **quiet)
         # The Send button repeats Enter's events; the API lists only Enter's pair.
         for trigger, shown in ((box.submit, "public"), (send.click, "undocumented")):
             trigger(
-                add_question,
-                [box, chatbot],
-                [box, chatbot, pending],
+                p.add_question,
+                [box, book],
+                [box, chatbot, pending, book, convs, ask_note, send, stop],
                 concurrency_limit=None,
                 show_progress="hidden",
                 api_visibility=shown,
             ).then(
-                answer,
-                [pending, history, chatbot, scope, mode],
-                [chatbot, history],
+                p.answer,
+                [pending, book, scope, mode],
+                [chatbot, book],
                 concurrency_id="answer",
                 concurrency_limit=ANSWERS_AT_ONCE,
-                show_progress="minimal",
+                show_progress="hidden",
                 api_visibility=shown,
-            )
-        clear.click(
-            lambda: ([], []),
-            None,
-            [chatbot, history],
-            concurrency_limit=None,
-            api_visibility="undocumented",
-        )
+            ).then(p.answer_over, None, [send, stop], **quiet)
+        stop.click(p.stop, None, None, **quiet)
+        shown_conv = [chatbot, convs, book, ask_note]
+        clear.click(p.new_conversation, [book], shown_conv, **quiet)
+        drop.click(p.delete_conversation, [book], shown_conv, **quiet)
+        convs.input(p.open_conversation, [convs, book], shown_conv, **quiet)
+        # Phones: the documents and settings open below the chat (page.css).
+        toggle = "() => { document.querySelector('#rm-main').classList.toggle('rm-panel-open'); }"
+        panel.click(None, None, None, js=toggle)
 
-        # -- the language switch -----------------------------------------------------------
-        def switch_language(picked: str, request: gr.Request) -> tuple[Any, ...]:
-            """Every label in ``picked``; the session's messages follow from now on."""
-            lang: Lang = "zh" if picked == "zh" else "en"
-            chosen.set(request.session_hash, lang)
-            return (
-                "",  # the last report was in the other language
-                gr.update(value=tr("title", lang)),
-                gr.update(value=tr("subtitle", lang)),
-                gr.update(label=tr("upload", lang)),
-                gr.update(
-                    value=render.docs_table(rm.documents(), lang), label=tr("documents", lang)
-                ),
-                gr.update(label=tr("scope", lang)),
-                gr.update(
-                    label=tr("mode", lang), choices=[(tr(f"mode_{m}", lang), m) for m in MODES]
-                ),
-                gr.update(label=tr("delete_pick", lang)),
-                gr.update(value=tr("delete", lang)),
-                gr.update(value=tr("refresh", lang)),
-                gr.update(value=tr("warm", lang)),
-                gr.update(value=tr("confirm", lang)),
-                gr.update(value=tr("cancel", lang)),
-                gr.update(label=tr("chat", lang), placeholder=tr("empty_chat", lang)),
-                gr.update(placeholder=tr("placeholder", lang)),
-                gr.update(value=tr("send", lang)),
-                gr.update(value=tr("clear", lang)),
-            )
-
-        labelled = [report, title, subtitle, files, table, scope, mode, pick, delete_btn, refresh,
-                    warm_btn, confirm_btn, cancel_btn, chatbot, box, send, clear]  # fmt: skip
-        language.input(
-            _logged(switch_language),
-            [language],
-            labelled,
-            concurrency_limit=None,
-            show_progress="hidden",
-            api_visibility="undocumented",
-        )
-
-        def session_language(request: gr.Request) -> str:
-            return lang_of(request)
-
-        def forget_language(request: gr.Request) -> None:
-            chosen.forget(request.session_hash)
-
-        demo.load(
-            session_language,
-            None,
-            [language],
-            concurrency_limit=None,
-            show_progress="hidden",
-            api_visibility="undocumented",
-        )
-        demo.unload(forget_language)
+        labelled = [report, delete_note, ask_note, title, subtitle, files, table, scope, mode,
+                    pick, delete_btn, refresh, warm_btn, stop_warm, confirm_btn, cancel_btn,
+                    chatbot, box, send, stop, clear, drop, convs, panel]  # fmt: skip
+        language.input(p.switch_language, [language, book], labelled, **quiet)
+        demo.load(p.start, [book], [language, chatbot, convs, book], **quiet)
+        demo.unload(p.end)
     demo.ragmix_i18n = i18n  # launch() hands it to Gradio
+    demo.ragmix_page = p  # tests look at the model's line (``p.gate``)
     return demo
 
 
@@ -769,8 +796,8 @@ def launch(
         footer_links=[],
         i18n=demo.ragmix_i18n,  # type: ignore[attr-defined]
         theme=theme,
-        css=CSS,
-        js=SCRIPT,
+        css_paths=[CSS_FILE],
+        js=SCRIPT_FILE.read_text(encoding="utf-8"),
         # No web page of another site may upload, delete or ask, nor reach the page under a
         # name of its own (DNS rebinding): see ragmix.app.origins.
         app_kwargs={"middleware": [origin_guard(host, rm.settings.ui)]},

@@ -48,13 +48,51 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "就你的文档提一个问题……",
     },
     "send": {"en": "Send", "zh": "发送"},
+    "stop": {"en": "Stop", "zh": "停止"},
+    "stop_title": {
+        "en": "Stop the answer being written (what is written so far is kept)",
+        "zh": "停止正在写的回答（已写出的内容会保留）",
+    },
+    "stopped": {"en": "Stopped", "zh": "已停止"},
+    "stopped_plain": {"en": "(stopped before the end)", "zh": "（回答在结束前被停止）"},
+    "answer_running": {
+        "en": "An answer is still being written: press Stop or wait for it. Your question "
+        "stays in the box.",
+        "zh": "上一个回答还在进行中：请按“停止”或等它写完。你的问题仍保留在输入框里。",
+    },
+    "stop_reading": {"en": "Stop reading", "zh": "停止预读"},
+    "warm_stopped": {"en": "Reading ahead stopped.", "zh": "已停止预读。"},
+    "conversations": {"en": "Conversations", "zh": "对话记录"},
+    "delete_conversation": {"en": "Delete conversation", "zh": "删除此对话"},
+    "panel": {"en": "Documents and settings", "zh": "文档与设置"},
+    "ask_ready": {
+        "en": "Ask a question about your documents.",
+        "zh": "就你的文档提一个问题吧。",
+    },
+    "question_label": {"en": "Question", "zh": "问题"},
+    "reason": {"en": "Why: {reason}", "zh": "原因：{reason}"},
+    "verdict_supported": {"en": "Supported by your documents", "zh": "有文档依据"},
+    "verdict_partial": {"en": "Partly supported", "zh": "部分有文档依据"},
+    "verdict_unsupported": {"en": "Not supported by your documents", "zh": "文档不支持这个回答"},
+    "verdict_no_answer": {"en": "Not in your documents", "zh": "文档中没有答案"},
+    "verdict_missing": {"en": "Not found in the sources: {items}", "zh": "来源中找不到：{items}"},
+    "verdict_plain_partial": {
+        "en": "[Partly supported by the documents; not found in the sources: {items}]",
+        "zh": "【部分有文档依据；来源中找不到：{items}】",
+    },
+    "verdict_plain_unsupported": {
+        "en": "[Not supported by the documents: check it before relying on it]",
+        "zh": "【文档不支持这个回答：使用前请核实】",
+    },
+    "toast_info": {"en": "Note", "zh": "提示"},
+    "toast_error": {"en": "Error", "zh": "错误"},
     "clear": {"en": "New conversation", "zh": "新对话"},
     "confirm": {"en": "Yes, delete", "zh": "确认删除"},
     "cancel": {"en": "Cancel", "zh": "取消"},
     "language": {"en": "Language / 语言", "zh": "Language / 语言"},
     "empty_chat": {
-        "en": "Upload documents on the left, then ask a question.",
-        "zh": "先在左侧上传文档，然后提问。",
+        "en": "Upload documents first (the upload box under Documents), then ask a question.",
+        "zh": "请先上传文档（在“文档”下的上传框），然后提问。",
     },
     # -- dynamic text (callbacks) ---------------------------------------------------------
     "col_doc": {"en": "Document", "zh": "文档"},
@@ -68,8 +106,8 @@ TEXTS: dict[str, dict[Lang, str]] = {
     },
     "thinking": {"en": "Reading…", "zh": "正在阅读……"},
     "no_docs_ask": {
-        "en": "there are no documents yet: upload files with the box on the left, then ask",
-        "zh": "还没有文档：请先用左侧的上传框上传文件，再提问。",
+        "en": "there are no documents yet: upload files with the upload box, then ask",
+        "zh": "还没有文档：请先用上传框上传文件，再提问。",
     },
     "empty_question": {
         "en": "Type a question first.",
@@ -234,8 +272,8 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "问题是空的：请输入一个关于文档的问题。",
     },
     "err_no_documents": {
-        "en": "there are no documents yet: upload files with the box on the left, then ask",
-        "zh": "还没有文档：请先用左侧的上传框上传文件，再提问。",
+        "en": "there are no documents yet: upload files with the upload box, then ask",
+        "zh": "还没有文档：请先用上传框上传文件，再提问。",
     },
     "err_too_long_to_read_ahead": {
         "en": "{name} does not fit the model's context whole ({tokens:,} tokens): questions "
@@ -490,7 +528,8 @@ TEXTS: dict[str, dict[Lang, str]] = {
 STATIC_KEYS = [
     "title", "subtitle", "documents", "upload", "scope", "delete_pick", "delete", "refresh", "warm",
     "mode", "mode_auto", "mode_stuff", "mode_retrieve", "mode_search", "chat", "question",
-    "placeholder", "send", "clear", "empty_chat", "confirm", "cancel", "language",
+    "placeholder", "send", "clear", "empty_chat", "confirm", "cancel", "language", "stop",
+    "stop_reading", "conversations", "delete_conversation", "panel", "question_label",
 ]  # fmt: skip
 
 

@@ -1,11 +1,12 @@
 """How far an upload is and how long it has left: the page's upload display, from the
 pipeline's events (``IngestState``) and the clock.
 
-The estimate goes by passages embedded per second, measured from the first embedded batch
-on (the first batch also loads the embedding model, so it says nothing about the rate).
-Files not split yet are counted at the passages per byte of those already split. Before
-there is a rate, there is no estimate (the page says "estimating…"). Between two events
-the estimate counts down.
+One bar per upload that only moves forward: each file weighs its bytes, and counts as done
+by the share of its passages embedded (0 before it is split, 1 once stored or failed). The
+time left goes by that fraction's rate in this run, measured from the first embedded batch
+on (the first batch also loads the embedding model, so it says nothing about the rate), and
+is shown only once at least ``MIN_MEASURE_S`` seconds and ``MIN_MEASURE_SHARE`` of the work
+were measured; before that the page says "estimating…". Between two events it counts down.
 
 Nothing here imports gradio: ``UploadTracker`` is fed events with the time they came, so
 tests drive it with a fake clock.
@@ -15,9 +16,9 @@ Example:
     >>> t = UploadTracker({"a.txt": 4_000})
     >>> t.apply(FilesFound(1, ("a.txt",)), now=0.0)
     >>> t.apply(Embedding("a.txt", 32, 128), now=10.0)  # model loaded, first batch embedded
-    >>> t.apply(Embedding("a.txt", 64, 128), now=11.0)  # 32 passages a second
-    >>> t.seconds_left(now=11.5)
-    1.5
+    >>> t.apply(Embedding("a.txt", 64, 128), now=13.0)  # a quarter in 3 s
+    >>> t.fraction, t.seconds_left(now=13.5)
+    (0.5, 5.5)
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ragmix.core.events import Embedding, IngestEvent, IngestState
+from ragmix.core.events import Embedding, FileDone, FileFailed, IngestEvent, IngestState
 
 R = TypeVar("R")
+
+
+#: Seconds and share of the upload measured before a time left is shown.
+MIN_MEASURE_S = 3.0
+MIN_MEASURE_SHARE = 0.05
 
 
 @dataclass
@@ -39,49 +45,58 @@ class UploadTracker:
     """One upload's progress over time.
 
     Args:
-        sizes: bytes of each file by the name the pipeline reports (to guess the passages
-            of files not split yet).
+        sizes: bytes of each file by the name the pipeline reports (each file's weight in
+            the bar; equal weights for files of unknown size).
     """
 
     sizes: Mapping[str, int] = field(default_factory=dict)
     state: IngestState = field(default_factory=IngestState)
-    #: (time, passages embedded) when the first batch was done: the rate is measured from it.
-    _origin: tuple[float, int] | None = None
+    #: (time, fraction) when the first batch was done: the rate is measured from it.
+    _origin: tuple[float, float] | None = None
     #: (time, seconds left then) at the last event that gave an estimate.
     _estimate: tuple[float, float] | None = None
+    #: The largest fraction shown so far (the bar never goes back).
+    _shown: float = 0.0
 
     def apply(self, event: IngestEvent, now: float) -> None:
         """Fold ``event``, which came at ``now`` (seconds on any monotonic clock)."""
         self.state = self.state.apply(event)
-        embedded = self.state.chunks_embedded
+        self._shown = max(self._shown, self._raw())
         if isinstance(event, Embedding) and event.done > 0 and self._origin is None:
-            self._origin = (now, embedded)
+            self._origin = (now, self._shown)
             return
         rate = self.rate(now)
-        if rate and isinstance(event, Embedding):
-            self._estimate = (now, self.remaining() / rate)
+        if rate and isinstance(event, Embedding | FileDone | FileFailed):
+            self._estimate = (now, (1.0 - self._shown) / rate)
 
     def rate(self, now: float) -> float | None:
-        """Passages embedded per second since the first batch; None before a second one."""
+        """The upload's fraction done per second since the first batch; None until enough
+        was measured (``MIN_MEASURE_S`` seconds and ``MIN_MEASURE_SHARE`` of the work)."""
         if self._origin is None:
             return None
-        t0, n0 = self._origin
-        n = self.state.chunks_embedded - n0
-        return n / (now - t0) if n > 0 and now > t0 else None
+        t0, f0 = self._origin
+        gained = self._shown - f0
+        if now - t0 < MIN_MEASURE_S or gained < MIN_MEASURE_SHARE:
+            return None
+        return gained / (now - t0)
 
-    def remaining(self) -> float:
-        """Passages still to embed: the rest of the files being indexed, plus the files not
-        split yet at the passages per byte seen so far (0 for them before any was split)."""
-        known = [(n, fp) for n, fp in self.state.files.items() if fp.status != "waiting"]
-        split = [(n, fp.total) for n, fp in known if fp.total and self.sizes.get(n)]
-        per_byte = sum(t for _, t in split) / sum(self.sizes[n] for n, _ in split) if split else 0.0
-        left = 0.0
-        for name, fp in self.state.files.items():
-            if fp.status == "indexing":
-                left += fp.total - fp.done
-            elif fp.status in ("waiting", "reading"):
-                left += per_byte * self.sizes.get(name, 0)
-        return left
+    def _raw(self) -> float:
+        files = self.state.files
+        if not files:
+            return 0.0
+        weights = {n: float(self.sizes.get(n) or 0) for n in files}
+        if not all(weights.values()):
+            weights = dict.fromkeys(files, 1.0)
+        done = 0.0
+        for name, fp in files.items():
+            if fp.status == "indexing" and fp.total:
+                share = fp.done / fp.total
+            elif fp.status in ("waiting", "reading", "indexing"):
+                share = 0.0
+            else:  # stored, unchanged, duplicate or failed: nothing left to do
+                share = 1.0
+            done += weights[name] * share
+        return min(done / sum(weights.values()), 1.0)
 
     def seconds_left(self, now: float) -> float | None:
         """The estimate, counted down since it was made; None before there is one."""
@@ -92,13 +107,8 @@ class UploadTracker:
 
     @property
     def fraction(self) -> float:
-        """How far the upload is, 0..1: by passages once their number can be guessed,
-        else by files (``IngestState.fraction``)."""
-        done = self.state.chunks_embedded
-        left = self.remaining() if self._origin is not None else 0.0
-        if self._origin is None or done + left <= 0:
-            return self.state.fraction
-        return min(done / (done + left), 1.0)
+        """How far the upload is, 0..1, never less than before."""
+        return self._shown
 
 
 class Background(Generic[R]):

@@ -14,15 +14,19 @@ from typing import Any
 
 from ragmix.app.uploads import Upload
 from ragmix.core.events import (
+    Answer,
     AnswerState,
     FileFailed,
     FileProgress,
     IngestState,
     Source,
+    source_label,
     source_pages,
 )
 from ragmix.qa.support import window
+from ragmix.ui.conversations import restore
 from ragmix.ui.i18n import Lang, error_text, tr
+from ragmix.ui.reasons import reason_text
 
 #: Characters of a passage shown in a source's one-line summary.
 SNIPPET_CHARS = 90
@@ -47,7 +51,16 @@ def badge(state: AnswerState, lang: Lang) -> str:
         label = label.replace("passages", "passage")
     if state.restarted:
         label += " · " + tr("badge_restart", lang)
-    return f'<span class="rm-badge rm-{esc(route)}" title="{esc(state.reason)}">{esc(label)}</span>'
+    return f'<span class="rm-badge rm-{esc(route)}">{esc(label)}</span>'
+
+
+def reason_line(state: AnswerState, lang: Lang) -> str:
+    """Why the router chose the route, as visible text under the badge (touch screens have
+    no tooltips), in ``lang``."""
+    if not state.reason:
+        return ""
+    words = reason_text(state.reason, state.route, lang)
+    return f'<div class="rm-reason">{esc(tr("reason", lang, reason=words))}</div>'
 
 
 _BADGES = {"badge_stuff", "badge_retrieve", "badge_search", "badge_map_reduce"}
@@ -122,6 +135,7 @@ def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> 
     )
     rows = []
     for i, s in enumerate(items, 1):
+        n = source_label(s, i)  # the number the answer's text cites it by
         short, short_marks = snippet(s)
         passage = _paragraphs(marked(str(s.get("text", "")).rstrip(), s.get("highlights") or []))
         kind = s.get("kind", "passage")
@@ -129,7 +143,7 @@ def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> 
         tag = f' <span class="rm-kind">{esc(label)}</span>' if label else ""
         rows.append(
             f'<details class="rm-source rm-{esc(kind)}">'
-            f'<summary><span class="rm-num">[{i}]</span> '
+            f'<summary><span class="rm-num">[{n}]</span> '
             f'<b class="rm-file">{esc(_where(s, lang))}</b>'
             f"{tag} {_strength(s, best, lang)}"
             f'<br><span class="rm-snippet">{marked(short, short_marks)}</span></summary>'
@@ -143,7 +157,7 @@ def sources(items: Sequence[Source], lang: Lang, *, open_list: bool = False) -> 
     )
 
 
-def plain_answer(state: AnswerState, lang: Lang) -> str:
+def plain_answer(state: AnswerState, lang: Lang, *, stopped: bool = False) -> str:
     """The answer as plain text, for the clipboard: its text (or why it failed), then its
     sources numbered as in the bubble, with file and pages, e.g.::
 
@@ -156,11 +170,16 @@ def plain_answer(state: AnswerState, lang: Lang) -> str:
     if state.error is not None:
         return tr("error", lang, error=failure_text(state, lang))
     lines = [state.text.strip()] if state.text.strip() else []
+    if stopped:
+        lines.append(tr("stopped_plain", lang))
+    doubt = _verdict_plain(final, lang)
+    if doubt:
+        lines.append(doubt)
     if final is not None and final.route == "search" and not final.sources:
         lines.append(tr("no_passages", lang))
     items = final.sources if final is not None else state.sources
     if items:
-        rows = [f"[{i}] {_where(s, lang)}" for i, s in enumerate(items, 1)]
+        rows = [f"[{source_label(s, i)}] {_where(s, lang)}" for i, s in enumerate(items, 1)]
         if final is not None and final.route == "search":  # no answer: the passages are it
             rows = [
                 f"{row}: {' '.join(snippet(s)[0].split())}"
@@ -170,11 +189,38 @@ def plain_answer(state: AnswerState, lang: Lang) -> str:
     return "\n\n".join(lines)
 
 
-def copy_button(state: AnswerState, lang: Lang) -> str:
+def _pieces(answer: Answer, lang: Lang) -> str:
+    return ("、" if lang == "zh" else ", ").join(answer.unsupported)
+
+
+def _verdict_plain(answer: Answer | None, lang: Lang) -> str:
+    """What the Copy text says of an answer the documents do not (fully) back."""
+    if answer is None or answer.verdict not in ("partial", "unsupported"):
+        return ""
+    if answer.verdict == "partial" and answer.unsupported:
+        return tr("verdict_plain_partial", lang, items=_pieces(answer, lang))
+    return tr("verdict_plain_unsupported", lang)
+
+
+def verdict_badge(answer: Answer | None, lang: Lang) -> str:
+    """Whether the documents back the answer, as a badge in ``lang`` (a partly supported one
+    names the pieces not found in the sources); nothing for a search."""
+    if answer is None or answer.verdict is None:
+        return ""
+    label = tr(f"verdict_{answer.verdict}", lang)
+    out = f'<span class="rm-verdict rm-v-{esc(answer.verdict)}">{esc(label)}</span>'
+    if answer.verdict == "partial" and answer.unsupported:
+        missing = tr("verdict_missing", lang, items=_pieces(answer, lang))
+        out += f' <span class="rm-missing">{esc(missing)}</span>'
+    return out
+
+
+def copy_button(state: AnswerState, lang: Lang, *, stopped: bool = False) -> str:
     """A button that copies ``plain_answer``, kept in its ``value`` (Gradio's sanitizer drops
     ``data-*``; the page's script does the copying). Gradio's own copy button would copy the
     bubble's HTML."""
-    text = html.escape(plain_answer(state, lang), quote=True).replace("\n", "&#10;")
+    text = html.escape(plain_answer(state, lang, stopped=stopped), quote=True)
+    text = text.replace("\n", "&#10;")
     return (
         f'<button type="button" class="rm-copy" value="{text}" '
         f'title="{esc(tr("copy_title", lang))}"><span class="rm-copy-label">'
@@ -216,14 +262,52 @@ def reading_html(state: AnswerState, lang: Lang) -> str:
     )
 
 
-def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
-    """One assistant bubble: the answer (escaped) or why it failed, then badge, sources and
-    counts. ``status``: the page's own note ("Reading…") until the answer says more."""
+_LINK = re.compile(r"(!?)\[([^\]\n]{0,300})\]\(([^)\s]{0,2000})\)")
+
+
+def answer_text(text: str) -> str:
+    """A model's text for the chat's Markdown, made safe: HTML shown as text; a Markdown link
+    to an ``http(s)`` address is a link opening in a new tab, any other link (``javascript:``,
+    a relative path) and every image is shown as its words and address, never fetched."""
+    out, at = [], 0
+    for m in _LINK.finditer(text):
+        out.append(_md_text(text[at : m.start()]))
+        image, label, target = m.groups()
+        if not image and re.match(r"https?://", target, re.IGNORECASE):
+            out.append(
+                f'<a href="{html.escape(target, quote=True)}" target="_blank" '
+                f'rel="noopener noreferrer nofollow">{esc(label)}</a>'
+            )
+        else:
+            out.append(_md_text(f"{image}[{label}]({target})").replace("[", "&#91;"))
+        at = m.end()
+    out.append(_md_text(text[at:]))
+    return "".join(out)
+
+
+def _md_text(text: str) -> str:
+    """Escaped text that Markdown still formats (lists, emphasis), but whose brackets cannot
+    start a link or an image."""
+    return html.escape(text).replace("[", "&#91;").replace("]", "&#93;")
+
+
+def stopped_mark(lang: Lang) -> str:
+    return f'<span class="rm-stopped" role="status">{esc(tr("stopped", lang))}</span>'
+
+
+def answer_html(state: AnswerState, lang: Lang, status: str = "", *, stopped: bool = False) -> str:
+    """One assistant bubble: the answer (escaped) or why it failed, then badge, the router's
+    reason, sources and counts. ``status``: the page's own note ("Reading…") until the answer
+    says more; ``stopped``: the answer was stopped (what was written is kept)."""
     parts = []
     final = state.answer
-    text = state.text if state.error is None else tr("error", lang, error=failure_text(state, lang))
-    if text:
-        parts.append(html.escape(text))
+    if state.error is not None:
+        parts.append(html.escape(tr("error", lang, error=failure_text(state, lang))))
+    elif state.text:
+        # The model's text is its own Markdown block between blank lines, in a marked <div>.
+        parts.append(f'<div class="rm-text">\n\n{answer_text(state.text)}\n\n</div>')
+    elif stopped:
+        pass
     elif not state.done and state.reading is not None:
         parts.append(reading_html(state, lang))
     elif not state.done and (state.status or status):
@@ -235,6 +319,10 @@ def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
         words = warning if lang == "en" else tr("model_language", lang)
         parts.append(f'<div class="rm-warning" role="note">⚠ {esc(words)}</div>')
     meta = []
+    if stopped:
+        meta.append(stopped_mark(lang))
+    if final is not None and final.verdict is not None:
+        meta.append(verdict_badge(final, lang))
     if state.route is not None:
         meta.append(badge(state, lang))
     if final is not None and final.route != "search":
@@ -247,14 +335,27 @@ def answer_html(state: AnswerState, lang: Lang, status: str = "") -> str:
             seconds=f"{tm.get('total_s', 0):.1f}",
         )
         meta.append(f'<span class="rm-timing">{esc(timing)}</span>')
-    if final is not None:
-        meta.append(copy_button(state, lang))
+    if final is not None or (stopped and state.text):
+        meta.append(copy_button(state, lang, stopped=stopped))
     if meta:
         # A blank line before the block keeps Markdown from treating it as inline text.
         parts.append('<div class="rm-meta">' + " ".join(meta) + "</div>")
-    if final is not None:
-        parts.append(sources(final.sources, lang, open_list=final.route == "search"))
+    if state.route is not None:
+        parts.append(reason_line(state, lang))
+    shown = final.sources if final is not None else (state.sources if stopped else [])
+    if shown:
+        parts.append(sources(shown, lang, open_list=final is not None and final.route == "search"))
     return "\n\n".join(p for p in parts if p)
+
+
+def chat_messages(turns: Sequence[Mapping[str, Any]], lang: Lang) -> list[dict[str, Any]]:
+    """A kept conversation (``ragmix.ui.conversations``) as the chat's messages in ``lang``."""
+    out: list[dict[str, Any]] = []
+    for turn in turns:
+        state, stopped = restore(turn.get("answer"))
+        out.append({"role": "user", "content": user_html(str(turn.get("question", "")))})
+        out.append({"role": "assistant", "content": answer_html(state, lang, stopped=stopped)})
+    return out
 
 
 def upload_report(
@@ -403,3 +504,17 @@ def note(text: str, *, bad: bool = False) -> str:
     """A one-line message under the upload area."""
     cls = "rm-bad" if bad else "rm-note"
     return f'<ul class="rm-report"><li class="{cls}">{esc(text)}</li></ul>'
+
+
+def warm_progress(name: str, r: Any, lang: Lang) -> str:
+    """Reading ahead, after each batch: the document, tokens read of total and a bar."""
+    text = (
+        tr("warm_reading", lang, name=name)
+        + " · "
+        + tr("reading", lang, read=f"{r.read:,}", total=f"{r.total:,}")
+    )
+    return (
+        f'<div class="rm-upload" role="status"><div>{esc(text)}</div>'
+        f'<progress class="rm-warmbar" value="{r.read}" max="{max(r.total, 1)}"></progress>'
+        "</div>"
+    )
