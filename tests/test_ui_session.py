@@ -330,3 +330,21 @@ def test_web_links_in_answers_work_and_inputs_have_names(page: Any) -> None:
     page.fill("#rm-question textarea", "   ")
     page.click("#rm-send")
     page.locator("#rm-ask-note", has_text="Type a question first.").wait_for(timeout=10_000)
+
+
+def test_a_question_the_documents_do_not_answer_shows_the_warning_badge(page: Any) -> None:
+    """Issue 25: asked what no document says (the chairman's hobby), the page does not show an
+    invented answer as if it were supported: ragmix says "not in your documents" without
+    calling the model, with a visible badge in the page's language (not a tooltip) and the
+    reason under it, and the closest passages still listed."""
+    for box in page.locator("#rm-scope input:checked").all():
+        box.click()
+    _mode(page, "Retrieve")
+    _send(page, "What is the favourite hobby of the company's chairman?")
+    text = _finished(page, 120)
+    bubble = page.locator(BOT).last
+    badge = bubble.locator(".rm-verdict")
+    assert badge.is_visible() and badge.inner_text() == "Not in your documents", text
+    assert "rm-v-no_answer" in (badge.get_attribute("class") or "")
+    assert "Not in your documents" in text and "the model was not asked" in text
+    assert bubble.locator(".rm-sources").count() == 1  # the closest passages, to check
