@@ -435,7 +435,7 @@ class Pipeline:
         self.progress(Embedding(name, 0, sum(dense)))
         new = NewDocument(
             doc_id, name, doc.kind, doc.text, doc.page_starts, chunks, prepared.lexical, dense,
-            prepared.tokens,
+            prepared.tokens, doc.page_labels, doc.ocr_pages,
         )  # fmt: skip
 
         def link(conn: Any, server: dict[str, list[str]] | None) -> list[str]:

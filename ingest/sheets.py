@@ -158,6 +158,7 @@ def load_workbook(
             {"error": f"{type(exc).__name__}: {exc}"},
         ) from exc
     pages: list[str] = []
+    titles: list[str] = []
     total = 0
     filled = 0
     try:
@@ -166,6 +167,7 @@ def load_workbook(
             filled += len(lines)
             text = clean_text("\n".join([f"## {sheet.title}", *lines]), join_cjk=False)
             pages.append(text)
+            titles.append(sheet.title)
             total += len(text) + 2
             if total > max_chars:
                 raise LoadError(
@@ -179,7 +181,7 @@ def load_workbook(
         book.close()
     if not filled:
         raise LoadError(name, "every sheet of the workbook is empty: nothing to index", "no_text")
-    return _paged(pages, "xlsx")
+    return _paged(pages, "xlsx", titles)
 
 
 def _sheet_rows(sheet: Any, whole: bool) -> Iterable[list[str]]:
@@ -201,13 +203,14 @@ def _sheet_rows(sheet: Any, whole: bool) -> Iterable[list[str]]:
         yield out
 
 
-def _paged(pages: list[str], kind: str) -> LoadedDocument:
+def _paged(pages: list[str], kind: str, labels: list[str]) -> LoadedDocument:
+    """The pages joined by blank lines; each sheet's page is labelled by its name."""
     starts: list[int] = []
     offset = 0
     for text in pages:
         starts.append(offset)
         offset += len(text) + 2
-    return LoadedDocument("\n\n".join(pages), kind, page_starts=starts)
+    return LoadedDocument("\n\n".join(pages), kind, page_starts=starts, page_labels=labels)
 
 
 # --- CSV and TSV -----------------------------------------------------------------------------

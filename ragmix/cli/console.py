@@ -381,6 +381,41 @@ def print_checks(checks: list[Any], where: str) -> None:
     )
 
 
+def _numbers(pages: list[int], one: str, many: str) -> str:
+    return f"{many}{pages[0]}-{pages[-1]}" if len(pages) > 1 else f"{one}{pages[0]}"
+
+
+def where_text(s: Source) -> str:
+    """Where in its document a source is, as the CLI says it: its pages, or the sheet of a
+    workbook, the slides of a deck, and the pages OCR read with its mean confidence.
+
+    Example:
+        >>> where_text({"page": 3, "pages": [3, 4]})
+        ' pp.3-4'
+        >>> where_text({"page": 2, "page_kind": "slide"})
+        ' slide 2'
+        >>> where_text({"page": 2, "ocr_pages": [2], "ocr_confidence": 0.97})
+        ' · OCR, p. 2 (confidence 0.97)'
+        >>> where_text({"pages": [1, 2], "ocr_pages": [2], "ocr_confidence": 0.9})
+        ' pp.1-2 · OCR, p. 2 (confidence 0.90)'
+    """
+    pages = source_pages(s)
+    ocr = [int(p) for p in s.get("ocr_pages") or []]
+    kind = s.get("page_kind")
+    if kind == "sheet" and s.get("page_label"):
+        out = " · sheet " + escape(str(s["page_label"]))
+    elif kind == "slide" and pages:
+        out = " " + _numbers(pages, "slide ", "slides ")
+    elif pages and pages != ocr:
+        out = " " + _numbers(pages, "p.", "pp.")
+    else:
+        out = ""
+    if ocr:
+        confidence = float(s.get("ocr_confidence") or 0.0)
+        out += f" · OCR, {_numbers(ocr, 'p. ', 'pp. ')} (confidence {confidence:.2f})"
+    return out
+
+
 def source_line(s: Source, width: int = 90) -> str:
     """One source as rich markup: file, pages, what it is, and about ``width`` characters
     around the first of the answer's words it holds, those words in bold.
@@ -390,11 +425,12 @@ def source_line(s: Source, width: int = 90) -> str:
         ...        "support": 0.5, "text": "钟楼建于1998年。", "highlights": [[4, 8]]}
         >>> source_line(src)
         'r.pdf pp.3-4 · supports the answer (50%) · 钟楼建于[bold]1998[/bold]年。'
+        >>> src = {"source": "b.xlsx", "page": 2, "page_kind": "sheet", "page_label": "预算",
+        ...        "text": "【预算】"}
+        >>> source_line(src)
+        'b.xlsx · sheet 预算 · 【预算】'
     """
-    pages = source_pages(s)
-    where = escape(s["source"])
-    if pages:
-        where += f" pp.{pages[0]}-{pages[-1]}" if len(pages) > 1 else f" p.{pages[0]}"
+    where = escape(s["source"]) + where_text(s)
     kind = s.get("kind", "passage")
     if kind == "support":
         where += f" · supports the answer ({s.get('support') or 0:.0%})"

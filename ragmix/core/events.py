@@ -81,6 +81,11 @@ class Source(TypedDict):
     passage under in its prompt (``[n]`` in the answer's text): sources are listed in the order
     of support, so a front end labels each with its ``n`` (absent: its position), never with a
     count of its own, and the answer's ``[2]`` is the source labelled 2 everywhere.
+
+    Where pages have names, ``page_kind`` says what they are: ``sheet`` (a workbook's, named
+    by ``page_label``: the sheet's name) or ``slide`` (a deck's, numbered by ``pages``).
+    ``ocr_pages`` are the pages of the text read by OCR, ``ocr_confidence`` the engine's mean
+    confidence on them (0-1). All four are absent where they do not apply.
     """
 
     source: str
@@ -95,6 +100,10 @@ class Source(TypedDict):
     highlights: list[list[int]]
     support: float | None
     n: NotRequired[int]
+    page_kind: NotRequired[Literal["sheet", "slide"]]
+    page_label: NotRequired[str]
+    ocr_pages: NotRequired[list[int]]
+    ocr_confidence: NotRequired[float]
 
 
 def source_label(s: Mapping[str, Any], position: int) -> int:

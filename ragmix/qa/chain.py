@@ -39,7 +39,7 @@ from ragmix.core.events import (
     Token,
     Tokens,
 )
-from ragmix.core.schema import Passage
+from ragmix.core.schema import PageFields, PageNotes, Passage
 from ragmix.core.settings import Settings, model_languages
 from ragmix.core.text import detect_language
 from ragmix.models.states import keep_on_disk
@@ -83,8 +83,16 @@ class Plan:
     query: str = ""  # what retrieval searched for (a follow-up rewritten); "" = the question
 
 
-def _source(p: Passage, page_starts: Sequence[int] | None, marks: Sequence[Any] = ()) -> Source:
-    """A retrieved passage as a source; ``marks`` are highlight offsets in its text."""
+def _source(
+    p: Passage,
+    page_starts: Sequence[int] | None,
+    marks: Sequence[Any] = (),
+    notes: PageNotes | None = None,
+) -> Source:
+    """A retrieved passage as a source; ``marks`` are highlight offsets in its text, ``notes``
+    name its pages (a workbook's sheets, a deck's slides, OCR)."""
+    pages = support.pages_of(page_starts, p.start, p.end) or ([p.page] if p.page else [])
+    named = notes.fields(pages) if notes is not None else PageFields()
     return {
         "source": p.source,
         "page": p.page,
@@ -94,9 +102,10 @@ def _source(p: Passage, page_starts: Sequence[int] | None, marks: Sequence[Any] 
         "score": round(p.score, 6),
         "text": p.text,
         "kind": "passage",
-        "pages": support.pages_of(page_starts, p.start, p.end) or ([p.page] if p.page else []),
+        "pages": pages,
         "highlights": [list(m) for m in marks],
         "support": None,
+        **named,
     }
 
 
@@ -446,9 +455,16 @@ class QA:
 
     def _sources(self, passages: Sequence[Passage], marks_of: str = "") -> list[Source]:
         """Passages as sources, with every page each covers; ``marks_of``'s words marked."""
-        starts = {d: self.catalog.page_starts(d) for d in {p.doc_id for p in passages}}
+        ids = {p.doc_id for p in passages}
+        starts = {d: self.catalog.page_starts(d) for d in ids}
+        notes = {d: self.catalog.page_notes(d) for d in ids}
         return [
-            _source(p, starts[p.doc_id], support.highlight(marks_of, p.text)[0] if marks_of else ())
+            _source(
+                p,
+                starts[p.doc_id],
+                support.highlight(marks_of, p.text)[0] if marks_of else (),
+                notes[p.doc_id],
+            )
             for p in passages
         ]
 
@@ -485,6 +501,7 @@ class QA:
                     pages=pages,
                     highlights=[list(h) for h in span.highlights],
                     support=share,
+                    **self.catalog.page_notes(doc_id).fields(pages),
                 )
             )
         if covered < WEAK_SUPPORT:

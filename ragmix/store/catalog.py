@@ -36,14 +36,14 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ragmix.core.errors import StoreError
-from ragmix.core.schema import Chunk, Passage
+from ragmix.core.schema import Chunk, PageNotes, Passage
 
 if TYPE_CHECKING:
     from ragmix.store.lexical import LexicalIndex
@@ -114,6 +114,17 @@ CREATE TABLE IF NOT EXISTS aliases (
     UNIQUE (doc_id, name)
 );
 CREATE INDEX IF NOT EXISTS aliases_name ON aliases(name);
+-- What a page is called (a workbook's sheet name) and whether OCR read it, with its mean
+-- confidence; only pages with either have a row. Added after schema 2 without a new number:
+-- an older catalog gets the empty table on open (its documents' pages stay numbered), and
+-- an older ragmix ignores it.
+CREATE TABLE IF NOT EXISTS doc_pages (
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    page   INTEGER NOT NULL,
+    label  TEXT,
+    ocr    REAL,
+    PRIMARY KEY (doc_id, page)
+);
 """
 
 #: Tables and indexes of the schema; one that went missing (e.g. a dropped BM25 index) is
@@ -553,10 +564,14 @@ class Catalog:
         dense: Sequence[bool] | None = None,
         ingested_at: float | None = None,
         names: Sequence[str] = (),
+        page_labels: Sequence[str] | None = None,
+        ocr_pages: Mapping[int, float] | None = None,
     ) -> None:
         """Insert a document with its chunks and lexical tokens, in state ``pending``.
 
-        ``name`` is its display name; ``names`` any further names it already has."""
+        ``name`` is its display name; ``names`` any further names it already has;
+        ``page_labels`` its pages' names (one per page), ``ocr_pages`` the pages OCR read
+        and the mean confidence on each (see ``LoadedDocument``)."""
         conn.execute(
             "INSERT INTO documents (doc_id, name, kind, state, n_pages, n_chars, n_chunks,"
             " page_starts, text, ingested_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
@@ -571,6 +586,15 @@ class Catalog:
                 text,
                 ingested_at or time.time(),
             ),
+        )
+        notes: dict[int, list[Any]] = {}
+        for page, label in enumerate(page_labels or (), 1):
+            notes.setdefault(page, [None, None])[0] = label
+        for page, confidence in (ocr_pages or {}).items():
+            notes.setdefault(int(page), [None, None])[1] = float(confidence)
+        conn.executemany(
+            "INSERT OR REPLACE INTO doc_pages VALUES (?, ?, ?, ?)",
+            [(doc_id, page, label, ocr) for page, (label, ocr) in sorted(notes.items())],
         )
         for alias in dict.fromkeys([name, *names]):
             conn.execute(
@@ -610,6 +634,7 @@ class Catalog:
         conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", rows)
         conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         conn.execute("DELETE FROM aliases WHERE doc_id = ?", (doc_id,))
+        conn.execute("DELETE FROM doc_pages WHERE doc_id = ?", (doc_id,))
         conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
         return len(rows)
 
@@ -785,6 +810,22 @@ class Catalog:
     def page_starts(self, doc_id: str) -> list[int] | None:
         row = self._one("SELECT page_starts FROM documents WHERE doc_id = ?", (doc_id,))
         return json.loads(row[0]) if row and row[0] else None
+
+    def page_notes(self, doc_id: str) -> PageNotes:
+        """A document's kind, its pages' names and the pages OCR read (empty for a document
+        ingested before they were kept, or a read-only catalog of an older ragmix)."""
+        row = self._one("SELECT kind FROM documents WHERE doc_id = ?", (doc_id,))
+        try:
+            rows = self.conn.execute(
+                "SELECT page, label, ocr FROM doc_pages WHERE doc_id = ?", (doc_id,)
+            ).fetchall()
+        except sqlite3.OperationalError:  # no such table: opened read-only, never upgraded
+            rows = []
+        return PageNotes(
+            str(row[0]) if row else "",
+            {int(p): str(label) for p, label, _ in rows if label is not None},
+            {int(p): float(ocr) for p, _, ocr in rows if ocr is not None},
+        )
 
     def n_tokens(self, doc_id: str, tokenizer: str) -> int | None:
         row = self._one(

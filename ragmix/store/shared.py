@@ -57,9 +57,12 @@ def header(
     chunks: Sequence[Chunk],
     dense: Sequence[bool],
     tokens: dict[str, int],
+    page_labels: list[str] | None = None,
+    ocr_pages: dict[int, float] | None = None,
 ) -> dict[str, Any]:
-    """What a reader needs, besides the text, to rebuild a document's catalog rows."""
-    return {
+    """What a reader needs, besides the text, to rebuild a document's catalog rows
+    (``page_labels``/``ocr_pages`` are absent from a header an older ragmix wrote)."""
+    head = {
         "v": 1,
         "name": name,
         "names": [name],
@@ -71,6 +74,11 @@ def header(
         "tokens": tokens,
         "ingested_at": time.time(),
     }
+    if page_labels:
+        head["page_labels"] = page_labels
+    if ocr_pages:
+        head["ocr_pages"] = {str(p): c for p, c in ocr_pages.items()}  # JSON keys are text
+    return head
 
 
 def add_local(
@@ -109,6 +117,8 @@ def add_local(
             dense=[bool(c[3]) for c in head["chunks"]],
             tokens=dict(head.get("tokens") or {}),
             ingested_at=head.get("ingested_at"),
+            page_labels=head.get("page_labels"),
+            ocr_pages={int(p): float(c) for p, c in (head.get("ocr_pages") or {}).items()},
         )
         catalog.set_state(conn, doc_id, "ready")
         if link is not None:

@@ -70,6 +70,8 @@ class NewDocument:
     lexical: Sequence[list[str]]
     dense: Sequence[bool]
     tokens: dict[str, int]
+    page_labels: list[str] | None = None
+    ocr_pages: dict[int, float] | None = None
 
 
 def resolve_root(path: str | Path) -> Path:
@@ -331,6 +333,8 @@ class EmbeddedStore(Store):
                 lexical=doc.lexical,
                 dense=doc.dense,
                 tokens=doc.tokens,
+                page_labels=doc.page_labels,
+                ocr_pages=doc.ocr_pages,
             )
         checkpoint()
         write_vectors()
@@ -482,6 +486,8 @@ class ServerStore(Store):
             chunks=doc.chunks,
             dense=doc.dense,
             tokens=doc.tokens,
+            page_labels=doc.page_labels,
+            ocr_pages=doc.ocr_pages,
         )
         self.registry.put(doc.doc_id, head, doc.text)
         checkpoint()
