@@ -144,6 +144,13 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "page": {"en": "p. {page}", "zh": "第 {page} 页"},
     "whole": {"en": "whole document", "zh": "全文"},
     "pages": {"en": "pp. {first}–{last}", "zh": "第 {first}–{last} 页"},
+    "sheet": {"en": "sheet {name}", "zh": "工作表 {name}"},
+    "slide": {"en": "slide {page}", "zh": "第 {page} 张幻灯片"},
+    "slides": {"en": "slides {first}–{last}", "zh": "第 {first}–{last} 张幻灯片"},
+    "ocr": {
+        "en": "OCR, {pages} (confidence {confidence})",
+        "zh": "OCR 识别，{pages}（置信度 {confidence}）",
+    },
     "supports": {"en": "supports the answer", "zh": "答案出处"},
     "whole_no_support": {
         "en": "read whole; no passage holds the answer's words",

@@ -93,14 +93,28 @@ def _paragraphs(marked_html: str) -> str:
     return re.sub(r"(?:<br>){2,}", '<span class="rm-gap"></span>', marked_html)
 
 
+def _numbered(pages: list[int], lang: Lang, one: str = "page", many: str = "pages") -> str:
+    if len(pages) > 1:
+        return tr(many, lang, first=pages[0], last=pages[-1])
+    return tr(one, lang, page=pages[0])
+
+
 def _where(s: Source, lang: Lang) -> str:
-    """'report.pdf · pp. 3–4' (the file, and the pages the text covers), unescaped."""
+    """'report.pdf · pp. 3–4' (the file, and the pages the text covers; a workbook's sheet
+    by its name, a deck's slides, the pages OCR read with its mean confidence), unescaped."""
     where = str(s["source"])
     pages = source_pages(s)
-    if len(pages) > 1:
-        where += " · " + tr("pages", lang, first=pages[0], last=pages[-1])
-    elif pages:
-        where += " · " + tr("page", lang, page=pages[0])
+    ocr = [int(p) for p in s.get("ocr_pages") or []]
+    kind = s.get("page_kind")
+    if kind == "sheet" and s.get("page_label"):
+        where += " · " + tr("sheet", lang, name=s["page_label"])
+    elif kind == "slide" and pages:
+        where += " · " + _numbered(pages, lang, "slide", "slides")
+    elif pages and pages != ocr:
+        where += " · " + _numbered(pages, lang)
+    if ocr:
+        confidence = f"{float(s.get('ocr_confidence') or 0.0):.2f}"
+        where += " · " + tr("ocr", lang, pages=_numbered(ocr, lang), confidence=confidence)
     return where
 
 
