@@ -160,6 +160,8 @@ class DocumentInfo:
     n_tokens: int | None = None
     aliases: tuple[str, ...] = ()
     """The other names the same content was ingested under (``name`` is not repeated)."""
+    ocr_pages: int = 0
+    """How many of its pages OCR read."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -176,6 +178,7 @@ class DocumentInfo:
             "chunks": self.n_chunks,
             "chars": self.n_chars,
             "tokens": self.n_tokens,
+            "ocr_pages": self.ocr_pages,
             "ingested_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.ingested_at)),
         }
 
@@ -746,15 +749,24 @@ class Catalog:
             (tokenizer or "",),
         )
         aliases = self.all_names()
+        try:
+            ocr = dict(
+                self.conn.execute(
+                    "SELECT doc_id, count(*) FROM doc_pages WHERE ocr IS NOT NULL GROUP BY doc_id"
+                ).fetchall()
+            )
+        except sqlite3.OperationalError:  # no such table: an older catalog opened read-only
+            ocr = {}
         out = []
         for r in rows:
             others = tuple(n for n in aliases.get(r[0], ()) if n != r[1])
             doc_id, name, kind, state, n_pages, n_chars, n_chunks, at, n_tokens = r
             out.append(
                 DocumentInfo(
-                    doc_id, name, kind, state, n_pages, n_chars, n_chunks, at, n_tokens, others
+                    doc_id, name, kind, state, n_pages, n_chars, n_chunks, at, n_tokens, others,
+                    int(ocr.get(doc_id, 0)),
                 )
-            )
+            )  # fmt: skip
         return out
 
     def lookup(self, name_or_id: str) -> Match | None:
