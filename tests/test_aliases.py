@@ -177,6 +177,7 @@ def _as_schema_1(path: Path, display: dict[str, str]) -> None:
     conn.execute("DROP TABLE aliases")
     conn.execute("DROP TABLE chunks_vocab")  # 0.1 had no term-frequency view either
     conn.execute("DROP TABLE lexical_log")  # nor a lexical journal (its triggers go with it)
+    conn.execute("DROP TABLE doc_pages")  # nor pages' names and OCR marks
     conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     for doc_id, name in display.items():
         conn.execute("UPDATE documents SET name = ? WHERE doc_id = ?", (name, doc_id))

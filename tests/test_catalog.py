@@ -262,3 +262,44 @@ def test_bm25_over_every_document_skips_those_not_ready(tmp_path: Path) -> None:
     add("ready2", ["kettle kettle water"], "ready")
     assert [c for c, _ in cat.bm25(["kettle"], 5)] == ["ready2-000000", "ready1-000000"]
     assert [c for c, _ in cat.bm25(["kettle"], 5, ["ready1"])] == ["ready1-000000"]
+
+
+def test_page_names_and_ocr_are_kept_and_a_catalog_without_them_still_opens(
+    tmp_path: Path,
+) -> None:
+    """Sheet names and OCR confidences live in ``doc_pages``; a catalog an older ragmix wrote
+    (no such table) opens read-only with numbered pages, and for writing gets the table."""
+    path = tmp_path / "catalog.sqlite3"
+    cat = Catalog(path)
+    text = "## 预算\n差旅费\n\n## 人员\n李娜"
+    with cat.transaction() as conn:
+        cat.add_pending(conn, doc_id="wb", name="budget.xlsx", kind="xlsx", text=text,
+                        page_starts=[0, 12], chunks=[Chunk(0, text, 0, len(text), 9)],
+                        lexical=[["差旅费"]], tokens={}, page_labels=["预算", "人员"])  # fmt: skip
+        cat.add_pending(conn, doc_id="scan", name="scan.pdf", kind="pdf", text="甲\n\n乙",
+                        page_starts=[0, 3], chunks=[Chunk(0, "甲\n\n乙", 0, 4, 2)],
+                        lexical=[["甲"]], tokens={}, ocr_pages={2: 0.964})  # fmt: skip
+        for doc_id in ("wb", "scan"):
+            cat.set_state(conn, doc_id, "ready")
+    notes = cat.page_notes("wb")
+    assert (notes.kind, dict(notes.labels), dict(notes.ocr)) == ("xlsx", {1: "预算", 2: "人员"}, {})
+    assert notes.fields([2]) == {"page_kind": "sheet", "page_label": "人员"}
+    assert cat.page_notes("scan").fields([1, 2]) == {"ocr_pages": [2], "ocr_confidence": 0.96}
+    assert {d.name: d.as_dict()["ocr_pages"] for d in cat.documents()} == {
+        "budget.xlsx": 0, "scan.pdf": 1
+    }  # fmt: skip
+    with cat.transaction() as conn:  # removing a document removes its pages' rows
+        cat.remove(conn, "scan")
+    assert cat.query("SELECT DISTINCT doc_id FROM doc_pages") == [("wb",)]
+    cat.close()
+
+    old = sqlite3.connect(path, isolation_level=None)  # as an older ragmix left it
+    old.execute("DROP TABLE doc_pages")
+    old.close()
+    ro = Catalog(path, readonly=True)
+    assert ro.page_notes("wb").fields([1]) == {} and ro.documents()[0].ocr_pages == 0
+    ro.close()
+    cat = Catalog(path)  # for writing: the table is back, empty; the document is unchanged
+    assert cat.page_notes("wb").kind == "xlsx" and cat.page_notes("wb").fields([1]) == {}
+    assert cat.text("wb") == text and cat.page_starts("wb") == [0, 12]
+    cat.close()

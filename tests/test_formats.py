@@ -148,3 +148,32 @@ def test_doctor_reports_the_ocr_engine_or_that_it_is_off(tmp_path: Path) -> None
     assert status == "ok" and detail.startswith("RapidOCR 3.") and "onnxruntime" in detail
     off = RagMix.from_config(None, store={"path": str(tmp_path / "s")}, ingest={"ocr": "off"})
     assert _ocr(off)[1].startswith("off (ingest.ocr: off)")
+
+
+WHERE = [
+    # (source fields, the CLI's line, the page's label in English, in Chinese)
+    ({"page": 3, "pages": [3, 4]}, "r pp.3-4 · x", "r · pp. 3–4", "r · 第 3–4 页"),
+    ({"page": 2, "pages": [2], "page_kind": "sheet", "page_label": "人员"},
+     "r · sheet 人员 · x", "r · sheet 人员", "r · 工作表 人员"),
+    ({"page": 2, "pages": [2], "page_kind": "slide"}, "r slide 2 · x", "r · slide 2",
+     "r · 第 2 张幻灯片"),
+    ({"page": 2, "pages": [2], "ocr_pages": [2], "ocr_confidence": 0.97},
+     "r · OCR, p. 2 (confidence 0.97) · x", "r · OCR, p. 2 (confidence 0.97)",
+     "r · OCR 识别，第 2 页（置信度 0.97）"),
+    ({"page": 1, "pages": [1, 2], "ocr_pages": [2], "ocr_confidence": 0.9},
+     "r pp.1-2 · OCR, p. 2 (confidence 0.90) · x", "r · pp. 1–2 · OCR, p. 2 (confidence 0.90)",
+     "r · 第 1–2 页 · OCR 识别，第 2 页（置信度 0.90）"),
+    ({"page": None, "pages": []}, "r · x", "r", "r"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fields", "line", "en", "zh"), WHERE)
+def test_sources_name_sheets_slides_and_ocr(
+    fields: dict[str, object], line: str, en: str, zh: str
+) -> None:
+    from ragmix.cli.console import source_line
+    from ui.render import _where
+
+    src: dict[str, object] = {"source": "r", "text": "x", "kind": "passage", **fields}
+    assert source_line(src) == line  # type: ignore[arg-type]
+    assert (_where(src, "en"), _where(src, "zh")) == (en, zh)  # type: ignore[arg-type]
