@@ -8,11 +8,15 @@ The OCR tests read about a dozen pages in all, most of them small."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from ragmix.cli.console import source_line
 from ragmix.core.errors import LoadError
 from ragmix.core.events import (
     Embedding,
@@ -216,11 +220,39 @@ def test_every_new_format_is_ingested_searched_and_skipped_when_unchanged(
     kinds = {d.name: d.kind for d in rm.documents()}
     assert kinds == {"scan.pdf": "pdf", "notice.jpg": "image", "budget.xlsx": "xlsx",
                      "review.pptx": "pptx", "stock.csv": "csv"}  # fmt: skip
+    sheets = {1: "预算", 2: "人员"}
     for question, name, page, words in FACTS:
         top = rm.ask(question, mode="search").sources[:3]
         hit = [s for s in top if s["source"] == name and all(w in s["text"] for w in words)]
         assert hit, (question, [(s["source"], s["page"], s["text"][:80]) for s in top])
         assert hit[0]["page"] == page, (question, hit[0]["page"])
+        # Where it is, as sources say it: a workbook's sheet by its name, a deck's slide,
+        # the page OCR read with the engine's mean confidence.
+        src, line = hit[0], source_line(hit[0])
+        named = {k: v for k, v in src.items() if k in ("page_kind", "page_label")}
+        if name == "budget.xlsx" and page is not None:
+            assert named == {"page_kind": "sheet", "page_label": sheets[page]}, src
+            assert line.startswith(f"budget.xlsx · sheet {sheets[page]} · "), line
+        elif name == "review.pptx":
+            assert named == {"page_kind": "slide"} and "ocr_pages" not in src, src
+            assert line.startswith(f"review.pptx slide {page} · "), line
+        elif name in ("scan.pdf", "notice.jpg"):
+            assert not named and src.get("ocr_pages") == [page], src
+            assert 0.8 < src.get("ocr_confidence", 0) <= 1.0, src
+            assert re.match(rf"{name} · OCR, p\. {page} \(confidence (0\.[89]\d|1\.00)\) · ", line)
+        else:  # a CSV has no pages
+            assert not named and "ocr_pages" not in src and line.startswith("stock.csv · "), src
+    # `ask --json` carries them (another process reading the same store).
+    out = subprocess.run(
+        [sys.executable, "-m", "ragmix.cli.main", "ask", "李娜的出勤率", "--mode", "search",
+         "--json", "--store", str(rm.store.root)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    first = json.loads(out.stdout)["sources"][0]
+    assert (first["source"], first["page"], first["page_kind"], first["page_label"]) == (
+        "budget.xlsx", 2, "sheet", "人员"
+    )  # fmt: skip
 
     # Unchanged files cost a stat: nothing is loaded again.
     def no_load(*a: object, **k: object) -> None:
