@@ -303,3 +303,29 @@ def test_page_names_and_ocr_are_kept_and_a_catalog_without_them_still_opens(
     assert cat.page_notes("wb").kind == "xlsx" and cat.page_notes("wb").fields([1]) == {}
     assert cat.text("wb") == text and cat.page_starts("wb") == [0, 12]
     cat.close()
+
+
+def test_a_shared_store_header_carries_page_names_and_ocr_and_an_old_one_still_reads(
+    tmp_path: Path,
+) -> None:
+    """In ``store.mode: http`` each client rebuilds its catalog from the server's header
+    record (JSON): sheet names and OCR pages travel in it; a header without them (written by
+    an older ragmix) gives numbered pages."""
+    import json
+
+    from ragmix.store import shared
+
+    text = "## 预算\n差旅费\n\n## 人员\n李娜"
+    chunks = [Chunk(0, text, 0, len(text), 9)]
+    head = shared.header(name="budget.xlsx", kind="xlsx", page_starts=[0, 12], chunks=chunks,
+                         dense=[True], tokens={}, page_labels=["预算", "人员"],
+                         ocr_pages={2: 0.9})  # fmt: skip
+    old = {k: v for k, v in head.items() if k not in ("page_labels", "ocr_pages")}
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    assert shared.add_local(cat, "new", json.loads(json.dumps(head)), text)
+    assert shared.add_local(cat, "old", json.loads(json.dumps(old)), text)
+    assert cat.page_notes("new").fields([2]) == {
+        "page_kind": "sheet", "page_label": "人员", "ocr_pages": [2], "ocr_confidence": 0.9
+    }  # fmt: skip
+    assert cat.page_notes("old").fields([2]) == {} and cat.page_starts("old") == [0, 12]
+    cat.close()
