@@ -62,6 +62,7 @@ def test_workbook_sheets_are_pages_with_labels_dates_merges_and_cached_formulas(
 ) -> None:
     doc = load_document(make_workbook(tmp_path / "budget.xlsx"), **LIMITS)
     assert doc.kind == "xlsx" and doc.page_starts is not None and len(doc.page_starts) == 2
+    assert doc.page_labels == ["预算", "人员"]  # a sheet's page is named by the sheet
     first, second = doc.text[: doc.page_starts[1]], doc.text[doc.page_starts[1] :]
     assert first.startswith("## 预算\n2025年度部门预算表\n")  # the merged title, once
     assert "【预算】项目: 差旅费 | 金额（元）: 48500 | 批准日期: 2025-04-15" in first
@@ -177,3 +178,20 @@ def test_sources_name_sheets_slides_and_ocr(
     src: dict[str, object] = {"source": "r", "text": "x", "kind": "passage", **fields}
     assert source_line(src) == line  # type: ignore[arg-type]
     assert (_where(src, "en"), _where(src, "zh")) == (en, zh)  # type: ignore[arg-type]
+
+
+def test_the_http_apis_search_message_names_sheets_slides_and_ocr() -> None:
+    from ragmix.server.shapes import passages_text
+
+    base = {"score": 0.5, "text": "x", "page": 2, "pages": [2]}
+    sources = [
+        {**base, "source": "b.xlsx", "page_kind": "sheet", "page_label": "人员"},
+        {**base, "source": "r.pptx", "page_kind": "slide"},
+        {**base, "source": "s.pdf", "ocr_pages": [2], "ocr_confidence": 0.97},
+    ]
+    heads = [line for line in passages_text(sources).split("\n") if line.startswith("[")]  # type: ignore[arg-type]
+    assert heads == [
+        "[1] b.xlsx, sheet 人员 (score 0.500)",
+        "[2] r.pptx, slide 2 (score 0.500)",
+        "[3] s.pdf, p. 2, OCR confidence 0.97 (score 0.500)",
+    ]

@@ -187,10 +187,28 @@ def completion_id() -> str:
 
 
 def passages_text(sources: Sequence[Source]) -> str:
-    """Search mode's message: the passages, numbered, with where each comes from."""
+    """Search mode's message: the passages, numbered, with where each comes from (a
+    workbook's sheet by its name, a deck's slide, a page read by OCR with its confidence).
+
+    Example:
+        >>> print(passages_text([{"source": "b.xlsx", "page": 2, "page_kind": "sheet",
+        ...     "page_label": "人员", "score": 0.5, "text": "李娜"}]))
+        [1] b.xlsx, sheet 人员 (score 0.500)
+        李娜
+        >>> print(passages_text([{"source": "s.pdf", "page": 2, "ocr_pages": [2],
+        ...     "ocr_confidence": 0.97, "score": 0.5, "text": "甲"}]))
+        [1] s.pdf, p. 2, OCR confidence 0.97 (score 0.500)
+        甲
+    """
     out = []
     for i, s in enumerate(sources, 1):
-        where = s["source"] + (f", p. {s['page']}" if s["page"] is not None else "")
+        where = s["source"]
+        if s.get("page_kind") == "sheet" and s.get("page_label"):
+            where += f", sheet {s['page_label']}"
+        elif s["page"] is not None:
+            where += f", {'slide' if s.get('page_kind') == 'slide' else 'p.'} {s['page']}"
+        if s.get("ocr_pages"):
+            where += f", OCR confidence {s.get('ocr_confidence', 0.0):.2f}"
         out.append(f"[{i}] {where} (score {s['score']:.3f})\n{s['text'].strip()}")
     return "\n\n".join(out)
 
