@@ -47,6 +47,10 @@ TRAD = "臺灣鐵路公司宣布，該列車於上午九時從南寧站發車，
         ("票价为120元", [TRAD], "台湾铁路这趟列车的票价是多少？", "supported", []),
         ("列车从南宁站发车", [TRAD], "臺灣鐵路這趟列車從哪裡發車？", "supported", []),
         ("列车从西安站发车", [TRAD], "台湾铁路这趟列车从哪里发车？", "unsupported", ["西安"]),
+        # an answer that only repeats the question says nothing
+        ("生命数耗完即算", [REPORT], "生命数耗完即算为什么？", "unsupported", []),
+        ("2008年", [REPORT], "2008年男子100米跑赛事什么时候举行？", "unsupported", []),
+        ("是的。", [REPORT], "公司总部是否位于苏州？", "partial", []),
         # the model says the documents do not tell
         ("无法回答：文档中没有相关信息", [REPORT], "董事长的爱好是什么？", "no_answer", []),
         ("Unanswerable: the document does not say.", ["The warranty lasts two years."],

@@ -101,6 +101,9 @@ _EN_NUMBERS = {
 } | {"thirty": 30.0, "forty": 40.0, "fifty": 50.0, "sixty": 60.0, "seventy": 70.0,
      "eighty": 80.0, "ninety": 90.0, "hundred": 100.0, "dozen": 12.0}  # fmt: skip
 _EN_NUMBER_RE = re.compile(r"\b(" + "|".join(_EN_NUMBERS) + r")\b", re.IGNORECASE)
+_YES_NO_RE = re.compile(
+    r"\s*(?:是|是的|对|不是|不对|否|有|没有|会|不会|yes|no|true|false)[。.!！]?\s*", re.IGNORECASE
+)
 _CITATION_RE = re.compile(r"\[\d+\]|【\d+】")
 _QUOTE_RE = re.compile(r"[“\"「『《](?P<q>[^”\"」』》\n]{2,40})[”\"」』》]")
 _LATIN_NAME_RE = re.compile(r"\b(?:[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*|[A-Z]{2,}[A-Za-z0-9]*)\b")
@@ -497,7 +500,10 @@ def judge(
     unsupported = missing_specifics + [c.text for c in missing_words[:5]]
     n_spec = len(specifics)
     if not cs:
-        return Judgement("supported", note="nothing beyond the question's own words to check")
+        if _YES_NO_RE.fullmatch(stripped):
+            return Judgement("partial", note="a bare yes or no: nothing in it to check")
+        # "生命数耗完即算" for "生命数耗完即算为什么？": the question's own words, no answer.
+        return Judgement("unsupported", note="the answer only repeats the question's words")
     where = (
         f"; {', '.join(elsewhere)} only where the text is about something else" if elsewhere else ""
     )
