@@ -108,7 +108,8 @@ def test_right_password_opens_the_page_and_upload_limits_show(
         )
         page.screenshot(path=str(artifacts / "ui-auth-4-wrong-type.png"))
         report = page.inner_text("#rm-report")
-        assert "setup.exe — refused: type .exe is not accepted (allowed: .pdf" in report, report
+        assert "setup.exe — refused: type .exe is not accepted (allowed: " in report, report
+        assert ".pdf" in report.split("setup.exe", 1)[1], report
         assert page.locator("[data-testid=toast-body]").count() == 0
         uploads = app.store / "uploads"
         assert not uploads.exists() or not any(uploads.iterdir())  # nothing kept

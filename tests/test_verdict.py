@@ -33,6 +33,7 @@ TRAD = "臺灣鐵路公司宣布，該列車於上午九時從南寧站發車，
         ("前五大客户销售额占比为21.5%", [REPORT], "前五大客户销售额占比？", "unsupported",
          ["21.5%"]),
         ("员工总数3200人", [REPORT], "公司有多少员工？", "supported", []),
+        ("56.83", [REPORT], "公司2025年营业收入是多少？", "supported", []),  # the unit dropped
         # a name is found; the hobby the question asks about is not
         ("公司董事长沈知远先生的个人爱好是烹饪。", [REPORT], "公司董事长的个人爱好是什么？",
          "partial", ["烹饪"]),

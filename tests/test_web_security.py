@@ -166,9 +166,11 @@ def test_api_question_longer_than_the_page_allows(server: SimpleNamespace) -> No
     limit = Desk(RagMix.from_config(None, store={"path": str(server.store)})).max_question_chars
     assert limit == 8 * (8192 - 512 - 256 - 64)
     question = "How long is the warranty? " * (limit // 26 + 1)
-    asked = http_call(server.url, "add_question", [question, []], session="long-question")
-    _, chat, _ = asked["output"]["data"]
-    done = http_call(server.url, "answer", [None, None, chat, [], "search"], "long-question")
+    asked = http_call(server.url, "add_question", [question, None], session="long-question")
+    # add_question: box, chat, the question pending, the conversations, ...; answer takes the
+    # pending question, the conversations, the scope and the mode.
+    pending, book = asked["output"]["data"][2], asked["output"]["data"][3]
+    done = http_call(server.url, "answer", [pending, book, [], "search"], "long-question")
     assert done["success"], done
     bubble = parse_bubble(done["output"]["data"][0][-1]["content"])
     n = len(question.strip())

@@ -257,12 +257,16 @@ def ask(
             start.wait(timeout=120)
         t0 = time.perf_counter()
         reply.started = time.monotonic()
-        _, chat = client.predict(job.doc.question, [], api_name="/add_question")
+        # The API's view of the page: add_question(question, book) returns (box, chat, book,
+        # conversations list, note); the question waits in the session's own state, and
+        # answer(book, scope, mode) streams (chat, book).
+        added = client.predict(job.doc.question, None, api_name="/add_question")
+        book = added[2]
         scope = [job.doc.name] if job.scoped else []
-        answering = client.submit(chat, scope, job.mode, api_name="/answer")
-        chat = answering.result(timeout=600)
+        answering = client.submit(book, scope, job.mode, api_name="/answer")
+        chat = _chat(answering.result(timeout=600))
         reply.seconds = time.perf_counter() - t0
-        steps = answering.outputs()[:-1]  # every streamed state of the chat before the last
+        steps = [_chat(o) for o in answering.outputs()[:-1]]  # each streamed state before the last
         reply.waited = any("Waiting for the model" in str(_content(c[-1])) for c in steps)
         client.close()
     except Exception as exc:  # every failure is a finding, reported with the others
@@ -273,6 +277,11 @@ def ask(
     for key, value in parse_bubble(_content(chat[-1])).items():
         setattr(reply, key, value)
     return reply
+
+
+def _chat(out: Any) -> Any:
+    """The chat of an /answer output (a tuple when the API also returns other outputs)."""
+    return out[0] if isinstance(out, tuple) else out
 
 
 def run_users(

@@ -92,11 +92,13 @@ class StoreSettings(BaseModel):
         "(0: fail at once with a clear message).",
     )
     lexical: Literal["tantivy", "fts5"] = Field(
-        "tantivy",
-        description="The BM25 engine: 'tantivy' (top-k by block-max WAND beside the catalog, "
-        "in catalog.sqlite3.lexical/; stays fast at a million chunks) or 'fts5' (SQLite's "
-        "OR-query, which scores every chunk holding any question term). Both are kept from "
-        "the same catalog transaction; tantivy is rebuilt from it when out of step.",
+        "fts5",
+        description="The BM25 engine: 'fts5' (SQLite's OR-query, which scores every chunk "
+        "holding any question term) or 'tantivy' (top-k by block-max WAND beside the catalog, "
+        "in catalog.sqlite3.lexical/; faster on large stores). Both are kept from the same "
+        "catalog transaction; tantivy is rebuilt from it when out of step. fts5 stays the "
+        "default until tantivy's scores are calibrated for the hybrid fusion (a search over "
+        "a Chroma server and the hostile-files search ranked differently with it).",
     )
 
     @field_validator("collection")

@@ -36,7 +36,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from ragmix.core.events import Verdict
@@ -264,6 +264,10 @@ def same_number(claimed: Number, found: Number) -> bool:
     """
     if math.isclose(claimed.value, found.value, rel_tol=1e-9, abs_tol=1e-9):
         return True
+    if claimed.magnitude == 1 and found.magnitude != 1:
+        # "18.62" for "18.62亿元": a short answer that drops the text's unit says its number
+        return same_number(claimed, replace(found, value=found.value / found.magnitude,
+                                            magnitude=1.0))  # fmt: skip
     step = claimed.magnitude * 10.0 ** (-claimed.decimals)
     return abs(found.value - claimed.value) <= step / 2 and abs(claimed.value) >= 10 * step
 
