@@ -66,10 +66,10 @@ def _related_contexts(squad: SquadSet, q: Question, k: int, df: Counter[str]) ->
     for ci, context in enumerate(squad.contexts):
         if ci == q.context:
             continue
-        flat = _normal(context)
-        if any(g in flat for g in golds):
+        if any(g in _normal(context) for g in golds):
             continue
-        score = sum(w for t, w in weight.items() if t in context.lower())
+        lowered = context.lower()
+        score = sum(w for t, w in weight.items() if t in lowered)
         scored.append((score, ci))
     scored.sort(key=lambda x: (-x[0], x[1]))
     return [ci for _, ci in scored[:k]]

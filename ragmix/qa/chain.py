@@ -362,8 +362,9 @@ class QA:
                 query=query,
             )
         a = self.settings.answer
+        conf = self.confidence(query, result)
         why = router.abstain(
-            self.confidence(query, result),
+            conf,
             enabled=a.abstain,
             min_terms=a.abstain_min_terms,
             min_dense=a.abstain_min_dense,
@@ -380,7 +381,7 @@ class QA:
                 doc_ids=list(doc_ids),
                 history=hist,
                 timings={"retrieve_s": t1 - t0},
-                canned=lang.abstained.format(terms=self.confidence(query, result).terms),
+                canned=lang.abstained.format(terms=conf.terms),
                 query=query,
             )
         passages = pack(
