@@ -154,7 +154,7 @@ def _context_ids(doc: str, squad: Any) -> list[int]:
     return ids
 
 
-def evaluate(config: str, limit: int, only: str = "") -> dict[str, Any]:
+def evaluate(config: str, limit: int, only: str = "", start: int = 0) -> dict[str, Any]:
     from ragmix.core.settings import load_settings
 
     after = load_settings(config=Path(config))
@@ -174,7 +174,7 @@ def evaluate(config: str, limit: int, only: str = "") -> dict[str, Any]:
             continue
         details: list[dict[str, Any]] = []
         result = run_trust_eval(
-            DATA / "cmrc2018_trial.json", settings, limit=limit, details=details
+            DATA / "cmrc2018_trial.json", settings, limit=limit, details=details, start=start
         )
         if name == "before":  # no verdict then: what the model said is all a reader had
             from ragmix.qa.prompts import says_unanswerable
@@ -216,6 +216,7 @@ def main() -> int:
     p.add_argument("--config", default="configs/zh-small.yaml")
     p.add_argument("--limit", type=int, default=300)
     p.add_argument("--tag", default="")
+    p.add_argument("--start", type=int, default=0, help="skip the first N questions")
     p.add_argument("--only", choices=("before", "after"), help="run one side (merged by --tag)")
     args = p.parse_args()
     if args.calibrate:
@@ -230,7 +231,7 @@ def main() -> int:
         for r in res["gate"]:
             print("  ", r)
     if args.eval:
-        res = evaluate(args.config, args.limit, args.only or "")
+        res = evaluate(args.config, args.limit, args.only or "", args.start)
         name = Path(args.config).stem + (f"-{args.tag}" if args.tag else "")
         path = RESULTS / f"trust-{name}.json"
         if args.only and path.exists():  # one side of an earlier run is kept

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragmix.qa import router, verdict
+from ragmix.qa import direct, router, verdict
 from ragmix.qa.chain import by_support
 
 REPORT = (
@@ -34,9 +34,23 @@ TRAD = "臺灣鐵路公司宣布，該列車於上午九時從南寧站發車，
          ["21.5%"]),
         ("员工总数3200人", [REPORT], "公司有多少员工？", "supported", []),
         ("56.83", [REPORT], "公司2025年营业收入是多少？", "supported", []),  # the unit dropped
-        # a name is found; the hobby the question asks about is not
+        # the name is in the text, but nowhere near a hobby; the hobby is nowhere at all
         ("公司董事长沈知远先生的个人爱好是烹饪。", [REPORT], "公司董事长的个人爱好是什么？",
-         "partial", ["烹饪"]),
+         "unsupported", ["沈知远", "烹饪", "先生"]),
+        # a name jieba cuts into single characters is still checked
+        ("李成栋的字是廷贞。", ["李成栋，字廷贞，明末将领。"], "李成栋的字是什么？",
+         "supported", []),
+        ("李成栋的字是介眉。", ["李成栋，字廷贞，明末将领。"], "李成栋的字是什么？",
+         "unsupported", ["介眉"]),
+        # the question's most specific name locates it, not a common one ("中国")
+        ("原名是“香港公开羽毛球锦标赛”。",
+         ["香港公开羽毛球锦标赛，原名中国香港羽毛球超级大赛，是一项羽毛球赛事。"],
+         "中国（南京）国际象棋超级大赛的原名是什么？", "unsupported", ["香港公开羽毛球锦标赛"]),
+        # a content word must be found where the question is discussed, not anywhere
+        ("赵鹏的职业是后卫。", ["赵鹏是一名演员。\n\n邹游是中国足球运动员，司职后卫。"],
+         "赵鹏的职业是什么？", "unsupported", ["后卫"]),
+        # one of the question's own options: nothing to check
+        ("有机化合物", ["乙二醛是一种有机化合物。"], "乙二醛是有机还是无机化合物？", "partial", []),
         # a number from a passage about another event is not support
         ("上海外滩踩踏事件造成8人死亡。", [STAMPEDES], "上海外滩踩踏事件造成多少人死亡？",
          "unsupported", ["8人"]),
@@ -127,6 +141,36 @@ def test_the_examples_in_the_docstrings_hold() -> None:
     from ragmix.cli import console
     from ragmix.qa import chain
 
-    for module in (verdict, router, chain, console):
+    for module in (verdict, router, chain, console, direct):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "shown"),
+    [
+        # the restated question and a lead-in are not shown
+        ("根据案情，翟楼与叶某口头约定的每天工资为220元。", "翟楼与叶某口头约定的每天工资是多少？",
+         "220元。"),
+        ("[1] 立案前在线调解期限为三十日。", "立案前在线调解的期限为多少日？", "三十日。"),
+        ("乍都节公园位于泰国的首都曼谷的乍都节县。", "乍都节公园位于什么地方？",
+         "泰国的首都曼谷的乍都节县。"),
+        # an answer whose own words start with the question's is kept whole
+        ("中国（南京）国际象棋特级大师邀请赛", "中国（南京）国际象棋超级大赛的原名是什么？",
+         "中国（南京）国际象棋特级大师邀请赛"),
+        ("《SOUL EATER》里的登场人物介绍。", "《SOUL EATER》是谁的漫画作品？",
+         "《SOUL EATER》里的登场人物介绍。"),
+        # all restatement: shown as written; a refusal is untouched
+        ("生命数耗完即算", "生命数耗完即算为什么？", "生命数耗完即算"),
+        ("无法回答：文档中没有相关信息。", "董事长的爱好是什么？",
+         "无法回答：文档中没有相关信息。"),
+    ],
+)
+def test_a_chinese_answer_is_shown_from_where_it_answers(
+    answer: str, question: str, shown: str
+) -> None:
+    assert direct.lead(answer, question) == shown
+    for size in (1, 2, 3, 5, 8):  # the stream shows the same text, however it is cut
+        d = direct.DirectLead(question)
+        streamed = "".join(d.feed(answer[i : i + size]) for i in range(0, len(answer), size))
+        assert streamed + d.finish() == shown, size

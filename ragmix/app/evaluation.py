@@ -365,6 +365,7 @@ def run_qa_eval(
     per_doc: int = 10,
     strategies: Sequence[str] = ("auto",),
     details: list[dict[str, Any]] | None = None,
+    own_document: bool = False,
 ) -> dict[str, Any]:
     """Answer quality per strategy: exact match, F1 and whether the shown sources hold the
     answer, with prompt sizes and times.
@@ -373,7 +374,9 @@ def run_qa_eval(
     answering model (:func:`long_documents`) and each question is asked about its own
     document, the questions on one document one after the other, as a person reading it
     would ask them (so the model's kept read state works as in real use). Without, every
-    context is its own document and each question is asked over all of them.
+    context is its own document and each question is asked over all of them, or, with
+    ``own_document``, about its own context only (as ``ask --doc NAME`` asks: a set of real
+    long documents, one context each).
 
     Chinese questions are scored character-level as CMRC 2018 does, English ones word-level
     as SQuAD does (both 0..1). Meant for real models; the default 135M model scores near zero
@@ -388,6 +391,7 @@ def run_qa_eval(
         per_doc: questions kept per long document.
         strategies: routes to compare: 'auto', 'stuff', 'retrieve'.
         details: if given, one dict per question and strategy is appended to it.
+        own_document: ask each question about its own context only.
 
     Returns:
         ``{"n_questions", "doc_tokens", "strategies": {name: {"em", "f1",
@@ -414,8 +418,8 @@ def run_qa_eval(
             ]
             mean_tokens: int | None = round(sum(d.tokens for d in docs) / len(docs))
         else:
-            rm, _, _ = build_store(squad, settings, Path(tmp), progress)
-            plan = [(q, None) for q in squad.questions]
+            rm, gold, _ = build_store(squad, settings, Path(tmp), progress)
+            plan = [(q, [gold[q.context]] if own_document else None) for q in squad.questions]
             mean_tokens = None
         out: dict[str, Any] = {}
         try:

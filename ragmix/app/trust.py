@@ -135,9 +135,10 @@ def run_trust_eval(
     mode: str | None = None,
     progress: ProgressFn | None = None,
     details: list[dict[str, Any]] | None = None,
+    start: int = 0,
 ) -> dict[str, Any]:
     """Ask ``limit`` questions of their own document and of a related one (see the module
-    docstring).
+    docstring); ``start`` skips the first ones (to extend an earlier run).
 
     Returns:
         ``{"n_questions", "distractors", "mode", "answerable": {"accuracy", "f1",
@@ -147,6 +148,7 @@ def run_trust_eval(
     t0 = time.perf_counter()
     squad = load_squad(dataset)
     cases, texts = trust_cases(squad, limit, distractors)
+    cases = cases[start:]
     rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
     with tempfile.TemporaryDirectory(prefix="ragmix-trust-") as tmp:
         rm, _, _ = build_store(squad, settings, Path(tmp), progress, texts=texts)

@@ -183,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--strategies", default="auto", help="comma-separated: auto,stuff,retrieve (default auto)"
     )
+    e.add_argument(
+        "--own-document",
+        action="store_true",
+        help="ask each question about its own context only (a set of real long documents), "
+        "as `ask --doc` does",
+    )
     e.add_argument("--details", help="write one JSON line per question and strategy to FILE")
     e.add_argument("--json", action="store_true")
     _common(e)
@@ -474,6 +480,7 @@ def _eval(args: argparse.Namespace) -> int:
                 per_doc=args.per_doc,
                 strategies=[x.strip() for x in args.strategies.split(",") if x.strip()],
                 details=details,
+                own_document=args.own_document,
             )
     if details is not None:
         Path(args.details).write_text(

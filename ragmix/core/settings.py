@@ -384,12 +384,14 @@ class RouterSettings(BaseModel):
 class AnswerSettings(BaseModel):
     """How answers are written and checked against the documents (``ragmix.qa.verdict``)."""
 
-    style: Literal["full", "concise"] = Field(
-        "full",
-        description="'concise' asks the model for the answer itself, without restating the "
-        "question (small models then score higher on fact questions; a summary question is "
-        "still answered in full); 'full' lets it answer in sentences. Both tell the model to "
-        "answer only from the documents and to say plainly when they do not tell.",
+    style: Literal["direct", "full", "concise"] = Field(
+        "direct",
+        description="'direct' (default): the model answers in sentences and a Chinese answer "
+        "is shown from where it stops restating the question ('220元。', not '根据案情，翟楼与"
+        "叶某口头约定的每天工资为220元。'; ragmix/qa/direct.py); 'full' shows the model's text "
+        "as written; 'concise' asks the model for the bare answer (a summary question is still "
+        "answered in full; it cost the 0.5B model accuracy). All tell the model to answer only "
+        "from the documents and to say plainly when they do not tell.",
     )
     verdict: bool = Field(
         True,
@@ -418,11 +420,14 @@ class AnswerSettings(BaseModel):
         "embedder that does not read the question's language only the terms count.",
     )
     min_relevance: float = Field(
-        0.4,
+        0.5,
         ge=0.0,
         le=1.0,
-        description="A number, name or quote of the answer counts as found only where the "
-        "text around it holds at least this share of the question's key-term weight.",
+        description="A number, name, quote or content word of the answer counts as found "
+        "only where the text around it holds at least this share of the question's key-term "
+        "weight (and the question's most specific name). Measured on CMRC 2018 dev, 300 "
+        "questions: 0.5 marks 7% of gold answers and 79% of answers copied from a related "
+        "text; 0.6 marks 10% and 84%.",
     )
 
 

@@ -43,7 +43,7 @@ from ragmix.core.schema import PageFields, PageNotes, Passage
 from ragmix.core.settings import Settings, model_languages
 from ragmix.core.text import detect_language
 from ragmix.models.states import keep_on_disk
-from ragmix.qa import prompts, router, support, verdict
+from ragmix.qa import direct, prompts, router, support, verdict
 from ragmix.qa.retrieval import HybridSearcher, SearchResult, pack
 from ragmix.qa.router import Confidence, Mode, RouteDecision, RouteRequest, Window
 from ragmix.store.catalog import Catalog
@@ -670,12 +670,28 @@ class QA:
             "completion": completion,
         }
 
+    def _direct(self, plan: Plan) -> direct.DirectLead | None:
+        """The answer-first filter for a Chinese fact question under ``answer.style: direct``."""
+        question = plan.question
+        if (
+            self.settings.answer.style != "direct"
+            or not question
+            or detect_language(question) != "zh"
+            or router.is_global_question(question)
+        ):
+            return None
+        return direct.DirectLead(question)
+
     def _generate(
         self, messages: list[BaseMessage], plan: Plan | None = None, max_tokens: int | None = None
     ) -> Generator[AnswerEvent, None, tuple[str, int, float | None]]:
         """Stream reading-progress and token events; the generator's return value is (text,
-        completion, ttft). A whole-document prompt's read state is kept on disk."""
+        completion, ttft). A whole-document prompt's read state is kept on disk. A plan's
+        answer is shown answer-first (:meth:`_direct`); the completion counts what the model
+        wrote."""
         t0 = time.perf_counter()
+        shown = self._direct(plan) if plan is not None else None
+        written: list[str] = []
         parts: list[str] = []
         usage: Any = None  # LangChain's UsageMetadata
         ttft: float | None = None
@@ -696,6 +712,9 @@ class QA:
             for p in chunk.response_metadata.get("ragmix_reading") or ():
                 yield Reading(p["read"], p["total"], p["restored"], p["from"], p["seconds_left"])
             piece = str(chunk.content)
+            written.append(piece)
+            if shown is not None and piece:
+                piece = shown.feed(piece)
             if piece:
                 if ttft is None:
                     ttft = time.perf_counter() - t0
@@ -703,8 +722,13 @@ class QA:
                 yield Token(piece)
             if getattr(chunk, "usage_metadata", None):
                 usage = chunk.usage_metadata
+        rest = shown.finish() if shown is not None else ""
+        if rest:
+            ttft = ttft if ttft is not None else time.perf_counter() - t0
+            parts.append(rest)
+            yield Token(rest)
         text = "".join(parts).strip()
-        completion = int(usage["output_tokens"]) if usage else self.count(text)
+        completion = int(usage["output_tokens"]) if usage else self.count("".join(written))
         return text, completion, ttft
 
     def _answer(
