@@ -151,10 +151,11 @@ def test_stop_ends_an_answer_within_two_seconds_and_the_next_is_answered(
     took = time.monotonic() - t0
     assert took < 2.0, f"Stop took {took:.1f} s"
     assert bubble.locator(".rm-timing").count() == 0
-    # llama.cpp stops at its next 512-token batch of the prompt (or its next token): the
-    # model's place is given back then, and the next question gets it.
-    freed = _model_freed(app, 60)
+    # llama.cpp checks the stop after each node of its graph (ragmix.models.llm's abort
+    # check), so the model's place is given back at once, mid-batch, to the next question.
+    freed = took + _model_freed(app, 60)
     print(f"Stop: shown stopped in {took:.2f} s, model given back in {freed:.1f} s")
+    assert freed < 2.0, f"the model was given back {freed:.1f} s after Stop"
     page.wait_for_selector("#rm-send", state="visible", timeout=5_000)
     page.locator("#rm-scope label", has_text=LEDGER).click()
     page.locator("#rm-scope label", has_text=GUIDE).click()
@@ -403,3 +404,59 @@ def test_ocr_page_progress_shows_under_the_files_line(
     bars = [v for t, v in seen if "OCR" in t]
     assert bars == sorted(bars) and bars[-1] > bars[0] > -1, seen
     assert "added" in seen[-1][0], seen
+
+
+def test_links_in_an_answer_open_safely_and_other_links_stay_text(
+    browser: Any, app: SimpleNamespace
+) -> None:
+    """Item 7: in an answer drawn by the page, a Markdown link to an http(s) address is a
+    link that opens a new tab (rel=noopener); a javascript: or file: link and an image are
+    shown as their words, never as a link or a fetch. The answer is one kept in the
+    browser's conversations (as a reload restores it), so its words are known."""
+    import json
+
+    md = (
+        "See [the manual](https://example.org/lumen) for details. "
+        "Do not [click here](javascript:alert(document.domain)) or "
+        "[open this](file:///etc/passwd). ![pixel](https://example.org/p.png)"
+    )
+    kept = {"current": "links", "items": [{"id": "links", "title": "links", "turns": [
+        {"question": "Where is the manual?", "answer": {"route": None, "text": md}}]}]}  # fmt: skip
+    ctx = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+    fetched: list[str] = []
+
+    def restore(route: Any) -> None:  # the browser's kept conversations, as the page sends them
+        body = route.request.post_data_json
+        data = body.get("data") or []
+        body["data"] = [kept if isinstance(v, dict) and "items" in v else v for v in data]
+        route.continue_(post_data=json.dumps(body))
+
+    def outside(route: Any) -> None:
+        fetched.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<title>manual</title>ok")
+
+    try:
+        tab = ctx.new_page()
+        ctx.route("https://example.org/**", outside)
+        tab.route("**/gradio_api/queue/join*", restore)
+        tab.goto(app.url)
+        bubble = tab.locator(BOT).last
+        bubble.locator(".rm-text").wait_for(timeout=30_000)
+        link = bubble.locator('a[href="https://example.org/lumen"]')
+        assert link.count() == 1 and link.inner_text() == "the manual"
+        assert link.get_attribute("target") == "_blank"
+        assert "noopener" in (link.get_attribute("rel") or "").split()
+        assert bubble.locator('a[href^="javascript:"], a[href^="file:"]').count() == 0
+        assert bubble.locator("img").count() == 0
+        text = bubble.inner_text()
+        assert "[click here](javascript:alert(document.domain))" in text, text
+        assert "[open this](file:///etc/passwd)" in text and "![pixel]" in text, text
+        with ctx.expect_page() as opened:
+            link.click()
+        new = opened.value
+        new.wait_for_load_state()
+        assert new.url == "https://example.org/lumen" and tab.url == app.url
+        assert fetched == ["https://example.org/lumen"]  # the image was never fetched
+        assert new.evaluate("() => window.opener") is None
+    finally:
+        ctx.close()
