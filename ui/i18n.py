@@ -25,8 +25,8 @@ TEXTS: dict[str, dict[Lang, str]] = {
     },
     "documents": {"en": "Documents", "zh": "文档"},
     "upload": {
-        "en": "Drop files here: PDF, Word, Excel, PowerPoint, CSV, text, HTML, scans and photos",
-        "zh": "将文件拖放到这里：PDF、Word、Excel、PowerPoint、CSV、文本、HTML、扫描件和照片",
+        "en": "Upload PDF, Office, CSV, text, HTML, images",
+        "zh": "上传 PDF、Office、CSV、文本、HTML、图片",
     },
     "scope": {"en": "Ask about (none ticked: all)", "zh": "提问范围（不勾选：全部）"},
     "delete_pick": {"en": "Document to delete", "zh": "要删除的文档"},

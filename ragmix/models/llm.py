@@ -439,7 +439,7 @@ class _Engine:
         """Give llama.cpp the check it runs after every node of a batch's graph.
 
         llama.cpp copies the callback when a batch (``n_ubatch`` tokens) starts, so one
-        installed only on stop ('late') is seen from the next batch on: measured 1-9 s after
+        installed only on stop ('late') is seen from the next batch on: measured 2-11 s after
         Stop on this machine (docs/page.md). So one is installed for good at load: 'native' is
         C's ``strlen`` over the two-byte ``_abort_flag`` (1 = stop), which needs neither
         Python nor the GIL and costs nanoseconds a node; a stop sets the byte and the batch
