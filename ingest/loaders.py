@@ -180,9 +180,13 @@ def load_document(
         "md": _load_text,
         "docx": _load_docx,
         "html": _load_html,
-        "xlsx": lambda d, n, o: sheets.load_workbook(d, n, o.max_chars, _check_zip),
+        "xlsx": lambda d, n, o: sheets.load_workbook(
+            d, n, o.max_chars, lambda d, n: check_office(d, n, "xlsx")
+        ),
         "csv": lambda d, n, o: sheets.load_csv(d, n, o.max_chars, decode_text),
-        "pptx": lambda d, n, o: slides.load_deck(d, n, o.max_chars, _check_zip),
+        "pptx": lambda d, n, o: slides.load_deck(
+            d, n, o.max_chars, lambda d, n: check_office(d, n, "pptx")
+        ),
         "image": lambda d, n, o: ocr_reader.load_image(
             d, n, o.max_chars, o.progress, o.ocr_max_pages
         ),
@@ -574,15 +578,7 @@ def _load_docx(data: bytes, name: str, opts: _Options) -> LoadedDocument:
     import docx
     from docx.table import Table
 
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise LoadError(
-            name,
-            "not a valid .docx: it is an old Word .doc file or a "
-            "password-protected document; open it in Word or LibreOffice, remove "
-            "any password and save it as .docx",
-            "docx_old_or_locked",
-        )
-    _check_zip(data, name)
+    check_office(data, name, "docx")
     blocks: list[str] = []
     try:
         document = docx.Document(io.BytesIO(data))
@@ -610,6 +606,38 @@ def _load_docx(data: bytes, name: str, opts: _Options) -> LoadedDocument:
     return LoadedDocument(clean_text("\n".join(blocks), join_cjk=False), "docx")
 
 
+#: Office format -> (the program that writes it, its old binary format, what a file is).
+_OFFICE = {
+    "docx": ("Word", ".doc", "document"),
+    "xlsx": ("Excel", ".xls", "workbook"),
+    "pptx": ("PowerPoint", ".ppt", "deck"),
+}
+
+
+def check_office(data: bytes, name: str, fmt: str) -> None:
+    """Refuse what cannot be an Office Open XML file of format ``fmt`` ('docx', 'xlsx' or
+    'pptx') before it is parsed: an old binary file (.doc, .xls, .ppt) or a password-protected
+    one (both are OLE compound files), then a zip bomb (``_check_zip``).
+
+    Example:
+        >>> try:
+        ...     check_office(bytes.fromhex("d0cf11e0"), "budget.xlsx", "xlsx")
+        ... except LoadError as exc:
+        ...     print(exc.code, exc.reason[:47])
+        xlsx_old_or_locked not a valid .xlsx: it is an old Excel .xls file
+    """
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        app, old, thing = _OFFICE[fmt]
+        raise LoadError(
+            name,
+            f"not a valid .{fmt}: it is an old {app} {old} file or a password-protected "
+            f"{thing}; open it in {app} or LibreOffice, remove any password and save it as "
+            f".{fmt}",
+            f"{fmt}_old_or_locked",
+        )
+    _check_zip(data, name)
+
+
 def _check_zip(data: bytes, name: str) -> None:
     """Refuse a zip bomb from the sizes its directory declares, before anything is unzipped.
 
@@ -627,7 +655,7 @@ def _check_zip(data: bytes, name: str) -> None:
             f"archive): open it in {app} or LibreOffice and save it again as "
             f"{label}",
             "docx_invalid" if label == ".docx" else "office_invalid",
-            {"error": f"BadZipFile: {exc}"},
+            {"error": f"BadZipFile: {exc}", "label": label},
         ) from exc
     if not members:
         return
@@ -646,7 +674,7 @@ def _check_zip(data: bytes, name: str) -> None:
             f"if it is a real document, open it in {app} or LibreOffice and save it "
             "again",
             "zip_bomb",
-            {"packed": _size(len(data)), "unpacked": _size(total)},
+            {"packed": _size(len(data)), "unpacked": _size(total), "label": label},
         )
 
 

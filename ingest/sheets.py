@@ -130,20 +130,12 @@ def _number(v: float) -> str:
 
 
 def load_workbook(
-    data: bytes, name: str, max_chars: int, check_zip: Callable[[bytes, str], None]
+    data: bytes, name: str, max_chars: int, check_office: Callable[[bytes, str], None]
 ) -> LoadedDocument:
     """Every sheet of an .xlsx/.xlsm workbook, a sheet a page."""
     import openpyxl
 
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise LoadError(
-            name,
-            "not a valid .xlsx: it is an old Excel .xls file or a password-protected "
-            "workbook; open it in Excel or LibreOffice, remove any password and save it as "
-            ".xlsx",
-            "xlsx_old_or_locked",
-        )
-    check_zip(data, name)
+    check_office(data, name)  # old or locked (OLE) files and zip bombs are refused
     whole = len(data) <= _WHOLE_MAX_BYTES
     try:
         book = openpyxl.load_workbook(

@@ -21,20 +21,12 @@ __all__ = ["load_deck"]
 
 
 def load_deck(
-    data: bytes, name: str, max_chars: int, check_zip: Callable[[bytes, str], None]
+    data: bytes, name: str, max_chars: int, check_office: Callable[[bytes, str], None]
 ) -> LoadedDocument:
     """Every slide of a .pptx deck, a slide a page."""
     from pptx import Presentation
 
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise LoadError(
-            name,
-            "not a valid .pptx: it is an old PowerPoint .ppt file or a password-protected "
-            "deck; open it in PowerPoint or LibreOffice, remove any password and save it as "
-            ".pptx",
-            "pptx_old_or_locked",
-        )
-    check_zip(data, name)
+    check_office(data, name)  # old or locked (OLE) files and zip bombs are refused
     try:
         deck = Presentation(io.BytesIO(data))
         slides = list(deck.slides)

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -325,3 +326,120 @@ def test_state_cache_restores_other_document(chat: LlamaCppChat) -> None:
     cache = chat._engine().states
     assert len(cache.entries) == 2  # one state per document
     assert again < first / 3
+
+
+# ----------------------------------------------------------------------------- stop and pace
+
+QWEN = "packaged:Qwen2.5-Coder-0.5B-Instruct"
+
+
+def _model_or_skip(model: str) -> str:
+    if model == QWEN:
+        import importlib.metadata as md
+
+        from ragmix.models.assembled import ASSEMBLED
+
+        try:
+            md.distribution(ASSEMBLED["Qwen2.5-Coder-0.5B-Instruct"].parts[0].package)
+        except md.PackageNotFoundError:
+            pytest.skip("the Qwen2.5-Coder-0.5B-Instruct packages are not installed: make setup-zh")
+    return model
+
+
+def _ledger(n: int) -> list[SystemMessage | HumanMessage]:
+    """A prompt of a few thousand tokens: the reading takes several of the model's batches."""
+    text = "".join(
+        f"Entry {i}: the crane on quay {i % 9} lifted {i * 7} crates of timber for the ship "
+        f"Aurora {i % 13} before the evening tide.\n"
+        for i in range(n)
+    )
+    return [
+        SystemMessage("Answer from the ledger in one short sentence."),
+        HumanMessage(f"{text}\nHow many crates did entry 12 lift?"),
+    ]
+
+
+def _readings(chunks: list[Any]) -> list[dict[str, Any]]:
+    return [r for c in chunks for r in c.response_metadata.get("ragmix_reading", [])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", [SMOL, QWEN])
+def test_stop_while_a_long_prompt_is_read_frees_the_model_at_once_and_the_cache_stays_sound(
+    model: str,
+) -> None:
+    """Issue 27: Stop while the model reads a long prompt gives the model back within 2 s
+    (llama.cpp checks the stop after each node of its graph, not at its next 512-token
+    batch: 5-21 s before on this machine); the batches read before the stop are reused by the
+    next question, whose answer is the one a clean read gives."""
+    from ragmix.core.cancel import StopFlag, stoppable
+
+    settings = LlmSettings(model_path=_model_or_skip(model), n_ctx=8192, max_tokens=16,
+                           temperature=0.0, state_cache_mb=0)  # fmt: skip
+    chat = LlamaCppChat(settings=settings)
+    engine, llama = chat._engine(), chat.llama()
+    assert engine.abort_mode == "native"
+    messages = _ledger(55 if model == QWEN else 80)
+    assert chat.count_prompt_tokens(messages) > 3 * 512
+    llama.reset()
+    flag, chunks = StopFlag(), []
+
+    def run() -> None:
+        with stoppable(flag):
+            chunks.extend(chat.stream(messages))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 600
+    while not any(r["read"] >= 512 for r in _readings(chunks)):
+        assert time.monotonic() < deadline and worker.is_alive(), chunks
+        time.sleep(0.02)
+    time.sleep(0.3)  # well into the next batch
+    t0 = time.monotonic()
+    flag.set()
+    assert engine.lock.acquire(timeout=2.0), "the model was not given back within 2 s"
+    freed = time.monotonic() - t0
+    engine.lock.release()
+    worker.join(10)
+    print(f"{model}: the model was given back {freed:.2f} s after Stop")
+    finish = [c.response_metadata["finish_reason"] for c in chunks
+              if "finish_reason" in c.response_metadata]  # fmt: skip
+    assert finish == ["abandoned"]
+    kept = llama.n_tokens
+    assert kept >= 512 and kept % 512 == 0  # the batches read before the stop
+
+    # The next question reads on from those batches, and answers as a clean read does.
+    on = list(chat.stream(messages))
+    assert _readings(on)[0]["read"] == kept
+    llama.reset()
+    clean = list(chat.stream(messages))
+    assert _readings(clean)[0]["read"] == 0
+    text = "".join(str(c.content) for c in on)
+    assert text and text == "".join(str(c.content) for c in clean)
+
+
+@pytest.mark.slow
+def test_the_reading_estimate_comes_from_this_models_measured_pace() -> None:
+    """Issue 27: the reading bar's seconds left come from how fast this model read in this
+    process (the engine's ``Pace``), updated after each batch: the first report of a read
+    already has an estimate once the model has read before, and the estimate is near the
+    time the reading then took."""
+    chat = LlamaCppChat(settings=LlmSettings(model_path=SMOL, n_ctx=8192, max_tokens=16,
+                                             temperature=0.0, state_cache_mb=0))  # fmt: skip
+    engine, llama = chat._engine(), chat.llama()
+    engine.pace = type(engine.pace)()  # this test's measures only
+    llama.reset()
+    first = _readings(list(chat.stream(_ledger(60))))
+    assert first[0]["seconds_left"] is None  # nothing measured yet
+    assert all(r["seconds_left"] is not None for r in first[1:])
+    after = engine.pace.coefficients()
+    assert after is not None and after[0] > 0
+    llama.reset()
+    t0 = time.monotonic()
+    chunks = list(chat.stream(_ledger(80)))
+    took = time.monotonic() - t0
+    start = _readings(chunks)[0]
+    assert start["read"] == 0 and start["seconds_left"] is not None
+    print(f"estimated {start['seconds_left']} s, read in {took:.1f} s")
+    assert start["seconds_left"] / 3 <= took <= start["seconds_left"] * 3
+    assert engine.pace.coefficients() != after  # updated as it read

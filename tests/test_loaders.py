@@ -12,6 +12,7 @@ from ragmix.core.errors import LoadError
 from ragmix.core.schema import LoadedDocument
 from ragmix.ingest.cleaning import clean_text
 from ragmix.ingest.loaders import SUPPORTED, decode_text, load_document
+from ragmix.ingest.ocr import IMAGE_KINDS
 from tests.fixtures import (
     HTML_VISIBLE,
     SIMPLIFIED,
@@ -256,13 +257,7 @@ def test_supported_extensions() -> None:
         ".csv": "csv",
         ".tsv": "csv",
         ".pptx": "pptx",
-        ".png": "image",
-        ".jpg": "image",
-        ".jpeg": "image",
-        ".tif": "image",
-        ".tiff": "image",
-        ".bmp": "image",
-        ".webp": "image",
+        **IMAGE_KINDS,
     }
 
 

@@ -73,7 +73,19 @@ CODES: dict[str, dict[str, Any]] = {
     "not_text_encoding": {},
     "docx_old_or_locked": {},
     "docx_invalid": {"error": "BadZipFile: x"},
-    "zip_bomb": {"packed": "10.0 KB", "unpacked": "1.0 GB"},
+    "zip_bomb": {"packed": "10.0 KB", "unpacked": "1.0 GB", "label": ".xlsx"},
+    "office_invalid": {"error": "BadZipFile: x", "label": ".xlsm"},
+    "xlsx_old_or_locked": {},
+    "xlsx_invalid": {"error": "KeyError: x"},
+    "pptx_old_or_locked": {},
+    "pptx_invalid": {"error": "KeyError: x"},
+    "image_invalid": {"error": "UnidentifiedImageError: x"},
+    "image_too_large": {"width": 20000, "height": 12000},
+    "ocr_missing": {},
+    "ocr_off": {},
+    "ocr_no_text": {},
+    "ocr_too_many_pages": {"n": 80, "limit": 50},
+    "ocr_render_failed": {"error": "PdfiumError: x"},
     "load_timeout": {"seconds": 300.0},
     "load_memory": {"mb": 2048},
     "loader_died": {"how": "SIGKILL"},
@@ -240,3 +252,54 @@ def test_a_full_disk_under_chroma_keeps_its_code(tmp_path: Path) -> None:
     )
     assert exc.code == "disk_full" and str(tmp_path) in str(exc)
     assert "磁盘已满" in error_text(str(exc), exc.code, exc.params, "zh")
+
+
+def _raised_codes(source: str) -> set[str]:
+    """The codes a module's ``LoadError(name, reason, code, ...)`` calls give (constants, both
+    sides of a conditional, and ``f"{fmt}_..."`` over the Office formats)."""
+    import ast
+
+    from ragmix.ingest.loaders import _OFFICE
+
+    def values(node: ast.expr) -> set[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {node.value}
+        if isinstance(node, ast.IfExp):
+            return values(node.body) | values(node.orelse)
+        if isinstance(node, ast.JoinedStr):
+            tail = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+            return {fmt + tail for fmt in _OFFICE}
+        return set()
+
+    found: set[str] = set()
+    for call in ast.walk(ast.parse(source)):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "LoadError":
+            if len(call.args) >= 3:
+                found |= values(call.args[2])
+            found |= {c for k in call.keywords if k.arg == "code" for c in values(k.value)}
+    return found
+
+
+def test_every_code_a_file_can_fail_with_has_its_texts() -> None:
+    """Issue 26: the OCR, workbook, deck and image loaders' codes (and any new one) have an
+    English and a Chinese text, so the Chinese page never shows their English reason."""
+    import ragmix.ingest
+
+    folder = Path(next(iter(ragmix.ingest.__path__)))
+    raised = set().union(*(_raised_codes(p.read_text("utf-8")) for p in folder.glob("*.py")))
+    assert {"ocr_missing", "xlsx_old_or_locked", "pptx_invalid", "image_invalid"} <= raised
+    assert raised - set(CODES) == set(), "codes without page texts"
+
+
+def test_the_office_refusals_give_their_format_in_both_languages(tmp_path: Path) -> None:
+    """One refusal for old or locked Office files, named by format, in the page's words."""
+    for ext, app in ((".xlsx", "Excel"), (".pptx", "PowerPoint"), (".docx", "Word")):
+        path = tmp_path / f"old{ext}"
+        path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
+        with pytest.raises(LoadError) as caught:
+            load_document(path, max_bytes=10**8, max_pages=100, max_chars=10**7)
+        exc = caught.value
+        assert exc.code == f"{ext[1:]}_old_or_locked" and f"old {app}" in exc.reason
+        assert error_text(str(exc), exc.code, exc.params, "en") == exc.reason
+        zh = error_text(str(exc), exc.code, exc.params, "zh")
+        assert f"旧版 {app}" in zh and "password" not in zh

@@ -118,6 +118,39 @@ def test_right_password_opens_the_page_and_upload_limits_show(
         page.context.close()
 
 
+def test_the_upload_size_toast_speaks_the_pages_language(
+    browser: Any, app: SimpleNamespace, tmp_path: Path, artifacts: Path
+) -> None:
+    """Issue 27: Gradio's own refusal of a file over ui.upload_max_mb (a toast, made in the
+    browser) is in Chinese on the Chinese page, title and button included; back in English
+    it is Gradio's words again."""
+    page = _login(browser, app.url, PASSWORD)
+    try:
+        page.wait_for_selector("#rm-docs .rm-empty", timeout=30_000)
+        page.locator("#rm-lang label", has_text="中文").click()
+        page.wait_for_function(
+            "() => document.querySelector('#rm-send').innerText.trim() == '发送'"
+        )
+        big = tmp_path / "大报告.txt"
+        big.write_text("A long line of text. " * 1000, encoding="utf-8")  # 21 KB > 10 KB
+        page.set_input_files("#rm-upload input[type=file]", [str(big)])
+        page.wait_for_selector("[data-testid=toast-body]", timeout=10_000)
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=toast-body]').innerText.includes('上限')",
+            timeout=5_000,
+        )
+        text = page.inner_text("[data-testid=toast-body]")
+        page.screenshot(path=str(artifacts / "ui-auth-5-too-big-zh.png"))
+        assert "文件超过了 10.2 KB 的上传上限：“大报告.txt”" in text, text
+        assert "错误" in text and "exceed" not in text and "Error" not in text, text
+        close = page.locator("[data-testid=toast-close]").first
+        assert close.get_attribute("aria-label") == "关闭"
+        close.click()
+        page.wait_for_selector("[data-testid=toast-body]", state="detached", timeout=10_000)
+    finally:
+        page.context.close()
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.office_files import cjk_font
 from tests.test_ui import BOT, USER, _free_port, _open
 
 pytestmark = pytest.mark.browser
@@ -25,6 +26,10 @@ pytestmark = pytest.mark.browser
 GUIDE = "lamp-guide.txt"
 LEDGER = "quay-ledger.txt"
 ODD = "notes.xyz"
+
+needs_font = pytest.mark.skipif(
+    cjk_font() is None, reason="no Chinese font: apt-get install fonts-wqy-zenhei"
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,11 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     odd = d / ODD
     odd.write_text("not a document type ragmix reads\n", encoding="utf-8")
-    return {"guide": guide, "ledger": ledger, "odd": odd}
+    out = {"guide": guide, "ledger": ledger, "odd": odd}
+    for kind in ("xlsx", "pptx"):  # old Office (OLE compound) files under the new names
+        out[f"old_{kind}"] = d / f"old-budget.{kind}"
+        out[f"old_{kind}"].write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -142,10 +151,11 @@ def test_stop_ends_an_answer_within_two_seconds_and_the_next_is_answered(
     took = time.monotonic() - t0
     assert took < 2.0, f"Stop took {took:.1f} s"
     assert bubble.locator(".rm-timing").count() == 0
-    # llama.cpp stops at its next 512-token batch of the prompt (or its next token): the
-    # model's place is given back then, and the next question gets it.
-    freed = _model_freed(app, 60)
+    # llama.cpp checks the stop after each node of its graph (ragmix.models.llm's abort
+    # check), so the model's place is given back at once, mid-batch, to the next question.
+    freed = took + _model_freed(app, 60)
     print(f"Stop: shown stopped in {took:.2f} s, model given back in {freed:.1f} s")
+    assert freed < 2.0, f"the model was given back {freed:.1f} s after Stop"
     page.wait_for_selector("#rm-send", state="visible", timeout=5_000)
     page.locator("#rm-scope label", has_text=LEDGER).click()
     page.locator("#rm-scope label", has_text=GUIDE).click()
@@ -240,8 +250,10 @@ def test_the_chat_comes_first_on_a_phone(browser: Any, app: SimpleNamespace) -> 
         ctx.close()
 
 
-#: Latin words that are names, not English: the product, file formats, the language switch.
-NAMES = {"ragmix", "PDF", "Word", "HTML", "Language", "English"}
+#: Latin words that are names, not English: the product, file formats and the programs that
+#: write them, the language switch.
+NAMES = {"ragmix", "PDF", "Word", "HTML", "Language", "English", "Excel", "PowerPoint",
+         "LibreOffice", "Office", "CSV", "OCR"}  # fmt: skip
 
 
 def _latin_words(page: Any) -> list[str]:
@@ -293,12 +305,19 @@ def test_the_chinese_page_has_no_stray_english(page: Any, docs: dict[str, Path])
     )
     assert page.locator(f"{BOT} .rm-reason").count() >= 1
     assert "原因：" in page.locator(f"{BOT} .rm-reason").first.inner_text()
-    page.set_input_files("#rm-upload input[type=file]", [str(docs["odd"])])
+    # An unsupported type, and a workbook and a deck that are old (OLE) files: the new
+    # formats' refusals (issue 26) are report lines in Chinese too.
+    odd = [str(docs[k]) for k in ("odd", "old_xlsx", "old_pptx")]
+    page.set_input_files("#rm-upload input[type=file]", odd)
     page.wait_for_function(
-        "n => document.querySelector('#rm-report').innerText.includes(n)", arg=ODD, timeout=30_000
+        "n => document.querySelector('#rm-report').innerText.includes(n)"
+        " && document.querySelectorAll('#rm-report li.rm-bad').length == 3",
+        arg=ODD,
+        timeout=60_000,
     )
     line = page.inner_text("#rm-report")
     assert ODD in line and re.search(r"[\u4e00-\u9fff]", line), line
+    assert "旧版 Excel 的 .xls 文件" in line and "旧版 PowerPoint 的 .ppt 文件" in line, line
     assert page.locator(".toast-body, [data-testid='toast-body']").count() == 0
     # The page's script says Gradio's own words again once the upload box is redrawn.
     page.wait_for_function(
@@ -348,3 +367,96 @@ def test_a_question_the_documents_do_not_answer_shows_the_warning_badge(page: An
     assert "rm-v-no_answer" in (badge.get_attribute("class") or "")
     assert "Not in your documents" in text and "the model was not asked" in text
     assert bubble.locator(".rm-sources").count() == 1  # the closest passages, to check
+
+
+@needs_font
+def test_ocr_page_progress_shows_under_the_files_line(
+    page: Any, docs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Issue 26: a scanned PDF's upload shows OCR's progress page by page under its line
+    (the CLI's per-page bar), and the upload's bar moves with each page, before any passage
+    is embedded."""
+    from tests.office_files import SCAN_PAGES, make_scanned_text_pdf
+
+    page.locator("#rm-lang label", has_text="English").click()
+    scan = make_scanned_text_pdf(tmp_path / "scan-notice.pdf", [*SCAN_PAGES, SCAN_PAGES[0]])
+    page.set_input_files("#rm-upload input[type=file]", [str(scan)])
+    seen: list[tuple[str, float]] = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        shown = page.evaluate(
+            """() => {
+              const li = [...document.querySelectorAll('#rm-report li')]
+                .find(l => l.innerText.includes('scan-notice.pdf'));
+              const bar = document.querySelector('#rm-report progress.rm-upbar');
+              return [li ? li.innerText : '', bar ? Number(bar.value) : -1];
+            }"""
+        )
+        if not seen or tuple(shown) != seen[-1]:
+            seen.append((str(shown[0]), float(shown[1])))
+        if "added" in shown[0] or "failed" in shown[0]:
+            break
+        time.sleep(0.1)
+    pages = [(t, v) for t, v in seen if "reading by OCR: page" in t]
+    assert pages, f"no OCR page progress shown: {seen}"
+    numbers = {m.group(1) for t, _ in pages if (m := re.search(r"page (\d) of 3", t))}
+    assert numbers >= {"2", "3"}, seen
+    bars = [v for t, v in seen if "OCR" in t]
+    assert bars == sorted(bars) and bars[-1] > bars[0] > -1, seen
+    assert "added" in seen[-1][0], seen
+
+
+def test_links_in_an_answer_open_safely_and_other_links_stay_text(
+    browser: Any, app: SimpleNamespace
+) -> None:
+    """Item 7: in an answer drawn by the page, a Markdown link to an http(s) address is a
+    link that opens a new tab (rel=noopener); a javascript: or file: link and an image are
+    shown as their words, never as a link or a fetch. The answer is one kept in the
+    browser's conversations (as a reload restores it), so its words are known."""
+    import json
+
+    md = (
+        "See [the manual](https://example.org/lumen) for details. "
+        "Do not [click here](javascript:alert(document.domain)) or "
+        "[open this](file:///etc/passwd). ![pixel](https://example.org/p.png)"
+    )
+    kept = {"current": "links", "items": [{"id": "links", "title": "links", "turns": [
+        {"question": "Where is the manual?", "answer": {"route": None, "text": md}}]}]}  # fmt: skip
+    ctx = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+    fetched: list[str] = []
+
+    def restore(route: Any) -> None:  # the browser's kept conversations, as the page sends them
+        body = route.request.post_data_json
+        data = body.get("data") or []
+        body["data"] = [kept if isinstance(v, dict) and "items" in v else v for v in data]
+        route.continue_(post_data=json.dumps(body))
+
+    def outside(route: Any) -> None:
+        fetched.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<title>manual</title>ok")
+
+    try:
+        tab = ctx.new_page()
+        ctx.route("https://example.org/**", outside)
+        tab.route("**/gradio_api/queue/join*", restore)
+        tab.goto(app.url)
+        bubble = tab.locator(BOT).last
+        bubble.locator(".rm-text").wait_for(timeout=30_000)
+        link = bubble.locator('a[href="https://example.org/lumen"]')
+        assert link.count() == 1 and link.inner_text() == "the manual"
+        assert link.get_attribute("target") == "_blank"
+        assert "noopener" in (link.get_attribute("rel") or "").split()
+        assert bubble.locator('a[href^="javascript:"], a[href^="file:"]').count() == 0
+        assert bubble.locator("img").count() == 0
+        text = bubble.inner_text()
+        assert "[click here](javascript:alert(document.domain))" in text, text
+        assert "[open this](file:///etc/passwd)" in text and "![pixel]" in text, text
+        with ctx.expect_page() as opened:
+            link.click()
+        new = opened.value
+        new.wait_for_load_state()
+        assert new.url == "https://example.org/lumen" and tab.url == app.url
+        assert fetched == ["https://example.org/lumen"]  # the image was never fetched
+        assert new.evaluate("() => window.opener") is None
+    finally:
+        ctx.close()

@@ -17,8 +17,9 @@ from ragmix.core.events import (
     FileStarted,
     IngestEvent,
     IngestState,
+    PagesRead,
 )
-from ragmix.ui.progress import UploadTracker
+from ragmix.ui.progress import OCR_SHARE, UploadTracker
 from ragmix.ui.render import upload_progress
 
 HOSTILE = "<img src=x onerror=alert(1)>.txt"
@@ -165,3 +166,33 @@ def test_the_pipeline_reports_each_embedding_batch_and_the_passages_added(
     assert state.files["log.txt"].chunks == n and state.files["log.txt"].status == "ingested"
     failure = state.files["empty.txt"].failure
     assert failure is not None and failure.code == "empty_file"
+
+
+def test_a_file_read_by_ocr_shows_its_pages_and_moves_the_bar_page_by_page() -> None:
+    """Issue 26: the page shows OCR's per-page progress (the CLI's ``PagesRead``) under the
+    file's line, and the bar advances with each page, before any passage is embedded."""
+    t = UploadTracker({"scan.pdf": 50_000, "a.txt": 50_000})
+    _run(t, [(0.0, FilesFound(2, ("scan.pdf", "a.txt"))), (0.1, FileStarted("scan.pdf")),
+             (0.2, PagesRead("scan.pdf", 0, 4))])  # fmt: skip
+    html = upload_progress(t.state, "en", fraction=t.fraction, left=t.seconds_left(0.2))
+    assert "scan.pdf</span> — reading by OCR: page 1 of 4" in html
+    assert t.fraction == 0.0
+    bars = [t.fraction]
+    for page in (1, 2, 3, 4):  # 3 s a page; the first also loaded the OCR models
+        _run(t, [(5.0 + 3 * page, PagesRead("scan.pdf", page, 4))])
+        bars.append(t.fraction)
+    assert bars == sorted(bars) and len(set(bars)) == 5
+    # Half the upload's bytes, OCR's share of that file: 0.5 * 0.9 once every page is read.
+    assert t.fraction == pytest.approx(0.5 * OCR_SHARE)
+    zh = upload_progress(t.state, "zh", fraction=t.fraction, left=t.seconds_left(17.0))
+    assert "scan.pdf</span> — 文字识别（OCR）完成：4 / 4 页" in zh
+    # Pages read at a measured rate give a time left before any passage is embedded.
+    assert t.seconds_left(17.0) is not None
+    mid = UploadTracker({"scan.pdf": 1}).state.apply(FilesFound(1, ("scan.pdf",)))
+    mid = mid.apply(PagesRead("scan.pdf", 2, 5))
+    assert "第 3 / 5 页" in upload_progress(mid, "zh", fraction=0.3, left=None)
+    # Then its passages are embedded: the bar goes on from OCR's share, never back.
+    _run(t, [(18.0, Embedding("scan.pdf", 0, 10)), (19.0, Embedding("scan.pdf", 5, 10))])
+    assert t.fraction == pytest.approx(0.5 * (OCR_SHARE + (1 - OCR_SHARE) * 0.5))
+    html = upload_progress(t.state, "en", fraction=t.fraction, left=None)
+    assert "scan.pdf</span> — indexing 5 of 10 passages" in html

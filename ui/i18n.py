@@ -25,8 +25,8 @@ TEXTS: dict[str, dict[Lang, str]] = {
     },
     "documents": {"en": "Documents", "zh": "文档"},
     "upload": {
-        "en": "Drop PDF, Word, text or HTML files here",
-        "zh": "将 PDF、Word、文本或 HTML 文件拖放到这里",
+        "en": "Upload PDF, Office, CSV, text, HTML, images",
+        "zh": "上传 PDF、Office、CSV、文本、HTML、图片",
     },
     "scope": {"en": "Ask about (none ticked: all)", "zh": "提问范围（不勾选：全部）"},
     "delete_pick": {"en": "Document to delete", "zh": "要删除的文档"},
@@ -227,6 +227,14 @@ TEXTS: dict[str, dict[Lang, str]] = {
     # -- the upload's progress -------------------------------------------------------------
     "up_waiting": {"en": "waiting", "zh": "等待中"},
     "up_reading": {"en": "reading…", "zh": "正在读取……"},
+    "up_ocr": {
+        "en": "reading by OCR: page {page} of {total}",
+        "zh": "正在文字识别（OCR）：第 {page} / {total} 页",
+    },
+    "up_ocr_done": {
+        "en": "read by OCR: {total} of {total} pages",
+        "zh": "文字识别（OCR）完成：{total} / {total} 页",
+    },
     "up_indexing": {
         "en": "indexing {done:,} of {total:,} passages",
         "zh": "正在索引：{done:,} / {total:,} 个段落",
@@ -467,10 +475,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "这个 PDF 没有任何页面。请重新下载或导出后再上传。",
     },
     "err_pdf_scanned": {
-        "en": "the PDF has no text layer (a scan?): run OCR on it (e.g. `ocrmypdf`), then "
-        "upload the result",
-        "zh": "这个 PDF 没有文字层（可能是扫描件）。请先做文字识别（OCR，例如 `ocrmypdf`），"
-        "再上传识别后的文件。",
+        "en": "the PDF has no text layer (a scan?) and OCR read none (or is off: ingest.ocr): "
+        "run OCR on it (e.g. `ocrmypdf`), then upload the result",
+        "zh": "这个 PDF 没有文字层（可能是扫描件），文字识别也没有读出文字"
+        "（或已关闭：ingest.ocr）。请先做文字识别（OCR，例如 `ocrmypdf`），再上传识别后的文件。",
     },
     "err_not_text_bom": {
         "en": "not a text file (it starts with a {codec} byte-order mark but does not decode "
@@ -503,10 +511,82 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "后再上传。",
     },
     "err_zip_bomb": {
-        "en": "the .docx would unzip from {packed} to {unpacked}: a zip bomb, or a damaged "
-        "file; if it is a real document, save it again in Word or LibreOffice",
-        "zh": "这个 .docx 解压后会从 {packed} 膨胀到 {unpacked}：可能是压缩炸弹或损坏的文件。"
-        "如果它是正常文档，请用 Word 或 LibreOffice 重新保存后再上传。",
+        "en": "the {label} would unzip from {packed} to {unpacked}: a zip bomb, or a damaged "
+        "file; if it is a real document, save it again in Office or LibreOffice",
+        "zh": "这个 {label} 文件解压后会从 {packed} 膨胀到 {unpacked}：可能是压缩炸弹或损坏的文件。"
+        "如果它是正常文档，请用 Office 或 LibreOffice 重新保存后再上传。",
+    },
+    "err_office_invalid": {
+        "en": "not a valid {label} ({error}; a {label} is a zip archive): open it in Office or "
+        "LibreOffice and save it again as {label}",
+        "zh": "这不是有效的 {label} 文件（{error}）。请用 Office 或 LibreOffice 打开，"
+        "重新另存为 {label} 后再上传。",
+    },
+    "err_xlsx_old_or_locked": {
+        "en": "not a valid .xlsx: it is an old Excel .xls file or a password-protected "
+        "workbook; open it in Excel or LibreOffice, remove any password and save it as .xlsx",
+        "zh": "这不是有效的 .xlsx：它是旧版 Excel 的 .xls 文件或受密码保护的工作簿。请用 Excel 或 "
+        "LibreOffice 打开，去掉密码后另存为 .xlsx 再上传。",
+    },
+    "err_xlsx_invalid": {
+        "en": "not a valid .xlsx ({error}): open it in Excel or LibreOffice and save it again "
+        "as .xlsx",
+        "zh": "这不是有效的 .xlsx（{error}）。请用 Excel 或 LibreOffice 打开，重新另存为 .xlsx "
+        "后再上传。",
+    },
+    "err_pptx_old_or_locked": {
+        "en": "not a valid .pptx: it is an old PowerPoint .ppt file or a password-protected "
+        "deck; open it in PowerPoint or LibreOffice, remove any password and save it as .pptx",
+        "zh": "这不是有效的 .pptx：它是旧版 PowerPoint 的 .ppt 文件或受密码保护的演示文稿。"
+        "请用 PowerPoint 或 LibreOffice 打开，去掉密码后另存为 .pptx 再上传。",
+    },
+    "err_pptx_invalid": {
+        "en": "not a valid .pptx ({error}): open it in PowerPoint or LibreOffice and save it "
+        "again as .pptx",
+        "zh": "这不是有效的 .pptx（{error}）。请用 PowerPoint 或 LibreOffice 打开，"
+        "重新另存为 .pptx 后再上传。",
+    },
+    # -- images, scans and OCR (``ragmix.ingest.ocr``) ---------------------------------------
+    "err_image_invalid": {
+        "en": "not a readable image ({error}): open it in an image viewer and save it again "
+        "as PNG or JPEG",
+        "zh": "这不是可以读取的图片（{error}）。请用看图软件打开，另存为 PNG 或 JPEG 后再上传。",
+    },
+    "err_image_too_large": {
+        "en": "the image is {width}x{height} pixels, more than this reader takes: scale it "
+        "down (300 dpi is plenty for text) and upload it again",
+        "zh": "图片有 {width}×{height} 像素，超过了可以读取的上限。请缩小后再上传"
+        "（文字用 300 dpi 就足够了）。",
+    },
+    "err_ocr_missing": {
+        "en": "this file needs OCR, and the server has no OCR engine: the operator should "
+        "install it (`ragmix doctor` says how), or set ingest.ocr: off to skip such files",
+        "zh": "这个文件需要文字识别（OCR），但服务器上没有 OCR 引擎。请管理员安装"
+        "（`ragmix doctor` 会说明怎么装），或设置 ingest.ocr: off 跳过此类文件。",
+    },
+    "err_ocr_off": {
+        "en": "images are read by OCR, which is off (ingest.ocr: off): the operator can set "
+        "ingest.ocr: auto to read them",
+        "zh": "图片要靠文字识别（OCR）读取，而 OCR 已关闭（ingest.ocr: off）。"
+        "请管理员设置 ingest.ocr: auto 后再上传。",
+    },
+    "err_ocr_no_text": {
+        "en": "no text was found in this image (OCR read nothing): if it holds text, scan or "
+        "photograph it again, sharper and straight",
+        "zh": "文字识别（OCR）在这张图片里没有找到文字。如果它确实有文字，"
+        "请重新扫描或拍摄得更清晰、更端正后再上传。",
+    },
+    "err_ocr_too_many_pages": {
+        "en": "{n:,} pages need OCR, more than ingest.ocr_max_pages ({limit:,}): split the "
+        "file, or ask the operator to raise ingest.ocr_max_pages (OCR takes 2-6 s a page)",
+        "zh": "有 {n:,} 页需要文字识别（OCR），超过了 ingest.ocr_max_pages（{limit:,} 页）"
+        "的上限。请拆分文件，或请管理员调高 ingest.ocr_max_pages（每页约需 2–6 秒）。",
+    },
+    "err_ocr_render_failed": {
+        "en": "cannot render this PDF for OCR ({error}): open it in a viewer and print it to "
+        "a new PDF",
+        "zh": "无法把这个 PDF 渲染成图片来做文字识别（{error}）。请在阅读器中打开，"
+        "“打印”为新的 PDF 后再上传。",
     },
     "err_load_timeout": {
         "en": "reading took longer than {seconds:g} s and was stopped: split the file into "

@@ -2,9 +2,12 @@
 pipeline's events (``IngestState``) and the clock.
 
 One bar per upload that only moves forward: each file weighs its bytes, and counts as done
-by the share of its passages embedded (0 before it is split, 1 once stored or failed). The
-time left goes by that fraction's rate in this run, measured from the first embedded batch
-on (the first batch also loads the embedding model, so it says nothing about the rate), and
+by the share of its passages embedded (0 before it is split, 1 once stored or failed). A file
+read by OCR (a scan, a photo) spends most of its time there (2-6 s a page, against well under
+a second to embed a page's passages): its pages read count for ``OCR_SHARE`` of it, its
+passages for the rest, so the bar moves page by page. The time left goes by that fraction's
+rate in this run, measured from the first embedded batch or OCR page on (the first also
+loads its model, so it says nothing about the rate), and
 is shown only once at least ``MIN_MEASURE_S`` seconds and ``MIN_MEASURE_SHARE`` of the work
 were measured; before that the page says "estimating…". Between two events it counts down.
 
@@ -30,7 +33,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ragmix.core.events import Embedding, FileDone, FileFailed, IngestEvent, IngestState
+from ragmix.core.events import (
+    Embedding,
+    FileDone,
+    FileFailed,
+    FileProgress,
+    IngestEvent,
+    IngestState,
+    PagesRead,
+)
 
 R = TypeVar("R")
 
@@ -38,6 +49,8 @@ R = TypeVar("R")
 #: Seconds and share of the upload measured before a time left is shown.
 MIN_MEASURE_S = 3.0
 MIN_MEASURE_SHARE = 0.05
+#: Share of a file read by OCR that its pages weigh (the rest: embedding its passages).
+OCR_SHARE = 0.9
 
 
 @dataclass
@@ -62,11 +75,11 @@ class UploadTracker:
         """Fold ``event``, which came at ``now`` (seconds on any monotonic clock)."""
         self.state = self.state.apply(event)
         self._shown = max(self._shown, self._raw())
-        if isinstance(event, Embedding) and event.done > 0 and self._origin is None:
+        if isinstance(event, Embedding | PagesRead) and event.done > 0 and self._origin is None:
             self._origin = (now, self._shown)
             return
         rate = self.rate(now)
-        if rate and isinstance(event, Embedding | FileDone | FileFailed):
+        if rate and isinstance(event, Embedding | PagesRead | FileDone | FileFailed):
             self._estimate = (now, (1.0 - self._shown) / rate)
 
     def rate(self, now: float) -> float | None:
@@ -87,15 +100,7 @@ class UploadTracker:
         weights = {n: float(self.sizes.get(n) or 0) for n in files}
         if not all(weights.values()):
             weights = dict.fromkeys(files, 1.0)
-        done = 0.0
-        for name, fp in files.items():
-            if fp.status == "indexing" and fp.total:
-                share = fp.done / fp.total
-            elif fp.status in ("waiting", "reading", "indexing"):
-                share = 0.0
-            else:  # stored, unchanged, duplicate or failed: nothing left to do
-                share = 1.0
-            done += weights[name] * share
+        done = sum(weights[name] * _share(fp) for name, fp in files.items())
         return min(done / sum(weights.values()), 1.0)
 
     def seconds_left(self, now: float) -> float | None:
@@ -109,6 +114,17 @@ class UploadTracker:
     def fraction(self) -> float:
         """How far the upload is, 0..1, never less than before."""
         return self._shown
+
+
+def _share(fp: FileProgress) -> float:
+    """How much of one file is done, 0..1 (see the module's note on OCR)."""
+    if fp.status not in ("waiting", "reading", "indexing"):
+        return 1.0  # stored, unchanged, duplicate or failed: nothing left to do
+    ocr = OCR_SHARE * fp.pages / fp.pages_total if fp.pages_total else 0.0
+    if fp.status == "indexing" and fp.total:
+        base = OCR_SHARE if fp.pages_total else 0.0
+        return base + (1.0 - base) * fp.done / fp.total
+    return ocr
 
 
 class Background(Generic[R]):

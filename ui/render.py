@@ -426,6 +426,13 @@ def _left_text(left: float | None, lang: Lang) -> str:
     return tr("up_left", lang, s=whole)
 
 
+def _ocr_text(fp: FileProgress, lang: Lang) -> str:
+    """'OCR: page 2 of 5' (the page being read), then 'OCR: 5 of 5 pages read'."""
+    if fp.pages >= fp.pages_total:
+        return tr("up_ocr_done", lang, total=fp.pages_total)
+    return tr("up_ocr", lang, page=fp.pages + 1, total=fp.pages_total)
+
+
 def upload_progress(
     state: IngestState,
     lang: Lang,
@@ -436,14 +443,16 @@ def upload_progress(
 ) -> str:
     """The one display of an upload in progress: a bar over the whole upload, files done and
     the seconds left (or 'estimating…' before there is a rate to go by), then a line per file:
-    waiting, reading, indexing k of n passages, added · N passages, unchanged, duplicate,
-    failed (why, in ``lang``). ``shown``: the name to show for a file (the name the browser
-    sent), by its stored name."""
+    waiting, reading (by OCR: the page being read, of how many), indexing k of n passages,
+    added · N passages, unchanged, duplicate, failed (why, in ``lang``). ``shown``: the name
+    to show for a file (the name the browser sent), by its stored name."""
     names = shown or {}
     rows = []
     for name, fp in state.files.items():
         if fp.status == "waiting":
             text, cls = tr("up_waiting", lang), "rm-wait"
+        elif fp.status == "reading" and fp.pages_total:
+            text, cls = _ocr_text(fp, lang), "rm-busy"
         elif fp.status == "reading" or (fp.status == "indexing" and not fp.total):
             text, cls = tr("up_reading", lang), "rm-busy"
         elif fp.status == "indexing":

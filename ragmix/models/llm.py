@@ -24,6 +24,7 @@ Design points, each measured (see ``benchmarks/bench_followup.py``):
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
 import os
@@ -276,6 +277,100 @@ def to_dicts(messages: Sequence[BaseMessage]) -> Messages:
 # --------------------------------------------------------------------------- the shared model
 
 
+AbortMode = Literal["native", "python", "late"]
+
+
+def _strlen_callback() -> Any:
+    """C's ``strlen`` as a ``ggml_abort_callback`` (None where no C library has one).
+
+    Given a two-byte buffer, it returns 1 when the first byte is set and 0 when it is not,
+    which is the callback's ``bool`` (the caller reads the low byte of the return register):
+    a flag llama.cpp reads without Python."""
+    import ctypes.util
+
+    import llama_cpp
+
+    for name in (None, ctypes.util.find_library("c"), "msvcrt"):
+        try:
+            lib = ctypes.CDLL(name)
+            address = ctypes.cast(lib.strlen, ctypes.c_void_p).value
+        except (OSError, AttributeError, TypeError):
+            continue
+        if address:
+            return llama_cpp.ggml_abort_callback(address)
+    return None
+
+
+class Pace:
+    """How fast this model reads a prompt in this process, measured batch by batch.
+
+    Reading a token costs ``a + b * position`` seconds (attention reads every earlier
+    token), so a rate measured at the start of a long prompt is too fast for its end (the
+    page said 77 s left where the first word came 116 s later). ``a`` and ``b`` are fitted
+    by least squares over the batches read, the older ones weighing less (``decay`` a batch,
+    so a machine that gets busier is followed); with too little spread in positions, ``b`` is
+    0 and ``a`` the mean.
+
+    Example:
+        >>> pace = Pace()
+        >>> pace.seconds_left(0, 4096) is None  # nothing read yet in this process
+        True
+        >>> for start in range(0, 2048, 512):  # 1 ms a token plus 1 us per earlier token
+        ...     end = start + 512
+        ...     pace.add(start, end, 1e-3 * 512 + 1e-6 * (start + end - 1) * 512 / 2)
+        >>> [round(c * 1e6, 3) for c in pace.coefficients()]  # microseconds: found again
+        [1000.0, 1.0]
+        >>> pace.seconds_left(2048, 4096)  # 2.05 s for the tokens, 6.29 for their positions
+        8.3
+    """
+
+    def __init__(self, decay: float = 0.9) -> None:
+        self.decay = decay
+        # Weighted sums of x (tokens), y (sum of their positions), t (seconds).
+        self._xx = self._xy = self._yy = self._xt = self._yt = 0.0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _terms(start: int, end: int) -> tuple[float, float]:
+        n = max(end - start, 0)
+        return float(n), (start + end - 1) * n / 2.0
+
+    def add(self, start: int, end: int, seconds: float) -> None:
+        """Tokens ``start``..``end`` (positions) were read in ``seconds``."""
+        x, y = self._terms(start, end)
+        if x <= 0 or seconds <= 0:
+            return
+        d = self.decay
+        with self._lock:
+            self._xx = self._xx * d + x * x
+            self._xy = self._xy * d + x * y
+            self._yy = self._yy * d + y * y
+            self._xt = self._xt * d + x * seconds
+            self._yt = self._yt * d + y * seconds
+
+    def coefficients(self) -> tuple[float, float] | None:
+        """(seconds a token, seconds a token per earlier token), or None before a measure."""
+        with self._lock:
+            xx, xy, yy, xt, yt = self._xx, self._xy, self._yy, self._xt, self._yt
+        if xx <= 0:
+            return None
+        det = xx * yy - xy * xy
+        if det > 1e-9 * xx * yy:
+            a, b = (xt * yy - yt * xy) / det, (yt * xx - xt * xy) / det
+            if a > 0 and b >= 0:
+                return a, b
+        return xt / xx, 0.0  # one position range (or a fit that makes no sense): the mean
+
+    def seconds_left(self, start: int, end: int) -> float | None:
+        """Seconds to read positions ``start``..``end`` at the measured pace (None: no
+        measure yet in this process)."""
+        ab = self.coefficients()
+        if ab is None:
+            return None
+        x, y = self._terms(start, end)
+        return round(ab[0] * x + ab[1] * y, 1)
+
+
 class _Engine:
     """One loaded GGUF, shared by every LlamaCppChat with the same load parameters."""
 
@@ -286,9 +381,16 @@ class _Engine:
         self._load_lock = threading.Lock()
         self._llama: Any = None
         self._renderer: tuple[str, Callable[[Messages], str]] | None = None
-        self._always: Any = None  # the abort callback, kept alive while installed
+        #: How a stop reaches llama.cpp (see ``_install_abort``): 'native' (a C check of
+        #: ``_abort_flag`` after every graph node), 'python' (a Python one) or 'late' (a
+        #: callback installed only on stop, seen from the next batch on).
+        self.abort_mode: AbortMode = "native"
+        self._abort_fn: Any = None  # the installed abort callback, kept alive
+        self._abort_flag = ctypes.create_string_buffer(2)  # b"\x01\x00": abort
         self._abort_lock = threading.Lock()
         self._stop_armed = False
+        #: How fast this model reads prompts in this process (the reading bar's time left).
+        self.pace = Pace()
         #: RAM tier of saved prompt states (None: only the live KV cache).
         self.states: PromptStateCache | None = None
         self._fingerprint: dict[str, Any] | None = None
@@ -328,23 +430,57 @@ class _Engine:
                 import atexit
 
                 atexit.register(self._llama.close)
+                self._install_abort(self.abort_mode)
                 if s.state_cache_mb:
                     self.states = PromptStateCache(s.state_cache_mb << 20)
             return self._llama
 
-    def _abort_callback(self, abort: bool) -> None:
-        """Make llama.cpp stop (``abort``) or run on. A Python callback runs once per graph
-        node with the GIL, so none is installed while the model runs on; once installed it
-        stops the prompt at the next batch (``llm.n_batch`` tokens) and raises in ``eval``.
+    def _install_abort(self, mode: AbortMode) -> None:
+        """Give llama.cpp the check it runs after every node of a batch's graph.
+
+        llama.cpp copies the callback when a batch (``n_ubatch`` tokens) starts, so one
+        installed only on stop ('late') is seen from the next batch on: measured 2-11 s after
+        Stop on this machine (docs/page.md). So one is installed for good at load: 'native' is
+        C's ``strlen`` over the two-byte ``_abort_flag`` (1 = stop), which needs neither
+        Python nor the GIL and costs nanoseconds a node; a stop sets the byte and the batch
+        ends after the node being computed. 'python' is the same check as a Python callback
+        (for comparison: it takes the GIL after each node). Where no C library has
+        ``strlen``, 'native' falls back to 'late'.
         """
+        import llama_cpp
+
+        self.abort_mode = mode
+        self._abort_flag[0] = b"\x00"
+        fn: Any
+        if mode == "native":
+            fn = _strlen_callback()
+            if fn is None:
+                self.abort_mode = mode = "late"
+        if mode == "python":
+            flag = self._abort_flag
+            fn = llama_cpp.ggml_abort_callback(lambda _data: flag[0] != b"\x00")
+        if mode == "late":
+            self._abort_fn = None
+            null = llama_cpp.ggml_abort_callback()
+            llama_cpp.llama_set_abort_callback(self._llama._ctx.ctx, null, None)
+            return
+        self._abort_fn = fn
+        data = ctypes.cast(self._abort_flag, ctypes.c_void_p)
+        llama_cpp.llama_set_abort_callback(self._llama._ctx.ctx, fn, data)
+
+    def _abort_callback(self, abort: bool) -> None:
+        """Make llama.cpp stop (``abort``) or run on: set the flag its installed check reads
+        (or, 'late', install a callback that always aborts, and remove it)."""
         import llama_cpp
 
         if self._llama is None or (abort and not self._stop_armed):
             return  # not loaded, or the generation it was meant for is over
+        if self.abort_mode != "late":
+            self._abort_flag[0] = b"\x01" if abort else b"\x00"
+            return
         if abort:
-            if self._always is None:
-                self._always = llama_cpp.ggml_abort_callback(lambda _data: True)
-            fn = self._always
+            self._abort_fn = llama_cpp.ggml_abort_callback(lambda _data: True)
+            fn = self._abort_fn
         else:
             fn = llama_cpp.ggml_abort_callback()  # NULL
         llama_cpp.llama_set_abort_callback(self._llama._ctx.ctx, fn, None)
@@ -458,16 +594,16 @@ class _Engine:
         report = target - have >= 2 * step or source == "disk" or folder is not None
         progress = {"read": have, "total": len(tokens), "restored": restored, "from": source}
         if report:
-            yield {**progress, "seconds_left": None}
-        t0 = time.perf_counter()
+            yield {**progress, "seconds_left": self.pace.seconds_left(have, len(tokens))}
         for i in range(have, target, step):
             if flag is not None and flag.is_set():
                 return
             end = min(i + step, target)
+            t0 = time.perf_counter()
             llama.eval(tokens[i:end].tolist())
+            self.pace.add(i, end, time.perf_counter() - t0)
             if report:
-                rate = (end - have) / max(time.perf_counter() - t0, 1e-6)
-                left = round((len(tokens) - end) / rate, 1)
+                left = self.pace.seconds_left(end, len(tokens))
                 yield {**progress, "read": end, "seconds_left": left}
         if folder is not None and target >= self.min_tokens:
             path, covered = folder.best(tokens[:target], 1)

@@ -75,7 +75,26 @@
     "Click to Upload": "点击上传",
     "chatbot conversation": "对话",
     "Clear": "清除",
+    "Error": "错误",
+    "Warning": "警告",
+    "Info": "提示",
+    "Close": "关闭",
   };
+  // Gradio's own toast for an upload over ui.upload_max_mb (checked in the browser, before
+  // anything is sent), in the page's language: "File(s) exceed the maximum allowed size of
+  // 10.2 Kb: "a.pdf", "b.pdf"".
+  const TOO_BIG = /^File\(s\) exceed the maximum allowed size of ([\d.]+) ?([KMGT]?i?b): (.*)$/s;
+  function toast(node) {
+    if (!original.has(node)) original.set(node, node.textContent);
+    const en = original.get(node);
+    const m = TOO_BIG.exec(en.trim());
+    if (!m) return;
+    const size = `${m[1]} ${m[2].replace(/i?b$/i, "B").toUpperCase()}`;
+    const want = lang() === "zh"
+      ? `文件超过了 ${size} 的上传上限：${m[3].replace(/"([^"]*)"/g, "“$1”")}。请拆分成较小的文件后再上传。`
+      : en;
+    if (node.textContent !== want) node.textContent = want;
+  }
   const original = new WeakMap();
   function say(node, get, set) {
     if (!original.has(node)) original.set(node, get());
@@ -85,6 +104,19 @@
     if (get().trim() !== want) set(want);
   }
   function relabel() {
+    document.querySelectorAll('[data-testid="toast-text"]').forEach(toast);
+    document.querySelectorAll('[data-testid="toast-body"] .toast-title').forEach((el) => {
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      while (walker.nextNode()) {
+        const node = walker.currentNode;
+        if (node.textContent.trim()) {
+          say(node, () => node.textContent, (v) => { node.textContent = v; });
+        }
+      }
+    });
+    document.querySelectorAll('[data-testid="toast-close"]').forEach((el) => {
+      say(el, () => el.getAttribute("aria-label"), (v) => el.setAttribute("aria-label", v));
+    });
     document.querySelectorAll("#rm-chat [data-testid][aria-label]").forEach(plain);
     document.querySelectorAll("#rm-upload [aria-label], #rm-chat [aria-label]").forEach((el) => {
       if (el.hasAttribute("data-testid") && SAYS[el.getAttribute("data-testid")]) return;
