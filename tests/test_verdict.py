@@ -125,8 +125,8 @@ def test_the_examples_in_the_docstrings_hold() -> None:
     import doctest
 
     from ragmix.cli import console
-    from ragmix.qa import chain
+    from ragmix.qa import chain, sources
 
-    for module in (verdict, router, chain, console):
+    for module in (verdict, router, chain, sources, console):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
