@@ -107,6 +107,32 @@ def _logged(fn: Callable[..., Any]) -> Callable[..., Any]:
 STREAM_EVERY_S = 0.08
 #: Seconds between two views of an upload's progress (the seconds left count down).
 UPLOAD_EVERY_S = 0.5
+#: What the language switch relabels: each part of the page (in the order of the switch's
+#: outputs) with its attributes and the words (``ui/i18n.py`` keys) they take.
+RELABEL: dict[str, tuple[tuple[str, str], ...]] = {
+    "title": (("value", "title"),),
+    "subtitle": (("value", "subtitle"),),
+    "files": (("label", "upload"),),
+    "table": (("label", "documents"),),
+    "scope": (("label", "scope"),),
+    "mode": (("label", "mode"),),
+    "pick": (("label", "delete_pick"),),
+    "delete_btn": (("value", "delete"),),
+    "refresh": (("value", "refresh"),),
+    "warm_btn": (("value", "warm"),),
+    "stop_warm": (("value", "stop_reading"),),
+    "confirm_btn": (("value", "confirm"),),
+    "cancel_btn": (("value", "cancel"),),
+    "chatbot": (("label", "chat"),),
+    "box": (("placeholder", "placeholder"), ("label", "question_label")),
+    "send": (("value", "send"),),
+    "stop": (("value", "stop"),),
+    "clear": (("value", "clear"),),
+    "drop": (("value", "delete_conversation"),),
+    "convs": (("label", "conversations"),),
+    "panel": (("value", "panel"),),
+}
+
 #: Answers in progress at once (waiting for the model counts); later ones wait in Gradio's
 #: queue. Searches run side by side up to this number.
 ANSWERS_AT_ONCE = 16
@@ -513,32 +539,18 @@ class _Page:
         book = conv.valid(book)
         chat = render.chat_messages(conv.current(book)["turns"], lang)
         placeholder = tr("ask_ready" if docs else "empty_chat", lang)
-        return (
-            "",  # the last report was in the other language
-            "",  # and the notes next to the delete button and the question box
-            "",
-            gr.update(value=tr("title", lang)),
-            gr.update(value=tr("subtitle", lang)),
-            gr.update(label=tr("upload", lang)),
-            gr.update(value=render.docs_table(docs, lang), label=tr("documents", lang)),
-            gr.update(label=tr("scope", lang)),
-            gr.update(label=tr("mode", lang), choices=[(tr(f"mode_{m}", lang), m) for m in MODES]),
-            gr.update(label=tr("delete_pick", lang)),
-            gr.update(value=tr("delete", lang)),
-            gr.update(value=tr("refresh", lang)),
-            gr.update(value=tr("warm", lang)),
-            gr.update(value=tr("stop_reading", lang)),
-            gr.update(value=tr("confirm", lang)),
-            gr.update(value=tr("cancel", lang)),
-            gr.update(value=chat, label=tr("chat", lang), placeholder=placeholder),
-            gr.update(placeholder=tr("placeholder", lang), label=tr("question_label", lang)),
-            gr.update(value=tr("send", lang)),
-            gr.update(value=tr("stop", lang)),
-            gr.update(value=tr("clear", lang)),
-            gr.update(value=tr("delete_conversation", lang)),
-            gr.update(label=tr("conversations", lang)),
-            gr.update(value=tr("panel", lang)),
-        )
+        shown: dict[str, dict[str, Any]] = {
+            "table": {"value": render.docs_table(docs, lang)},
+            "mode": {"choices": [(tr(f"mode_{m}", lang), m) for m in MODES]},
+            "chatbot": {"value": chat, "placeholder": placeholder},
+        }
+        updates = []
+        for name, words in RELABEL.items():
+            attrs: dict[str, Any] = {attr: tr(key, lang) for attr, key in words}
+            updates.append(gr.update(**attrs, **shown.get(name, {})))
+        # The last report was in the other language, and the notes next to the delete button
+        # and the question box: all three are emptied.
+        return ("", "", "", *updates)
 
 
 def _browser_secret(rm: RagMix) -> str:
@@ -734,9 +746,13 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         toggle = "() => { document.querySelector('#rm-main').classList.toggle('rm-panel-open'); }"
         panel.click(None, None, None, js=toggle)
 
-        labelled = [report, delete_note, ask_note, title, subtitle, files, table, scope, mode,
-                    pick, delete_btn, refresh, warm_btn, stop_warm, confirm_btn, cancel_btn,
-                    chatbot, box, send, stop, clear, drop, convs, panel]  # fmt: skip
+        parts = {"title": title, "subtitle": subtitle, "files": files, "table": table,
+                 "scope": scope, "mode": mode, "pick": pick, "delete_btn": delete_btn,
+                 "refresh": refresh, "warm_btn": warm_btn, "stop_warm": stop_warm,
+                 "confirm_btn": confirm_btn, "cancel_btn": cancel_btn, "chatbot": chatbot,
+                 "box": box, "send": send, "stop": stop, "clear": clear, "drop": drop,
+                 "convs": convs, "panel": panel}  # fmt: skip
+        labelled = [report, delete_note, ask_note, *(parts[name] for name in RELABEL)]
         language.input(p.switch_language, [language, book], labelled, **quiet)
         demo.load(p.start, [book], [language, chatbot, convs, book], **quiet)
         demo.unload(p.end)

@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -294,43 +294,36 @@ def _ragmix(args: argparse.Namespace) -> Any:
     return RagMix.from_config(args.config, store=store)
 
 
+def _docs_delete(args: argparse.Namespace) -> int:
+    done = _ragmix(args).delete(args.name)
+    if done.document_removed:
+        print(f"deleted {done.name} ({done.document.n_chunks} chunks)")
+    else:
+        print(f"removed the name {done.name}; the document stays as {', '.join(done.remaining)}")
+    return 0
+
+
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if args.command == "ingest":
-        return _ingest(args)
-    if args.command == "ask":
-        return _ask(args)
-    if args.command == "chat":
-        return _chat(args)
-    if args.command == "warm":
-        return _warm(args)
-    if args.command == "ui":
-        return _ui(args)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "doctor":
-        return _doctor(args)
-    if args.command == "eval":
-        if args.eval_command in {"retrieval", "qa", "trust"}:
-            return _eval(args)
-        if args.eval_command == "calibrate":
-            return _calibrate(args)
-        parser.parse_args(["eval", "--help"])
-    if args.command == "config":
-        if args.config_command == "list":
-            return _config_list(args)
-        parser.parse_args(["config", "--help"])
-    if args.command == "docs":
-        if args.docs_command == "list":
-            return _docs_list(args)
-        if args.docs_command == "delete":
-            done = _ragmix(args).delete(args.name)
-            if done.document_removed:
-                print(f"deleted {done.name} ({done.document.n_chunks} chunks)")
-            else:
-                print(f"removed the name {done.name}; the document stays as "
-                      f"{', '.join(done.remaining)}")  # fmt: skip
-            return 0
-        parser.parse_args(["docs", "--help"])
+    """Run the command ``args`` names; a command group without its subcommand prints its
+    help (and exits)."""
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "ingest": _ingest, "ask": _ask, "chat": _chat, "warm": _warm, "ui": _ui,
+        "serve": _serve, "doctor": _doctor,
+    }  # fmt: skip
+    groups: dict[str, tuple[str, dict[str, Callable[[argparse.Namespace], int]]]] = {
+        "eval": ("eval_command", {"retrieval": _eval, "qa": _eval, "trust": _eval,
+                                  "calibrate": _calibrate}),
+        "config": ("config_command", {"list": _config_list}),
+        "docs": ("docs_command", {"list": _docs_list, "delete": _docs_delete}),
+    }  # fmt: skip
+    if args.command in commands:
+        return commands[args.command](args)
+    if args.command in groups:
+        dest, subcommands = groups[args.command]
+        run = subcommands.get(getattr(args, dest, None) or "")
+        if run is not None:
+            return run(args)
+        parser.parse_args([args.command, "--help"])
     return 2
 
 

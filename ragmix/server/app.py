@@ -651,12 +651,7 @@ class Api:
         data = [
             {
                 "object": "search.result",
-                "source": p.source,
-                "page": p.page,
-                "chunk": p.index,
-                "start": p.start,
-                "end": p.end,
-                "score": p.score,
+                **p.where(),
                 "scores": p.scores,
                 "text": p.text,
             }
