@@ -104,6 +104,14 @@ class Encoder(Protocol):
     def understands(self, language: str) -> bool: ...
 
 
+@dataclass(frozen=True)
+class IngestFailure:
+    """A file (or path) an ingest run could not store: its name and why, in words."""
+
+    path: str
+    error: str
+
+
 @dataclass
 class IngestSummary:
     """What one ingest run did; ``--json`` prints exactly ``as_dict()``."""
@@ -112,7 +120,7 @@ class IngestSummary:
     ingested: int = 0
     skipped_unchanged: int = 0
     duplicates: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
+    failed: list[IngestFailure] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     chunks_added: int = 0
     chunks_removed: int = 0
@@ -277,7 +285,7 @@ class Pipeline:
         files = list(iter_files(paths))
         missing = [str(p) for p in paths if not Path(p).exists()]
         summary.failed += [
-            {"path": m, "error": "no such file or folder; check the path"} for m in missing
+            IngestFailure(m, "no such file or folder; check the path") for m in missing
         ]
         names = [_display(file, root) for file, root in files]
         self.progress(FilesFound(len(files), tuple(names)))
@@ -299,7 +307,7 @@ class Pipeline:
                     status = self._ingest_file(file, name, summary, ready)
                 except (LoadError, OSError) as exc:
                     err = exc if isinstance(exc, LoadError) else _os_error(name, exc)
-                    summary.failed.append({"path": name, "error": err.reason})
+                    summary.failed.append(IngestFailure(name, err.reason))
                     logger.warning("%s not ingested: %s", name, err.reason)
                     self.progress(FileFailed.of(name, err))
                     continue

@@ -178,7 +178,7 @@ def build_store(
         first = summary.failed[0]
         raise RagmixError(
             f"{len(summary.failed)} contexts of {squad.path} could not be ingested, e.g. "
-            f"{first['path']}: {first['error']}"
+            f"{first.path}: {first.error}"
         )
     by_name = {d.name: d.doc_id for d in rm.catalog.documents()}
     gold = [by_name[n] for n in named] if texts is None else []

@@ -366,14 +366,14 @@ def _warm(args: argparse.Namespace) -> int:
 
     rm = _ragmix(args)
     results = render_warm(rm.warm(args.doc), as_json=args.json)
-    return 0 if all(r["ok"] for r in results) or not args.doc else 1
+    return 0 if all(r.ok for r in results) or not args.doc else 1
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from ragmix.app.desk import keeps_turn
+    from ragmix.app.desk import Desk
     from ragmix.cli.console import render_stream
 
-    rm = _ragmix(args)
+    desk = Desk(_ragmix(args))  # the page's door: one history rule
     history: list[tuple[str, str]] = []
     while True:
         try:
@@ -389,13 +389,12 @@ def _chat(args: argparse.Namespace) -> int:
             continue
         try:
             state = render_stream(
-                rm.stream(question, docs=args.doc, mode=args.mode, history=history)
+                desk.stream(question, docs=args.doc, mode=args.mode, history=history)
             )
         except RagmixError as exc:
             _error(str(exc))
             continue
-        if keeps_turn(state):  # the page's rule: search, failed and empty turns are not kept
-            history.append((question, state.text))
+        desk.remember(history, question, state)  # search, failed and empty turns are not kept
 
 
 def _ui(args: argparse.Namespace) -> int:
