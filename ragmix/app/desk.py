@@ -137,16 +137,10 @@ class Desk:
         """
         return self.rm.resolve_docs(names)
 
-    def stream(
-        self,
-        question: str,
-        docs: Sequence[str] | None = None,
-        mode: Mode | str | None = None,
-        history: Sequence[tuple[str, str]] = (),
-    ) -> Iterator[AnswerEvent]:
-        """The answer's events (``RagMix.stream``); a front end that shares the model takes
-        its ``turn`` first."""
-        return self.rm.stream(question, docs=docs, mode=mode, history=history)
+    def stream(self, question: str, **how: Any) -> Iterator[AnswerEvent]:
+        """The answer's events (``RagMix.stream``; ``how``: its ``docs``, ``mode`` and
+        ``history``); a front end that shares the model takes its ``turn`` first."""
+        return self.rm.stream(question, **how)
 
     def ask(self, question: str, **how: Any) -> Answer:
         """The whole answer: ``stream``'s events (``how``: its ``docs``, ``mode``, ``history``)
