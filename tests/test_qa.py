@@ -148,8 +148,8 @@ def test_nothing_found_means_no_model_call(tmp_path: Path) -> None:
         "b = rm.ask('How long is the warranty?', mode='search');"
         "imported = 'llama_cpp' in sys.modules;"
         "a = rm.ask('zqxv wplm', mode='retrieve');"
-        "from ragmix.models import llm;"
-        "loaded = any(e._llama is not None for e in llm._ENGINES.values());"
+        "from ragmix.models import engine;"
+        "loaded = any(e._llama is not None for e in engine.ENGINES.values());"
         "print(json.dumps([a.answer, a.route, a.tokens['completion'], len(b.sources),"
         " imported, loaded]))"
     )
