@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 1 the work ran but something failed (e.g. some files), 2 usage or
 configuration error. A ``RagmixError`` is printed as one red line, never a traceback.
+
+One room, though long: most of it is the argument parser (each command's flags and help),
+which reads best as one table of the command line.
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ Example:
     ...     state = state.apply(event)
     >>> state.text
     'Two years.'
+
+One room, though long: each event and the reducer that folds it are read together (the
+reducers check every event with ``assert_never``), so events and states stay in one file.
 """
 
 from __future__ import annotations

@@ -29,6 +29,10 @@ The mode is parsed once (``parse_mode``), where a question enters the chain.
 
 ``search`` never calls a model and has no budget. A question that leaves no budget at all is
 an error, never a truncated prompt. The chain (``ragmix.qa.chain``) only carries decisions out.
+
+One room, though long: every route and budget decision of an answer lives here on purpose
+(issue 28), as pure functions with their examples; splitting it would give the chain two
+places to ask.
 """
 
 from __future__ import annotations

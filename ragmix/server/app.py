@@ -22,6 +22,9 @@ Every error is OpenAI's ``{"error": {"message", "type", "param", "code"}}`` with
 that fits: 400 bad request, 401, 403 a web page of another site or a foreign host name
 (``ragmix.app.origins``), 404 unknown document or model, 413 too large, 415 file type,
 422 unreadable file, 503 busy; never a traceback (those go to the log).
+
+One room, though long: the routes, their limits and their error shapes are one contract
+with OpenAI clients; the shapes themselves are in ``ragmix.server.shapes``.
 """
 
 from __future__ import annotations
