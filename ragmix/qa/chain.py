@@ -38,7 +38,7 @@ from ragmix.core.events import (
 )
 from ragmix.core.settings import model_languages
 from ragmix.models.states import keep_on_disk
-from ragmix.qa import mapreduce, prompts, router, sources, support, verdict
+from ragmix.qa import mapreduce, prompts, router, sources, verdict
 from ragmix.qa.planner import Plan, Planner
 from ragmix.qa.router import Mode
 from ragmix.qa.sources import MAX_SUPPORT, WEAK_SUPPORT, by_support
@@ -123,22 +123,11 @@ class QA:
             return
         else:
             text, completion, ttft = yield from self._generate(plan.messages or [], plan)
-            if router.wants_self_route(
-                parsed,
-                plan.decision.route,
-                enabled=self.settings.router.self_route,
-                has_passages=bool(plan.passages),
-            ):
-                doubt = router.doubt(
-                    text,
-                    unanswerable=prompts.says_unanswerable(text),
-                    coverage=support.coverage(text, [p.text for p in plan.passages], plan.question),
-                )
-                retry = self.planner.self_route(plan, doubt) if doubt else None
-                if retry is not None:
-                    yield from self._head(retry, restart=True)
-                    text, completion, ttft = yield from self._generate(retry.messages or [], retry)
-                    plan = retry
+            retry = self.planner.second_look(plan, text, parsed)  # Self-Route
+            if retry is not None:
+                yield from self._head(retry, restart=True)
+                text, completion, ttft = yield from self._generate(retry.messages or [], retry)
+                plan = retry
         plan.sources = self.supported(plan, text)
         yield Sources(tuple(plan.sources))
         yield Done(self._answer(plan, text, completion, t_start, ttft))

@@ -22,7 +22,7 @@ from ragmix.core.events import Source
 from ragmix.core.schema import Passage
 from ragmix.core.settings import Settings
 from ragmix.core.text import detect_language
-from ragmix.qa import prompts, router, verdict
+from ragmix.qa import prompts, router, support, verdict
 from ragmix.qa.retrieval import HybridSearcher, SearchResult, pack
 from ragmix.qa.router import Confidence, Mode, RouteDecision, RouteRequest, Window
 from ragmix.qa.sources import MAX_SUPPORT, passage_sources, text_source
@@ -322,6 +322,24 @@ class Planner:
         except Exception:
             reply = ""  # the model failed: the fallback
         return router.rewritten(question, previous, reply)
+
+    def second_look(self, plan: Plan, answer: str, mode: Mode) -> Plan | None:
+        """Self-Route: the whole-document plan to ask again with when the router doubts a
+        retrieved ``answer`` (``router.wants_self_route``, ``router.doubt``), or None (the
+        answer stands)."""
+        if not router.wants_self_route(
+            mode,
+            plan.decision.route,
+            enabled=self.settings.router.self_route,
+            has_passages=bool(plan.passages),
+        ):
+            return None
+        doubt = router.doubt(
+            answer,
+            unanswerable=prompts.says_unanswerable(answer),
+            coverage=support.coverage(answer, [p.text for p in plan.passages], plan.question),
+        )
+        return self.self_route(plan, doubt) if doubt else None
 
     def self_route(self, plan: Plan, doubt: str) -> Plan | None:
         """The whole-document plan Self-Route asks again with, or None (the answer stands)."""
