@@ -5,6 +5,9 @@ their own modules scans and photos (ocr.py), spreadsheets and CSV (sheets.py) an
 ``load_document`` is the only entry point. Every failure, whatever library raised it, comes
 out as ``ragmix.core.errors.LoadError`` naming the file and saying what to do, so a batch ingest
 can report the file and go on.
+
+One room, though long: it is the one entry point for every file type and the place each
+library's failures become a ``LoadError``; the larger formats have modules of their own.
 """
 
 from __future__ import annotations

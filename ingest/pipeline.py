@@ -21,25 +21,21 @@ the document is removed with its last name. Names change in the same transaction
 source records that give them; in http mode the server's document record changes first.
 
 Files are stored one at a time and hashed in blocks; while one is embedded the next new one is
-read ahead (``_Ahead``) and its embedding starts on the lanes this one leaves idle (at its last
+read ahead (``Ahead``) and its embedding starts on the lanes this one leaves idle (at its last
 batches and while it is written), so memory is bounded by the two largest consecutive documents
 (and a few embedding batches), not by the folder.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ragmix.core.errors import LoadError
 from ragmix.core.events import (
@@ -48,135 +44,47 @@ from ragmix.core.events import (
     FileFailed,
     FilesFound,
     FileStarted,
-    IngestEvent,
     PagesRead,
 )
 from ragmix.core.faults import checkpoint
-from ragmix.core.schema import Chunk, LoadedDocument
+from ragmix.core.schema import Chunk
 from ragmix.core.settings import Settings
-from ragmix.core.text import detect_language, lexical_tokens, printable_name
+from ragmix.core.text import detect_language, lexical_tokens
 from ragmix.core.tokens import TokenCounter
 from ragmix.ingest.loaders import SUPPORTED
 from ragmix.ingest.manifest import Manifest, SourceRow, content_id
-from ragmix.store.catalog import Catalog, chunk_id, page_of
+from ragmix.store.catalog import chunk_id, page_of
 from ragmix.store.stores import NameChange, NewDocument, Store, renamed
 
 if TYPE_CHECKING:
     from ragmix.models.embeddings import VectorStream
+from ragmix.ingest.ahead import Ahead, Prepared, drop_prepared
+from ragmix.ingest.summary import (
+    Encoder,
+    IngestFailure,
+    IngestSummary,
+    ProgressFn,
+    VectorWriter,
+    serialised,
+)
+from ragmix.ingest.upkeep import Upkeep, embedded_text, vector_meta
+from ragmix.ingest.walk import as_recorded, display_name, iter_files, os_error
+
+__all__ = [
+    "Encoder",
+    "IngestFailure",
+    "IngestSummary",
+    "Pipeline",
+    "ProgressFn",
+    "VectorWriter",
+    "embedded_text",
+    "iter_files",
+]
 
 logger = logging.getLogger(__name__)
 
-ProgressFn = Callable[[IngestEvent], None]
-"""Called with each ``ragmix.core.events.IngestEvent``: ``FilesFound``, then per file
-``FileStarted``, ``Embedding`` (chunks with vectors of the file's total) and ``FileDone`` or
-``FileFailed``; ``--repair`` re-embeds under the name "repair"."""
 
-
-class VectorWriter(Protocol):
-    def upsert_vectors(
-        self,
-        ids: Sequence[str],
-        vectors: Sequence[Sequence[float]],
-        texts: Sequence[str],
-        metadatas: Sequence[dict[str, Any]],
-    ) -> None: ...
-
-    def delete_doc(self, doc_id: str) -> None: ...
-
-    def delete(self, ids: Sequence[str]) -> None: ...
-
-    def iter_ids(self) -> Iterator[str]: ...
-
-    def iter_records(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
-
-    def staging(self) -> VectorWriter: ...
-
-    def pending_staging(self) -> tuple[str, bool] | None: ...
-
-    def mark_complete(self) -> None: ...
-
-    def promote(self) -> None: ...
-
-
-class Encoder(Protocol):
-    def embed_in_batches(self, texts: Sequence[str], size: int) -> VectorStream: ...
-
-    def understands(self, language: str) -> bool: ...
-
-
-@dataclass
-class IngestSummary:
-    """What one ingest run did; ``--json`` prints exactly ``as_dict()``."""
-
-    files_seen: int = 0
-    ingested: int = 0
-    skipped_unchanged: int = 0
-    duplicates: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
-    unsupported: list[str] = field(default_factory=list)
-    chunks_added: int = 0
-    chunks_removed: int = 0
-    repaired: list[str] = field(default_factory=list)
-    reembedded: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, Path]]:
-    """(file, root) pairs in a stable order; hidden files and folders are skipped.
-
-    Links to folders are not followed, so folder loops cannot make the walk endless; links
-    that loop back to themselves name no file and are left out. The walk keeps its own stack:
-    os.walk in Python 3.11 recurses once per level and fails on folders nested ~1,000 deep.
-    """
-    for p in paths:
-        p = Path(p)
-        if p.is_file():
-            yield p, p.parent
-        elif p.is_dir():
-            stack = [p]
-            while stack:
-                folder = stack.pop()
-                try:
-                    entries = sorted(os.scandir(folder), key=lambda e: e.name)
-                except OSError:  # unreadable or vanished: skipped, as os.walk does
-                    continue
-                subfolders = []
-                for entry in entries:
-                    if entry.name.startswith("."):
-                        continue
-                    path = folder / entry.name
-                    if _is_dir(entry):
-                        if not entry.is_symlink():
-                            subfolders.append(path)
-                    elif not _symlink_loop(path):
-                        yield path, p
-                stack.extend(reversed(subfolders))  # depth first, in name order
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _symlink_loop(path: Path) -> bool:
-    """A symlink that leads back to itself (or round a cycle of links) names no file."""
-    try:
-        path.stat()
-    except OSError as exc:
-        return exc.errno == errno.ELOOP
-    return False
-
-
-class Pipeline:
+class Pipeline(Upkeep):
     """Ingest files into one store. Build with ``RagMix.ingest`` or directly in tests.
 
     Args:
@@ -210,16 +118,7 @@ class Pipeline:
         self.encoder = encoder
         self._chunk_tokenizer = chunk_tokenizer
         self._token_counters = token_counters
-        self.progress: ProgressFn = _serialised(progress or (lambda event: None))
-
-    @property
-    def catalog(self) -> Catalog:
-        return self.store.catalog
-
-    @property
-    def vectors(self) -> VectorWriter:
-        """Opened on first use: a re-run over unchanged files never opens Chroma."""
-        return self.store.vectors
+        self.progress: ProgressFn = serialised(progress or (lambda event: None))
 
     @cached_property
     def _chunking(self) -> tuple[Callable[[str], int], int]:
@@ -229,40 +128,6 @@ class Pipeline:
     @cached_property
     def token_counters(self) -> list[TokenCounter]:
         return list(self._token_counters())
-
-    # -- recovery -------------------------------------------------------------------------
-    def recover(self, reconcile: bool = False) -> int:
-        """Finish or undo whatever an interrupted writer left; returns chunks removed.
-
-        Args:
-            reconcile: the previous writer never finished (its dirty flag is still set):
-                also delete vectors whose chunk the catalog does not know.
-        """
-        removed = 0
-        with self.catalog.transaction() as conn:
-            for path in self.manifest.dangling(conn):
-                self.manifest.drop(conn, path)
-            # Documents without a source are *not* removed here: no crash can leave one
-            # (a document turns ready in the transaction that links its file), so they come
-            # from a lost manifest, or, in http mode, from other writers. `--repair` relinks
-            # them; `--sync` and `docs delete` remove documents deliberately.
-        for state in ("pending", "deleting"):
-            for doc_id in self.catalog.doc_ids(state):
-                removed += self._purge(doc_id)
-        if reconcile:
-            known = set(self.catalog.chunk_ids())
-            strays = [cid for cid in self.vectors.iter_ids() if cid not in known]
-            if strays:
-                self.vectors.delete(strays)
-        return removed
-
-    def _purge(self, doc_id: str) -> int:
-        self.store.withdraw(doc_id)
-        self.vectors.delete_doc(doc_id)
-        checkpoint()
-        with self.catalog.transaction() as conn:
-            self.manifest.drop_doc(conn, doc_id)
-            return self.catalog.remove(conn, doc_id)
 
     # -- the run --------------------------------------------------------------------------
     def run(self, paths: Sequence[Path], *, sync: bool = False) -> IngestSummary:
@@ -277,12 +142,12 @@ class Pipeline:
         files = list(iter_files(paths))
         missing = [str(p) for p in paths if not Path(p).exists()]
         summary.failed += [
-            {"path": m, "error": "no such file or folder; check the path"} for m in missing
+            IngestFailure(m, "no such file or folder; check the path") for m in missing
         ]
-        names = [_display(file, root) for file, root in files]
+        names = [display_name(file, root) for file, root in files]
         self.progress(FilesFound(len(files), tuple(names)))
         seen: set[str] = set()
-        with _Ahead(self) as ahead:
+        with Ahead(self._prepare, self.manifest) as ahead:
             for i, ((file, _root), name) in enumerate(zip(files, names, strict=True)):
                 summary.files_seen += 1
                 self.progress(FileStarted(name))
@@ -298,13 +163,13 @@ class Pipeline:
                 try:
                     status = self._ingest_file(file, name, summary, ready)
                 except (LoadError, OSError) as exc:
-                    err = exc if isinstance(exc, LoadError) else _os_error(name, exc)
-                    summary.failed.append({"path": name, "error": err.reason})
+                    err = exc if isinstance(exc, LoadError) else os_error(name, exc)
+                    summary.failed.append(IngestFailure(name, err.reason))
                     logger.warning("%s not ingested: %s", name, err.reason)
                     self.progress(FileFailed.of(name, err))
                     continue
                 finally:  # unused (unchanged, a duplicate, failed, any error) or written
-                    _drop(ready)
+                    drop_prepared(ready)
                 logger.log(
                     logging.DEBUG if status == "unchanged" else logging.INFO,
                     "%s: %s", name, status,
@@ -324,14 +189,14 @@ class Pipeline:
         return summary
 
     def _ingest_file(
-        self, file: Path, name: str, summary: IngestSummary, ready: Future[_Prepared] | None = None
+        self, file: Path, name: str, summary: IngestSummary, ready: Future[Prepared] | None = None
     ) -> str:
         path = str(file.resolve())
         st = file.stat()
         old = self.manifest.get(path)
         if old and self.catalog.state(old.doc_id) != "ready":
             old = None  # its document was removed (by another writer, or a repair): re-add
-        if old is not None and _as_recorded(old, st):
+        if old is not None and as_recorded(old, st):
             if old.name not in self.catalog.names(old.doc_id):
                 # Its name was taken off (in http mode, by a writer on another machine that
                 # lost its own file of that name): this file still gives it.
@@ -368,10 +233,10 @@ class Pipeline:
                 summary.chunks_removed += self._purge(gone)
         return status
 
-    def _prepare(self, file: Path, name: str, doc_id: str | None = None) -> _Prepared:
+    def _prepare(self, file: Path, name: str, doc_id: str | None = None) -> Prepared:
         """Everything about a new file that needs no store: its content id (hashed here
         unless given), text, chunks, which chunks get vectors, BM25 tokens and token counts.
-        Touches nothing stored, so it may run ahead of the file's turn (``_Ahead``)."""
+        Touches nothing stored, so it may run ahead of the file's turn (``Ahead``)."""
         # In a worker process with per-file time and memory limits (see guard.py).
         from ragmix.ingest.guard import load_guarded  # here: an unchanged run never loads
 
@@ -405,21 +270,14 @@ class Pipeline:
         except BaseException:
             vectors.close()
             raise
-        return _Prepared(doc_id, doc, chunks, lexical, dense, tokens, vectors)
-
-    @property
-    def _embed_batch(self) -> int:
-        """Texts per embedding batch: each batch is reported, so progress moves about every
-        second; never more than a store batch."""
-        step = max(self.settings.ingest.store_batch, 1)
-        return max(min(self.settings.embeddings.batch_size, step), 1)
+        return Prepared(doc_id, doc, chunks, lexical, dense, tokens, vectors)
 
     def _add_document(
         self,
         file: Path,
         row: SourceRow,
         changes: dict[str, NameChange],
-        ready: Future[_Prepared] | None = None,
+        ready: Future[Prepared] | None = None,
     ) -> tuple[int, list[str]]:
         """Load, split, embed and store one new document; its source ``row`` and the name
         ``changes`` of other documents are written in the transaction that makes it ready.
@@ -468,7 +326,7 @@ class Pipeline:
         texts = [c.text for c in dense_chunks]
         now = time.time()
         metas = [
-            _vector_meta(doc_id, name, c.index, c.start, c.end, page_of(page_starts, c.start), now)
+            vector_meta(doc_id, name, c.index, c.start, c.end, page_of(page_starts, c.start), now)
             for c in dense_chunks
         ]
         step = max(self.settings.ingest.store_batch, 1)
@@ -593,243 +451,3 @@ class Pipeline:
         for gone in doomed:
             self._purge(gone)
         return [] if doomed else self.catalog.names(doc_id)
-
-    # -- repair ---------------------------------------------------------------------------
-    def repair(self, recreated: bool = False) -> list[str]:
-        """Rebuild derived indexes from the catalog's texts and reconcile the vectors with
-        the chunks; returns what was done, one line each. Never removes a document.
-
-        Args:
-            recreated: the catalog was lost and rebuilt from source files in this run, so
-                vectors of documents it does not know may be the only trace of documents whose
-                folders were not given: keep them (and say so) instead of deleting them.
-        """
-        done: list[str] = []
-        problems = self.catalog.check()
-        if problems:
-            n = self.catalog.rebuild_lexical()
-            done.append(f"BM25 index rebuilt from {n} chunk texts ({'; '.join(problems)})")
-            still = self.catalog.check()
-            if still:
-                done.append("still inconsistent after the rebuild: " + "; ".join(still))
-        dense = set(self.catalog.chunk_ids(dense_only=True))
-        known_docs = set(self.catalog.doc_ids())
-        stored: dict[str, dict[str, Any]] = dict(self.vectors.iter_records())
-        strays, notes = self.store.stray_vectors(stored, dense, known_docs, recreated)
-        done += notes
-        if strays:
-            self.vectors.delete(strays)
-            done.append(f"removed {len(strays)} vectors that belong to no chunk")
-        missing = sorted(dense - stored.keys())
-        if missing:
-            self._reembed(missing)
-            done.append(f"re-embedded {len(missing)} chunks whose vectors were missing")
-        done += self.store.orphans_note(self.manifest.orphan_names())
-        for line in done:
-            logger.warning("repair: %s", line)
-        return done
-
-    def _reembed(
-        self,
-        chunk_ids: Sequence[str],
-        into: VectorWriter | None = None,
-        label: str = "repair",
-        done: int = 0,
-    ) -> None:
-        """Embed chunks again from the catalog's texts and write them to ``into`` (default:
-        the live collection); progress under ``label``, counting ``done`` as already done."""
-        target = into or self.vectors
-        step = max(self.settings.ingest.store_batch, 1)
-        now = time.time()
-        for i in range(0, len(chunk_ids), step):
-            batch = self.catalog.chunk_records(chunk_ids[i : i + step])
-            metas = [
-                _vector_meta(doc_id, name, idx, start, end, page, now)
-                for _cid, doc_id, name, idx, start, end, page, _text, _prev in batch
-            ]
-            texts = [r[7] for r in batch]
-            said = [embedded_text(r[7], r[4], r[8]) for r in batch]
-            with closing(self.encoder.embed_in_batches(said, self._embed_batch)) as stream:
-                vectors = [v for got in stream for v in got]
-            target.upsert_vectors([r[0] for r in batch], vectors, texts, metas)
-            self.progress(Embedding(label, done + i + len(batch), done + len(chunk_ids)))
-            checkpoint()
-
-    # -- re-embedding with another embedder -------------------------------------------------
-    def reembed(self) -> int:
-        """Re-embed every chunk with the configured embedder; returns chunks embedded.
-
-        Reads the chunk texts from the catalog (no file is read again) and fills a staging
-        collection, which then replaces the live one, so searches never meet a mix of two
-        embedders' vectors. Crash-safe: chunk ids are deterministic, a re-run resumes the
-        staging collection where it stopped, and a finished but unswapped staging
-        collection is swapped in by the next run (``finish_reembed``).
-        """
-        self.recover()
-        with self.catalog.transaction() as conn:
-            self.catalog.set_meta(conn, "reembed", "1")
-        stage = self.vectors.staging()
-        want = [  # chunk_texts() holds the chunks of ready documents only
-            cid
-            for cid, _doc_id, text in self.catalog.chunk_texts()
-            if self.encoder.understands(detect_language(text))
-        ]
-        have = set(stage.iter_ids())
-        stale = sorted(have - set(want))  # chunks deleted since an interrupted run
-        if stale:
-            stage.delete(stale)
-        todo = [cid for cid in want if cid not in have]
-        self._reembed(todo, into=stage, label="reembed", done=len(want) - len(todo))
-        stage.mark_complete()
-        checkpoint()
-        self.finish_reembed()
-        return len(todo)
-
-    def finish_reembed(self) -> bool:
-        """Swap in a complete staging collection and record which chunks have vectors;
-        True if there was one. Run at the start of every ingest, so an interrupted swap is
-        always finished."""
-        if self.catalog.get_meta("reembed") is None:
-            return False  # the common case: no Chroma call
-        pending = self.vectors.pending_staging()
-        if pending is not None and not pending[1]:
-            return False  # interrupted while embedding: `--reembed` resumes it
-        self.vectors.promote()
-        checkpoint()
-        dense = set(self.vectors.iter_ids())
-        with self.catalog.transaction() as conn:
-            self.catalog.set_dense(conn, dense)
-            self.catalog.set_meta(conn, "reembed", None)
-        return True
-
-    def delete(self, doc_id: str) -> int:
-        """Remove one document and its sources from every index."""
-        with self.catalog.transaction() as conn:
-            self.catalog.set_state(conn, doc_id, "deleting")
-        return self._purge(doc_id)
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A new file read, split and tokenised (``Pipeline._prepare``), not yet stored."""
-
-    doc_id: str
-    doc: LoadedDocument
-    chunks: list[Chunk]
-    lexical: list[list[str]]
-    dense: list[bool]
-    tokens: dict[str, int]
-    vectors: VectorStream
-    """The dense chunks' vectors, being embedded since the file was prepared."""
-
-
-class _Ahead:
-    """Prepares the next new file in a worker thread while the current one is embedded.
-
-    Embedding runs in C with the GIL released, so reading, cleaning, splitting and
-    tokenising the next file overlaps it; the next file's embedding then starts at once,
-    behind the current file's batches (see ``LazyEmbeddings.embed_in_batches``). Only a file
-    whose record says it changed (or that has none) is prepared, one at a time; what is
-    prepared touches nothing stored, and is used only if the file's content is still the same
-    at its turn. Errors surface at the file's turn, as if it had been read then.
-    """
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="ragmix-read-ahead")
-        self.pending: dict[Path, Future[_Prepared]] = {}
-
-    def offer(self, file: Path, name: str) -> None:
-        if file.suffix.lower() not in SUPPORTED:
-            return
-        try:
-            if _as_recorded(self.pipeline.manifest.get(str(file.resolve())), file.stat()):
-                return
-        except (OSError, LoadError):  # e.g. a name that is not UTF-8: its turn says so
-            return
-        self.pending[file] = self.pool.submit(self.pipeline._prepare, file, name)
-
-    def take(self, file: Path) -> Future[_Prepared] | None:
-        return self.pending.pop(file, None)
-
-    def __enter__(self) -> _Ahead:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for ready in self.pending.values():
-            _drop(ready)
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _drop(ready: Future[_Prepared] | None) -> None:
-    """Stop embedding a prepared file's vectors that will not be written (a no-op for a
-    stream already written), now or when its preparation ends."""
-
-    def close(done: Future[_Prepared]) -> None:
-        if not done.cancelled() and done.exception() is None:
-            done.result().vectors.close()
-
-    if ready is not None:
-        ready.add_done_callback(close)
-
-
-def _serialised(progress: ProgressFn) -> ProgressFn:
-    """``progress`` called by one thread at a time: the read-ahead thread reports the pages
-    it reads by OCR while this one reports embedding, and a front end folds them into one
-    state (``IngestState``)."""
-    lock = threading.Lock()
-
-    def call(event: IngestEvent) -> None:
-        with lock:
-            progress(event)
-
-    return call
-
-
-def _as_recorded(row: SourceRow | None, st: os.stat_result) -> bool:
-    """Whether a file with stat ``st`` is as its source record ``row`` saw it."""
-    return row is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns
-
-
-def embedded_text(text: str, start: int, previous_end: int | None) -> str:
-    """What a chunk's vector is made of: its text without the overlap it repeats from the
-    previous chunk (which ends at ``previous_end``; None for a document's first chunk).
-
-    The overlap is there so a reader (BM25, the answering model) never meets a sentence cut
-    from its context; embedding it twice only costs time (~12% of the characters of a
-    corpus at the default 32 of 220 tokens): the previous chunk's vector already carries it.
-    The stored text, BM25 and answers keep the whole chunk.
-    """
-    if previous_end is None or previous_end <= start:
-        return text
-    rest = text[previous_end - start :].strip()
-    return rest or text
-
-
-def _vector_meta(
-    doc_id: str, name: str, idx: int, start: int, end: int, page: int | None, now: float
-) -> dict[str, Any]:
-    """Metadata stored with a chunk's vector (``t``: when, for `--repair`'s grace period)."""
-    meta: dict[str, Any] = {
-        "doc_id": doc_id,
-        "source": name,
-        "chunk": idx,
-        "start": start,
-        "end": end,
-        "t": now,
-    }
-    if page is not None:
-        meta["page"] = page
-    return meta
-
-
-def _os_error(name: str, exc: OSError) -> LoadError:
-    return LoadError(name, f"cannot read: {exc.strerror}", "cannot_read", {"error": exc.strerror})
-
-
-def _display(file: Path, root: Path) -> str:
-    try:
-        name = file.relative_to(root).as_posix()
-    except ValueError:
-        name = file.name
-    return printable_name(name)  # no newline or terminal escape reaches a summary line

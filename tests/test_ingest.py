@@ -183,7 +183,7 @@ def test_broken_files_are_reported_and_the_rest_ingested(rm, tmp_path: Path) -> 
     events: list[IngestEvent] = []
     summary = rm.ingest(docs, progress=events.append)
     assert summary.ingested == 1
-    failed = {f["path"]: f["error"] for f in summary.failed}
+    failed = {f.path: f.error for f in summary.failed}
     assert set(failed) == {
         "scan.pdf", "locked.pdf", "cut.pdf", "empty.txt", "junk.txt", "image.png"
     }  # fmt: skip
@@ -386,7 +386,7 @@ def test_the_next_file_is_read_ahead_and_a_change_meanwhile_is_read_again(
     monkeypatch.setattr(Pipeline, "_prepare", prepare)
     summary = rm.ingest(folder)
     assert "b.txt" in ahead and "d.txt" in ahead  # read while the file before was embedded
-    assert summary.ingested == 3 and [f["path"] for f in summary.failed] == ["c.pdf"]
+    assert summary.ingested == 3 and [f.path for f in summary.failed] == ["c.pdf"]
     by_name = {d.name: d.doc_id for d in rm.documents()}
     assert rm.catalog.text(by_name["b.txt"]).startswith("第二份文件后来改写的内容。")
     # Its vectors too: the embedding started when it was read ahead was dropped, not stored.

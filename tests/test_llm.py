@@ -223,9 +223,9 @@ def test_gguf_token_counter_is_cached_and_exact() -> None:
 def test_constructing_the_chat_model_loads_nothing() -> None:
     chat = make_chat_model(LlmSettings(model_path=SMOL, n_ctx=1024))
     assert isinstance(chat, LlamaCppChat) and chat.n_ctx == 1024
-    from ragmix.models.llm import _engine_for
+    from ragmix.models.engine import engine_for
 
-    assert _engine_for(chat.settings)._llama is None
+    assert engine_for(chat.settings)._llama is None
 
 
 # ----------------------------------------------------------------------------- real model

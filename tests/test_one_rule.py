@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragmix.app.desk import keeps_turn
+from ragmix.app.desk import Desk, keeps_turn
 from ragmix.core.errors import ModelError
 from ragmix.core.events import AnswerState, Failed, RouteDecided, Token, Tokens
 from ragmix.core.paths import user_path
@@ -30,9 +30,19 @@ def test_which_turns_join_the_history(events: list[object], kept: bool) -> None:
 
 
 def test_chat_and_the_page_share_the_rule() -> None:
-    for module in ("ragmix/cli/main.py", "ui/conversations.py"):
-        text = (Path(__file__).resolve().parent.parent / module).read_text(encoding="utf-8")
-        assert "if keeps_turn(state)" in text or "if not keeps_turn(state)" in text, module
+    root = Path(__file__).resolve().parent.parent
+    # ragmix chat goes through the desk's door; the page's conversations apply the rule itself
+    assert "desk.remember(history, question, state)" in (root / "ragmix/cli/main.py").read_text(
+        encoding="utf-8"
+    )
+    text = (root / "ui/conversations.py").read_text(encoding="utf-8")
+    assert "if keeps_turn(state)" in text or "if not keeps_turn(state)" in text
+    history: list[tuple[str, str]] = []
+    answered = AnswerState.fold([RouteDecided("stuff", "fits", TOKENS), Token("Two years.")])
+    searched = AnswerState.fold([RouteDecided("search", "search only", TOKENS)])
+    Desk.remember(history, "How long?", answered)
+    Desk.remember(history, "warranty", searched)
+    assert history == [("How long?", "Two years.")]
 
 
 def test_user_paths_expand_home_and_variables(

@@ -84,14 +84,14 @@ def test_retrieved_answer_cites_the_right_file(small: RagMix) -> None:
 def test_route_switches_when_the_document_outgrows_the_budget(small: RagMix, big: RagMix) -> None:
     qa_small, qa_big = small.qa(), big.qa()
     minutes = [small.find("minutes.txt").doc_id]
-    assert qa_small.doc_tokens(minutes[0]) > 1024
-    p = qa_small.plan("Which supplier is named for item 12?", minutes, [], "auto")
+    assert qa_small.planner.doc_tokens(minutes[0]) > 1024
+    p = qa_small.planner.plan("Which supplier is named for item 12?", minutes, [], "auto")
     assert p.decision.route == "retrieve" and "exceed" in p.decision.reason
-    p = qa_big.plan("Which supplier is named for item 12?", minutes, [], "auto")
+    p = qa_big.planner.plan("Which supplier is named for item 12?", minutes, [], "auto")
     assert p.decision.route == "stuff" and "fits" in p.decision.reason
-    assert p.prompt_tokens > qa_big.doc_tokens(minutes[0])
+    assert p.prompt_tokens > qa_big.planner.doc_tokens(minutes[0])
     # a global question about a too-long document is summarised part by part
-    p = qa_small.plan("Summarize the whole document", minutes, [], "auto")
+    p = qa_small.planner.plan("Summarize the whole document", minutes, [], "auto")
     assert p.decision.route == "map_reduce"
 
 
@@ -128,8 +128,8 @@ def test_stuffed_answer_streams_and_reports_counts(big: RagMix) -> None:
     final = last.answer
     tokens = [e.text for e in events if isinstance(e, Token)]
     assert len(tokens) > 1 and "".join(tokens).strip() == final.answer
-    assert final.tokens["scope"] == big.qa().doc_tokens(big.find("manual.md").doc_id)
-    assert final.tokens["budget"] == 8192 - 96 - 256 - big.qa().count(q)
+    assert final.tokens["scope"] == big.qa().planner.doc_tokens(big.find("manual.md").doc_id)
+    assert final.tokens["budget"] == 8192 - 96 - 256 - big.qa().planner.count(q)
     assert final.tokens["prompt"] == head.tokens["prompt"] > final.tokens["scope"]
     assert final.timings["first_token_s"] > 0
     state = AnswerState.fold(events)
@@ -148,8 +148,8 @@ def test_nothing_found_means_no_model_call(tmp_path: Path) -> None:
         "b = rm.ask('How long is the warranty?', mode='search');"
         "imported = 'llama_cpp' in sys.modules;"
         "a = rm.ask('zqxv wplm', mode='retrieve');"
-        "from ragmix.models import llm;"
-        "loaded = any(e._llama is not None for e in llm._ENGINES.values());"
+        "from ragmix.models import engine;"
+        "loaded = any(e._llama is not None for e in engine.ENGINES.values());"
         "print(json.dumps([a.answer, a.route, a.tokens['completion'], len(b.sources),"
         " imported, loaded]))"
     )
@@ -250,8 +250,8 @@ def test_cli_shows_a_budget_only_for_routes_that_have_one(small: RagMix) -> None
     q = "How often should the machine be descaled?"
     out = _ask_cli(small.store.root, q, "--doc", "manual.md")
     assert out.returncode == 0, out.stderr[-2000:]
-    scope = small.qa().doc_tokens(small.find("manual.md").doc_id)
-    budget = 8192 - 512 - 256 - small.qa().count(q)  # the CLI runs the default profile
+    scope = small.qa().planner.doc_tokens(small.find("manual.md").doc_id)
+    budget = 8192 - 512 - 256 - small.qa().planner.count(q)  # the CLI runs the default profile
     assert out.stderr.splitlines()[0] == (
         f"whole document · whole document fits: {scope:,} of {budget:,} tokens · "
         f"scope {scope:,} / budget {budget:,} tokens"
@@ -294,13 +294,13 @@ def test_prompt_never_exceeds_the_context(
     question = " ".join(["warranty supplier 营业收入"] * q_words)
     history = [("item " * turn_words, "answer " * turn_words)] * turns
     try:
-        plan = qa.plan(question, small.resolve_docs(which), history, mode)
+        plan = qa.planner.plan(question, small.resolve_docs(which), history, mode)
     except BudgetError as exc:
         assert "shorten the question" in str(exc)
         return
     if plan.messages is None:
         return
-    n = qa.count_prompt(plan.messages)
+    n = qa.planner.count_prompt(plan.messages)
     assert n == plan.prompt_tokens
     assert n + small.settings.llm.max_tokens <= small.settings.llm.n_ctx
 
@@ -311,9 +311,10 @@ def _scripted(rm: RagMix, replies: list[str]):  # type: ignore[no-untyped-def]
     from langchain_core.language_models import FakeListChatModel
 
     from ragmix.qa.chain import QA
+    from ragmix.qa.planner import Planner
 
     model = FakeListChatModel(responses=replies)
-    return QA(rm.settings, rm.catalog, rm.searcher(), lambda: model, rm._counter), model
+    return QA(Planner(rm.settings, rm.catalog, rm.searcher(), lambda: model, rm._counter)), model
 
 
 def _map_reduced(rm: RagMix, note: str) -> tuple[list[object], list[str]]:

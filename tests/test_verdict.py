@@ -139,9 +139,9 @@ def test_the_examples_in_the_docstrings_hold() -> None:
     import doctest
 
     from ragmix.cli import console
-    from ragmix.qa import chain
+    from ragmix.qa import chain, sources
 
-    for module in (verdict, router, chain, console, direct):
+    for module in (verdict, router, chain, sources, console, direct):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
 

@@ -56,7 +56,6 @@ from ragmix.app.api import RagMix
 from ragmix.app.desk import Desk
 from ragmix.app.origins import exposure_warning, origin_guard
 from ragmix.app.uploads import Upload
-from ragmix.core.cancel import StopFlag
 from ragmix.core.errors import ConfigError, RagmixError
 from ragmix.core.events import (
     AnswerState,
@@ -107,6 +106,32 @@ def _logged(fn: Callable[..., Any]) -> Callable[..., Any]:
 STREAM_EVERY_S = 0.08
 #: Seconds between two views of an upload's progress (the seconds left count down).
 UPLOAD_EVERY_S = 0.5
+#: What the language switch relabels: each part of the page (in the order of the switch's
+#: outputs) with its attributes and the words (``ui/i18n.py`` keys) they take.
+RELABEL: dict[str, tuple[tuple[str, str], ...]] = {
+    "title": (("value", "title"),),
+    "subtitle": (("value", "subtitle"),),
+    "files": (("label", "upload"),),
+    "table": (("label", "documents"),),
+    "scope": (("label", "scope"),),
+    "mode": (("label", "mode"),),
+    "pick": (("label", "delete_pick"),),
+    "delete_btn": (("value", "delete"),),
+    "refresh": (("value", "refresh"),),
+    "warm_btn": (("value", "warm"),),
+    "stop_warm": (("value", "stop_reading"),),
+    "confirm_btn": (("value", "confirm"),),
+    "cancel_btn": (("value", "cancel"),),
+    "chatbot": (("label", "chat"),),
+    "box": (("placeholder", "placeholder"), ("label", "question_label")),
+    "send": (("value", "send"),),
+    "stop": (("value", "stop"),),
+    "clear": (("value", "clear"),),
+    "drop": (("value", "delete_conversation"),),
+    "convs": (("label", "conversations"),),
+    "panel": (("value", "panel"),),
+}
+
 #: Answers in progress at once (waiting for the model counts); later ones wait in Gradio's
 #: queue. Searches run side by side up to this number.
 ANSWERS_AT_ONCE = 16
@@ -195,13 +220,13 @@ class _Page:
     # -- documents -------------------------------------------------------------------------
     def hint(self, lang: Lang, docs: list[Any] | None = None) -> Any:
         """The empty chat's hint follows the state: upload first, or ask."""
-        docs = self.rm.documents() if docs is None else docs
+        docs = self.desk.documents() if docs is None else docs
         return gr.update(placeholder=tr("ask_ready" if docs else "empty_chat", lang))
 
     def doc_views(
         self, lang: Lang, keep: list[str] | None = None, docs: list[Any] | None = None
     ) -> tuple[Any, Any, Any, Any]:
-        docs = self.rm.documents() if docs is None else docs
+        docs = self.desk.documents() if docs is None else docs
         names = [d.name for d in docs]
         table = render.docs_table(docs, lang)
         scope = gr.update(choices=names, value=[n for n in (keep or []) if n in names])
@@ -244,10 +269,10 @@ class _Page:
             )
             # A document is listed as soon as it is stored, not when the last file is.
             done_one = any(isinstance(event, FileDone) for _, event in batch)
-            table = render.docs_table(self.rm.documents(), lang) if done_one else gr.skip()
+            table = render.docs_table(self.desk.documents(), lang) if done_one else gr.skip()
             yield (view, table, *rest)
         done = job.result()
-        docs = self.rm.documents()
+        docs = self.desk.documents()
         # A duplicate is kept as another name of the stored document: that document's name.
         same_as = {alias: d.name for d in docs for alias in d.aliases}
         report = render.upload_report(
@@ -296,19 +321,6 @@ class _Page:
         return (render.note(text), *self.doc_views(lang, scope), *hide)
 
     # -- reading ahead ---------------------------------------------------------------------
-    def _model_turn(self, flag: StopFlag) -> tuple[object, Callable[[], bool], Callable[[], None]]:
-        """A place in the model's line, and ``before``/``after`` for ``runs.in_thread``: wait
-        for the model's turn (False: stopped while waiting), and give it back."""
-        ticket = self.gate.join()
-
-        def before() -> bool:
-            while not self.gate.ready(ticket, 0.2):
-                if flag.is_set():
-                    return False
-            return True
-
-        return ticket, before, lambda: self.gate.leave(ticket)
-
     @_logged
     def warm(self, scope: list[str], request: gr.Request) -> Iterator[tuple[Any, ...]]:
         """Read the ticked documents (else all) ahead, in the model's queue like a question,
@@ -323,9 +335,13 @@ class _Page:
         try:
             running = (gr.update(visible=False), gr.update(visible=True))
             yield render.note(tr("waiting", lang)), *running
-            _, before, after = self._model_turn(flag)
+            turn = self.desk.turn("stuff")  # read as a whole-document answer reads
             for item in in_thread(
-                lambda: self.rm.warm(scope or None), flag, poll_s=0.2, before=before, after=after
+                lambda: self.desk.warm(scope or None),
+                flag,
+                poll_s=0.2,
+                before=lambda: turn.wait(stopped=flag.is_set),
+                after=turn.leave,
             ):
                 if item is None:
                     continue
@@ -410,27 +426,24 @@ class _Page:
                 state = state.apply(Failed(tr("too_long", lang, n=n, limit=limit)))
                 yield done()
                 return
-            if not scope and not self.rm.resolve_docs(None):  # the page's words, not the CLI's
+            if not scope and not self.desk.scope(None):  # the page's words, not the CLI's
                 state = state.apply(Failed(tr("no_docs_ask", lang)))
                 yield done()
                 return
             history = conv.history(book)  # the question's own turn has no answer yet
             # Search never touches the model: it does not queue behind someone else's answer.
-            before: Callable[[], bool] | None = None
-            after: Callable[[], None] | None = None
-            if self.desk.uses_model(mode):
-                ticket, before, after = self._model_turn(flag)
-                if not self.gate.ready(ticket, 0):
-                    status = tr("waiting", lang)
-                    yield bubble(), gr.skip()
+            turn = self.desk.turn(mode)
+            if not turn.ready():
+                status = tr("waiting", lang)
+                yield bubble(), gr.skip()
             events = in_thread(
                 lambda: catch_errors(
-                    self.rm.stream(question, docs=scope or None, mode=mode, history=history)
+                    self.desk.stream(question, docs=scope or None, mode=mode, history=history)
                 ),
                 flag,
                 poll_s=STREAM_EVERY_S,
-                before=before,
-                after=after,
+                before=lambda: turn.wait(stopped=flag.is_set),
+                after=turn.leave,
             )
             last = time.perf_counter()
             for event in events:
@@ -509,36 +522,22 @@ class _Page:
         messages follow from now on."""
         lang: Lang = "zh" if picked == "zh" else "en"
         self.chosen.set(request.session_hash, lang)
-        docs = self.rm.documents()
+        docs = self.desk.documents()
         book = conv.valid(book)
         chat = render.chat_messages(conv.current(book)["turns"], lang)
         placeholder = tr("ask_ready" if docs else "empty_chat", lang)
-        return (
-            "",  # the last report was in the other language
-            "",  # and the notes next to the delete button and the question box
-            "",
-            gr.update(value=tr("title", lang)),
-            gr.update(value=tr("subtitle", lang)),
-            gr.update(label=tr("upload", lang)),
-            gr.update(value=render.docs_table(docs, lang), label=tr("documents", lang)),
-            gr.update(label=tr("scope", lang)),
-            gr.update(label=tr("mode", lang), choices=[(tr(f"mode_{m}", lang), m) for m in MODES]),
-            gr.update(label=tr("delete_pick", lang)),
-            gr.update(value=tr("delete", lang)),
-            gr.update(value=tr("refresh", lang)),
-            gr.update(value=tr("warm", lang)),
-            gr.update(value=tr("stop_reading", lang)),
-            gr.update(value=tr("confirm", lang)),
-            gr.update(value=tr("cancel", lang)),
-            gr.update(value=chat, label=tr("chat", lang), placeholder=placeholder),
-            gr.update(placeholder=tr("placeholder", lang), label=tr("question_label", lang)),
-            gr.update(value=tr("send", lang)),
-            gr.update(value=tr("stop", lang)),
-            gr.update(value=tr("clear", lang)),
-            gr.update(value=tr("delete_conversation", lang)),
-            gr.update(label=tr("conversations", lang)),
-            gr.update(value=tr("panel", lang)),
-        )
+        shown: dict[str, dict[str, Any]] = {
+            "table": {"value": render.docs_table(docs, lang)},
+            "mode": {"choices": [(tr(f"mode_{m}", lang), m) for m in MODES]},
+            "chatbot": {"value": chat, "placeholder": placeholder},
+        }
+        updates = []
+        for name, words in RELABEL.items():
+            attrs: dict[str, Any] = {attr: tr(key, lang) for attr, key in words}
+            updates.append(gr.update(**attrs, **shown.get(name, {})))
+        # The last report was in the other language, and the notes next to the delete button
+        # and the question box: all three are emptied.
+        return ("", "", "", *updates)
 
 
 def _browser_secret(rm: RagMix) -> str:
@@ -734,9 +733,13 @@ def build_app(rm: RagMix, desk: Desk | None = None) -> gr.Blocks:
         toggle = "() => { document.querySelector('#rm-main').classList.toggle('rm-panel-open'); }"
         panel.click(None, None, None, js=toggle)
 
-        labelled = [report, delete_note, ask_note, title, subtitle, files, table, scope, mode,
-                    pick, delete_btn, refresh, warm_btn, stop_warm, confirm_btn, cancel_btn,
-                    chatbot, box, send, stop, clear, drop, convs, panel]  # fmt: skip
+        parts = {"title": title, "subtitle": subtitle, "files": files, "table": table,
+                 "scope": scope, "mode": mode, "pick": pick, "delete_btn": delete_btn,
+                 "refresh": refresh, "warm_btn": warm_btn, "stop_warm": stop_warm,
+                 "confirm_btn": confirm_btn, "cancel_btn": cancel_btn, "chatbot": chatbot,
+                 "box": box, "send": send, "stop": stop, "clear": clear, "drop": drop,
+                 "convs": convs, "panel": panel}  # fmt: skip
+        labelled = [report, delete_note, ask_note, *(parts[name] for name in RELABEL)]
         language.input(p.switch_language, [language, book], labelled, **quiet)
         demo.load(p.start, [book], [language, chatbot, convs, book], **quiet)
         demo.unload(p.end)

@@ -20,6 +20,7 @@ from ragmix.core.events import (
     FileProgress,
     IngestState,
     Source,
+    WarmRow,
     source_label,
     source_pages,
 )
@@ -478,21 +479,20 @@ def upload_progress(
     )
 
 
-def warm_report(rows: list[dict[str, Any]], lang: Lang) -> str:
-    """One line per document read ahead (``ragmix.cli.console.warm_rows``)."""
+def warm_report(rows: list[WarmRow], lang: Lang) -> str:
+    """One line per document read ahead (``ragmix.core.events.warm_rows``)."""
     lines = []
     for r in rows:
-        if not r["ok"]:
-            error = error_text(r["error"], r.get("code"), r.get("params"), lang)
+        if not r.ok:
+            error = error_text(r.error or "", r.code, r.params, lang)
             text, cls = tr("warm_skip", lang, error=error), "rm-note"
-        elif not r["read"]:
+        elif not r.read:
             text, cls = tr("warm_kept", lang), "rm-ok"
         else:
-            text = tr("warm_done", lang, tokens=f"{r['read']:,}", seconds=f"{r['seconds']:.1f}")
+            text = tr("warm_done", lang, tokens=f"{r.read:,}", seconds=f"{r.seconds:.1f}")
             cls = "rm-ok"
         lines.append(
-            f'<li class="{cls}"><span class="rm-file">{esc(r["document"])}</span> — '
-            f"{esc(text)}</li>"
+            f'<li class="{cls}"><span class="rm-file">{esc(r.document)}</span> — {esc(text)}</li>'
         )
     return f'<ul class="rm-report">{"".join(lines)}</ul>' if lines else ""
 

@@ -301,13 +301,14 @@ class RagMix:
 
     def qa(self) -> QA:
         from ragmix.qa.chain import QA
+        from ragmix.qa.planner import Planner
 
         with self._lock:
             if getattr(self, "_qa", None) is None:
-                self._qa = QA(
-                    self.settings, self.catalog, self.searcher(), self.chat_model, self._counter,
-                    states_dir=self.states_dir,
-                )  # fmt: skip
+                planner = Planner(
+                    self.settings, self.catalog, self.searcher(), self.chat_model, self._counter
+                )
+                self._qa = QA(planner, states_dir=self.states_dir)
             return self._qa
 
     def chain(self) -> AnswerRunnable:

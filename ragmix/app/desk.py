@@ -1,8 +1,10 @@
-"""The front desk the web page and ``ragmix serve`` share: uploads, deletions, question limits
-and the model's line.
+"""The front desk: the one door the web page, ``ragmix serve`` and ``ragmix chat`` go through.
 
-Both front ends serve many people at once over one ``RagMix``. What they must agree on lives
-here, so the page and the HTTP API cannot drift apart:
+The page and the API serve many people at once over one ``RagMix``; the CLI's chat serves one.
+What they must agree on lives here, so the front ends cannot drift apart:
+
+* **questions**: ``stream`` (the answer's events) and ``ask`` (folded with ``AnswerState``),
+  over a ``scope`` of documents (``documents`` lists them); ``warm`` reads documents ahead;
 
 * **uploads**: checked, given safe names and copied under ``<store>/uploads/`` only
   (``ragmix.app.uploads``), the temporary copies deleted, then ingested by the one pipeline;
@@ -11,9 +13,10 @@ here, so the page and the HTTP API cannot drift apart:
 * **writes** take turns (the embedded store has one writer);
 * **questions** longer than ``CHARS_PER_TOKEN_MAX`` characters per token of the model's question
   limit are refused before anything is counted;
-* **the model's line**: answers that use the in-process model pass ``gate`` one at a time, first
-  come first served; search-only questions (``uses_model``) never wait in it;
-* **the history rule** (``keeps_turn``, also the CLI's ``chat``): only answered turns are kept.
+* **the model's line**: answers that use the in-process model take a ``turn`` at the gate, one
+  at a time, first come first served; search-only questions (``uses_model``) never wait in it;
+* **the history rule** (``keeps_turn``, ``remember``; the page's conversations follow it too):
+  only answered turns are kept.
 
 Example:
     >>> desk = Desk(RagMix.from_config(None))                      # doctest: +SKIP
@@ -26,16 +29,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ragmix.app.api import RagMix, Removal
-from ragmix.app.gate import Gate
+from ragmix.app.gate import Gate, Turn
 from ragmix.app.uploads import Upload, recover, remove_upload, save_uploads, settle
 from ragmix.core.errors import RagmixError
 from ragmix.core.events import (
+    Answer,
+    AnswerEvent,
     AnswerState,
     FileFailed,
     FileProgress,
@@ -47,6 +52,7 @@ from ragmix.qa.router import Window, parse_mode
 
 if TYPE_CHECKING:
     from ragmix.ingest.pipeline import ProgressFn
+    from ragmix.store.catalog import DocumentInfo
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +115,47 @@ class Desk:
             Window.of(rm.settings).question_limit, 1
         )
 
+    # -- questions ------------------------------------------------------------------------
     def uses_model(self, mode: Mode | str | None) -> bool:
         """Whether an answer in ``mode`` needs the answering model (search does not)."""
         return parse_mode(mode or self.rm.settings.router.mode) != "search"
+
+    def turn(self, mode: Mode | str | None) -> Turn:
+        """A place in the model's line for an answer in ``mode`` (none for a search); wait
+        with ``Turn.ready``/``Turn.wait``, give it back with ``Turn.leave``."""
+        return Turn(self.gate if self.uses_model(mode) else None)
+
+    def documents(self) -> list[DocumentInfo]:
+        """The ready documents, with pages, chunks and tokens."""
+        return self.rm.documents()
+
+    def scope(self, names: Sequence[str] | None) -> list[str]:
+        """The doc ids a question over ``names`` reads: all ready documents when empty.
+
+        Raises:
+            UnknownDocumentError: a name the store does not know.
+        """
+        return self.rm.resolve_docs(names)
+
+    def stream(self, question: str, **how: Any) -> Iterator[AnswerEvent]:
+        """The answer's events (``RagMix.stream``; ``how``: its ``docs``, ``mode`` and
+        ``history``); a front end that shares the model takes its ``turn`` first."""
+        return self.rm.stream(question, **how)
+
+    def ask(self, question: str, **how: Any) -> Answer:
+        """The whole answer: ``stream``'s events (``how``: its ``docs``, ``mode``, ``history``)
+        folded with ``AnswerState``."""
+        return AnswerState.fold(self.stream(question, **how)).result()
+
+    def warm(self, docs: Sequence[str] | None = None) -> Iterator[tuple[str, AnswerEvent]]:
+        """Read documents ahead (``RagMix.warm``): ``(name, event)`` pairs."""
+        return self.rm.warm(docs)
+
+    @staticmethod
+    def remember(history: list[tuple[str, str]], question: str, state: AnswerState) -> None:
+        """Add a finished turn to ``history`` if the history rule keeps it (``keeps_turn``)."""
+        if keeps_turn(state):
+            history.append((question, state.text))
 
     def question_problem(self, question: str) -> tuple[int, int] | None:
         """``(length, limit)`` in characters when ``question`` is too long to ever fit."""
@@ -166,7 +210,7 @@ class Desk:
             failed: dict[str, str] = {}
             try:
                 summary = self.rm.ingest(*stored, progress=track)
-                failed = {f["path"]: f["error"] for f in summary.failed}
+                failed = {f.path: f.error for f in summary.failed}
             except RagmixError as exc:  # the store or the embedder: every file failed
                 logger.warning("upload of %d files not ingested: %s", len(stored), exc)
                 failed = {u.name: str(exc) for u in uploads if u.stored}

@@ -18,6 +18,9 @@ Answers are scored as the official evaluations do: Chinese by CMRC 2018's
 ``cmrc2018_evaluate.py`` (mixed segmentation — each Han character one unit, Latin words and
 numbers one unit each — punctuation removed, F1 from the longest common substring), English
 by SQuAD v1.1's (lowercase, no punctuation or articles, bag-of-words F1).
+
+One room, though long: the retrieval and the answer evaluations share the data set reader,
+the store they build and the scoring, and are run and read together.
 """
 
 from __future__ import annotations
@@ -178,7 +181,7 @@ def build_store(
         first = summary.failed[0]
         raise RagmixError(
             f"{len(summary.failed)} contexts of {squad.path} could not be ingested, e.g. "
-            f"{first['path']}: {first['error']}"
+            f"{first.path}: {first.error}"
         )
     by_name = {d.name: d.doc_id for d in rm.catalog.documents()}
     gold = [by_name[n] for n in named] if texts is None else []

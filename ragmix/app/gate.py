@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 
 
 class Gate:
@@ -59,3 +60,46 @@ class Gate:
     def __len__(self) -> int:
         with self._cond:
             return len(self._line)
+
+
+class Turn:
+    """One answer's place in the model's line, or none (``gate`` None: a search, which never
+    waits for the model). Every front end waits for the model through this.
+
+    Example:
+        >>> gate = Gate()
+        >>> first, second, search = Turn(gate), Turn(gate), Turn(None)
+        >>> first.ready(), second.ready(), second.ahead(), search.ready()
+        (True, False, 1, True)
+        >>> second.wait(stopped=lambda: True, slice_s=0)  # stopped while waiting
+        False
+        >>> first.leave(); second.wait(stopped=lambda: False)
+        True
+    """
+
+    def __init__(self, gate: Gate | None) -> None:
+        self._gate = gate
+        self._ticket = gate.join() if gate is not None else None
+
+    def ready(self, timeout: float = 0.0) -> bool:
+        """Whether it is this answer's turn, waiting at most ``timeout`` seconds for it."""
+        if self._gate is None:
+            return True
+        return self._gate.ready(self._ticket, timeout)
+
+    def ahead(self) -> int:
+        """How many answers are in line before this one."""
+        return 0 if self._gate is None else self._gate.ahead(self._ticket)
+
+    def wait(self, stopped: Callable[[], bool], slice_s: float = 0.2) -> bool:
+        """Wait for the turn in slices of ``slice_s`` seconds; False when ``stopped()`` says
+        so first (the place is still held: ``leave`` gives it up)."""
+        while not self.ready(slice_s):
+            if stopped():
+                return False
+        return True
+
+    def leave(self) -> None:
+        """Give up the turn, or the place in line; idempotent."""
+        if self._gate is not None:
+            self._gate.leave(self._ticket)

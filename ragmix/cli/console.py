@@ -26,6 +26,7 @@ from ragmix.core.events import (
     RouteDecided,
     Source,
     Token,
+    WarmRow,
     source_label,
     source_pages,
     warm_rows,
@@ -92,7 +93,7 @@ def print_summary(summary: Any, store: Path | str) -> None:
     _out.print(table)
     for f in summary.failed:
         _out.print(
-            f"[red]failed[/] {escape(f['path'])}: {escape(f['error'])}",
+            f"[red]failed[/] {escape(f.path)}: {escape(f.error)}",
             highlight=False,
             markup=True,
         )
@@ -250,28 +251,26 @@ def render_stream(events: Iterable[AnswerEvent]) -> AnswerState:
     return state
 
 
-def render_warm(
-    events: Iterable[tuple[str, AnswerEvent]], as_json: bool = False
-) -> list[dict[str, Any]]:
+def render_warm(events: Iterable[tuple[str, AnswerEvent]], as_json: bool = False) -> list[WarmRow]:
     """Show ``RagMix.warm``: a reading bar per document, then one line each (or one JSON
     line each: ``{"document", "ok", "tokens", "read", "seconds", "error"}``; ``read`` is the
     tokens actually read, 0 when the document had been read ahead already)."""
     import json
 
-    results: list[dict[str, Any]] = []
+    results: list[WarmRow] = []
     bar = ReadingBar()
     for row in warm_rows(events, None if as_json else lambda _name, event: bar.update(event)):
         bar.close()
         if as_json:
-            print(json.dumps(row, ensure_ascii=False), flush=True)
-        elif row["ok"]:
-            how = f"read {row['read']:,} tokens and kept" if row["read"] else "already read ahead"
+            print(json.dumps(row.as_dict(), ensure_ascii=False), flush=True)
+        elif row.ok:
+            how = f"read {row.read:,} tokens and kept" if row.read else "already read ahead"
             _err.print(
-                f"[green]✓[/] {escape(row['document'])} · {how} · {row['seconds']:.1f} s",
+                f"[green]✓[/] {escape(row.document)} · {how} · {row.seconds:.1f} s",
                 highlight=False,
             )
         else:
-            _err.print(f"[yellow]–[/] {escape(row['document'])} · {escape(row['error'])}")
+            _err.print(f"[yellow]–[/] {escape(row.document)} · {escape(row.error or '')}")
         results.append(row)
     bar.close()
     return results

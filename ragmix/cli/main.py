@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 1 the work ran but something failed (e.g. some files), 2 usage or
 configuration error. A ``RagmixError`` is printed as one red line, never a traceback.
+
+One room, though long: most of it is the argument parser (each command's flags and help),
+which reads best as one table of the command line.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -300,43 +303,36 @@ def _ragmix(args: argparse.Namespace) -> Any:
     return RagMix.from_config(args.config, store=store)
 
 
+def _docs_delete(args: argparse.Namespace) -> int:
+    done = _ragmix(args).delete(args.name)
+    if done.document_removed:
+        print(f"deleted {done.name} ({done.document.n_chunks} chunks)")
+    else:
+        print(f"removed the name {done.name}; the document stays as {', '.join(done.remaining)}")
+    return 0
+
+
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    if args.command == "ingest":
-        return _ingest(args)
-    if args.command == "ask":
-        return _ask(args)
-    if args.command == "chat":
-        return _chat(args)
-    if args.command == "warm":
-        return _warm(args)
-    if args.command == "ui":
-        return _ui(args)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "doctor":
-        return _doctor(args)
-    if args.command == "eval":
-        if args.eval_command in {"retrieval", "qa", "trust"}:
-            return _eval(args)
-        if args.eval_command == "calibrate":
-            return _calibrate(args)
-        parser.parse_args(["eval", "--help"])
-    if args.command == "config":
-        if args.config_command == "list":
-            return _config_list(args)
-        parser.parse_args(["config", "--help"])
-    if args.command == "docs":
-        if args.docs_command == "list":
-            return _docs_list(args)
-        if args.docs_command == "delete":
-            done = _ragmix(args).delete(args.name)
-            if done.document_removed:
-                print(f"deleted {done.name} ({done.document.n_chunks} chunks)")
-            else:
-                print(f"removed the name {done.name}; the document stays as "
-                      f"{', '.join(done.remaining)}")  # fmt: skip
-            return 0
-        parser.parse_args(["docs", "--help"])
+    """Run the command ``args`` names; a command group without its subcommand prints its
+    help (and exits)."""
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "ingest": _ingest, "ask": _ask, "chat": _chat, "warm": _warm, "ui": _ui,
+        "serve": _serve, "doctor": _doctor,
+    }  # fmt: skip
+    groups: dict[str, tuple[str, dict[str, Callable[[argparse.Namespace], int]]]] = {
+        "eval": ("eval_command", {"retrieval": _eval, "qa": _eval, "trust": _eval,
+                                  "calibrate": _calibrate}),
+        "config": ("config_command", {"list": _config_list}),
+        "docs": ("docs_command", {"list": _docs_list, "delete": _docs_delete}),
+    }  # fmt: skip
+    if args.command in commands:
+        return commands[args.command](args)
+    if args.command in groups:
+        dest, subcommands = groups[args.command]
+        run = subcommands.get(getattr(args, dest, None) or "")
+        if run is not None:
+            return run(args)
+        parser.parse_args([args.command, "--help"])
     return 2
 
 
@@ -379,14 +375,14 @@ def _warm(args: argparse.Namespace) -> int:
 
     rm = _ragmix(args)
     results = render_warm(rm.warm(args.doc), as_json=args.json)
-    return 0 if all(r["ok"] for r in results) or not args.doc else 1
+    return 0 if all(r.ok for r in results) or not args.doc else 1
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from ragmix.app.desk import keeps_turn
+    from ragmix.app.desk import Desk
     from ragmix.cli.console import render_stream
 
-    rm = _ragmix(args)
+    desk = Desk(_ragmix(args))  # the page's door: one history rule
     history: list[tuple[str, str]] = []
     while True:
         try:
@@ -402,13 +398,12 @@ def _chat(args: argparse.Namespace) -> int:
             continue
         try:
             state = render_stream(
-                rm.stream(question, docs=args.doc, mode=args.mode, history=history)
+                desk.stream(question, docs=args.doc, mode=args.mode, history=history)
             )
         except RagmixError as exc:
             _error(str(exc))
             continue
-        if keeps_turn(state):  # the page's rule: search, failed and empty turns are not kept
-            history.append((question, state.text))
+        desk.remember(history, question, state)  # search, failed and empty turns are not kept
 
 
 def _ui(args: argparse.Namespace) -> int:

@@ -26,6 +26,9 @@ Example:
     ...     state = state.apply(event)
     >>> state.text
     'Two years.'
+
+One room, though long: each event and the reducer that folds it are read together (the
+reducers check every event with ``assert_never``), so events and states stay in one file.
 """
 
 from __future__ import annotations
@@ -364,14 +367,40 @@ class AnswerState:
         return self.answer
 
 
+@dataclass(frozen=True)
+class WarmRow:
+    """One document read ahead (``RagMix.warm``), as the CLI, the page and ``--json`` show it.
+
+    Attributes:
+        document: its name.
+        ok: it was read (or had been already); False: it was skipped, ``error`` says why.
+        tokens: the whole prompt's tokens (instructions and document).
+        read: tokens actually read now; 0 when it had been read ahead already.
+        seconds: how long it took.
+        error, code, params: why it was skipped (``code`` and ``params``: see ``Failed``).
+    """
+
+    document: str
+    ok: bool
+    tokens: int = 0
+    read: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    code: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``--json``'s line: ``{"document", "ok", "tokens", "read", "seconds", "error", "code",
+        "params"}``."""
+        return asdict(self)
+
+
 def warm_rows(
     events: Iterable[tuple[str, AnswerEvent]],
     on_reading: Callable[[str, Reading], None] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Fold ``RagMix.warm``'s events into one row per document (the CLI's and the page's):
-    ``{"document", "ok", "tokens", "read", "seconds", "error", "code", "params"}`` (``code``
-    and ``params``: the error's, see ``Failed``); ``on_reading(name, event)`` sees each
-    ``Reading`` as it comes."""
+) -> Iterator[WarmRow]:
+    """Fold ``RagMix.warm``'s events into one row per document (the CLI's and the page's);
+    ``on_reading(name, event)`` sees each ``Reading`` as it comes."""
     start: dict[str, int] = {}
     for name, event in events:
         if isinstance(event, Reading):
@@ -381,14 +410,11 @@ def warm_rows(
         elif isinstance(event, Done):
             a = event.answer
             total = a.tokens["prompt"]
-            yield {"document": name, "ok": True, "tokens": total,
-                   "read": max(0, total - 1 - start.get(name, 0)),
-                   "seconds": a.timings.get("total_s", 0.0), "error": None, "code": None,
-                   "params": {}}  # fmt: skip
+            read = max(0, total - 1 - start.get(name, 0))
+            yield WarmRow(name, True, total, read, a.timings.get("total_s", 0.0))
         elif isinstance(event, Failed):
-            yield {"document": name, "ok": False, "tokens": 0, "read": 0, "seconds": 0.0,
-                   "error": event.message, "code": event.code,
-                   "params": dict(event.params)}  # fmt: skip
+            yield WarmRow(name, False, error=event.message, code=event.code,
+                          params=dict(event.params))  # fmt: skip
 
 
 # -- ingesting -----------------------------------------------------------------------------

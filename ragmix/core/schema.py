@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 #: What a user asks for: let the router choose, read whole documents, retrieve, or only search.
 Mode = Literal["auto", "stuff", "retrieve", "search"]
@@ -115,3 +115,9 @@ class Passage:
     page: int | None = None
     score: float = 0.0
     scores: dict[str, float] = field(default_factory=dict)
+
+    def where(self) -> dict[str, Any]:
+        """Where the passage stands and how well it scored, as every front end names it:
+        ``source``, ``page``, ``chunk`` (its index), ``start``, ``end``, ``score``."""
+        return {"source": self.source, "page": self.page, "chunk": self.index,
+                "start": self.start, "end": self.end, "score": self.score}  # fmt: skip

@@ -9,6 +9,9 @@ Precedence, highest first:
 4. the defaults below, which are the offline embedded profile ``configs/default.yaml``.
 
 Nothing here loads a model or touches the disk except reading the YAML file.
+
+One room, though long: it is the settings tree, one typed section per part, with the
+descriptions ``ragmix doctor`` and the unknown-key check read; a split would scatter them.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ Everything else receives a LangChain ``Embeddings``. Three engines sit behind it
   another machine's ``ragmix serve``), asked by ``embeddings_openai.py``.
 
 The model loads on first use, so building a pipeline or printing ``--help`` never pays for it.
+
+One room, though long: it is the seam to the embedding libraries; the three engines share
+the lazy loading, batching and language checks that ``LazyEmbeddings`` puts in front of them.
 """
 
 from __future__ import annotations

@@ -340,12 +340,15 @@ class ServerTokenCounter:
             except (ValueError, KeyError, TypeError) as exc:
                 self.reachable = True
                 last = exc  # answered something else: another server's endpoint
-        raise ModelError(
-            f"cannot count tokens at {self.root}: {last}; start the server or set "
+        raise self._unreachable("", last) from last
+
+    def _unreachable(self, path: str, exc: BaseException | None) -> ModelError:
+        return ModelError(
+            f"cannot count tokens at {self.root}{path}: {exc}; start the server or set "
             "llm.tokenizer_path to the model's GGUF",
             code="model_server_unreachable",
             params={"url": self.root},
-        ) from last
+        )
 
     def count(self, text: str) -> int:
         if self._endpoint is None:
@@ -369,12 +372,7 @@ class ServerTokenCounter:
                     code="model_server_timeout",
                     params={"url": self.root, "seconds": self.timeout_s},
                 ) from exc
-            raise ModelError(
-                f"cannot count tokens at {self.root}{path}: {exc}; start the server or set "
-                "llm.tokenizer_path to the model's GGUF",
-                code="model_server_unreachable",
-                params={"url": self.root},
-            ) from exc
+            raise self._unreachable(path, exc) from exc
 
 
 def server_context_size(settings: LlmSettings) -> int | None:

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DirectLead", "lead"]
+from ragmix.core.text import detect_language
+
+__all__ = ["DirectLead", "for_question", "lead"]
 
 # Characters that join a restated subject to its answer ("…工资为220元", "…位于泰国").
 _JOIN = frozenset("，,：:为是在于有")
@@ -131,3 +133,11 @@ class DirectLead:
         out = lead(self.held, self.question)
         self.held = ""
         return out
+
+
+def for_question(style: str, question: str, global_question: bool) -> DirectLead | None:
+    """The filter an answer to ``question`` is shown through: for a Chinese fact question under
+    ``answer.style: direct``; None (shown as written) otherwise, and for a summary."""
+    if style != "direct" or not question or global_question:
+        return None
+    return DirectLead(question) if detect_language(question) == "zh" else None

@@ -298,16 +298,7 @@ class RagmixRetriever(BaseRetriever):
             Document(
                 id=p.chunk_id,
                 page_content=p.text,
-                metadata={
-                    "source": p.source,
-                    "page": p.page,
-                    "chunk": p.index,
-                    "start": p.start,
-                    "end": p.end,
-                    "score": p.score,
-                    "doc_id": p.doc_id,
-                    **p.scores,
-                },
+                metadata={**p.where(), "doc_id": p.doc_id, **p.scores},
             )
             for p in result.passages
         ]

@@ -19,10 +19,20 @@ Decisions made later, once a prompt has been built and counted exactly, live her
 * ``wants_self_route`` / ``doubt`` / ``self_route``: a retrieval answer that is doubtful (it
   says 无法回答, is empty, loops, or its own words are not in the passages) is asked again
   over the whole most relevant document, if it fits the same budget;
-* ``map_reduce_budget`` / ``split_parts``: how much of a document one map step reads.
+* ``map_reduce_budget`` / ``split_parts``: how much of a document one map step reads;
+  ``reduce_step`` / ``notes_room`` / ``reduced``: how the part notes reach the answer;
+* ``trim_history`` / ``passages_kept``: how many chat turns and passages a prompt holds;
+* ``rewrite`` / ``rewritten``: the query a follow-up searches for;
+* ``self_route_target``: which document Self-Route re-reads; ``read_ahead``: whether one fits.
+
+The mode is parsed once (``parse_mode``), where a question enters the chain.
 
 ``search`` never calls a model and has no budget. A question that leaves no budget at all is
 an error, never a truncated prompt. The chain (``ragmix.qa.chain``) only carries decisions out.
+
+One room, though long: every route and budget decision of an answer lives here on purpose
+(issue 28), as pure functions with their examples; splitting it would give the chain two
+places to ask.
 """
 
 from __future__ import annotations
@@ -174,6 +184,24 @@ def _too_long(req: RouteRequest) -> BudgetError:
         code="question_history_too_long" if h else "question_too_long",
         params=params,
     )
+
+
+#: Room left for the question when a document is read ahead (``ragmix warm``).
+READ_AHEAD_QUESTION_TOKENS = 64
+
+
+def read_ahead(doc_tokens: int, window: Window) -> RouteDecision:
+    """Whether one document can be read ahead (``ragmix warm``): ``stuff`` when it fits whole
+    beside a short question, else the ``retrieve`` decision whose reason says why not.
+
+    Example:
+        >>> read_ahead(5000, Window(8192, 512, 256)).route
+        'stuff'
+        >>> read_ahead(9000, Window(8192, 512, 256)).route
+        'retrieve'
+    """
+    req = RouteRequest("stuff", doc_tokens, window, READ_AHEAD_QUESTION_TOKENS)
+    return decide(req)
 
 
 def search_decision() -> RouteDecision:
@@ -343,6 +371,19 @@ def repeats(text: str, width: int = 12) -> bool:
     return len(pieces) >= 20 and len(set(pieces)) < len(pieces) / 2
 
 
+def self_route_target(passages: Sequence[tuple[str, float]]) -> str:
+    """The document Self-Route re-reads: the one holding the best-scored passage.
+
+    Args:
+        passages: ``(doc id, score)`` of the passages the answer was written from.
+
+    Example:
+        >>> self_route_target([("a", 0.2), ("b", 0.9), ("a", 0.5)])
+        'b'
+    """
+    return max(passages, key=lambda p: p[1])[0]
+
+
 def self_route(decision: RouteDecision, doc_tokens: int, why: str) -> RouteDecision | None:
     """Re-read the most relevant document (``doc_tokens`` long) whole, if it fits the budget
     the retrieval had; None when it does not (the retrieval answer stands). ``why`` (from
@@ -374,9 +415,7 @@ class Confidence:
     dense: float | None
 
 
-def abstain(
-    conf: Confidence, *, enabled: bool, min_terms: float, min_dense: float
-) -> str | None:
+def abstain(conf: Confidence, *, enabled: bool, min_terms: float, min_dense: float) -> str | None:
     """Why the documents do not bear on the question, or None (ask the model).
 
     Both signals must be low: the key terms missing from every passage *and* (when measured)
@@ -412,6 +451,102 @@ def abstained(decision: RouteDecision, why: str) -> RouteDecision:
     return RouteDecision(
         decision.route, f"{why}; the model was not asked", decision.scope, decision.budget
     )
+
+
+# -- what a prompt holds -------------------------------------------------------------------
+def trim_history(turn_costs: Sequence[int], limit: int) -> int:
+    """How many of the newest chat turns a prompt keeps: as many as fit ``limit`` tokens
+    (``router.history_tokens``), newest first, stopping at the first that does not fit (an
+    older turn without the ones after it would read out of order).
+
+    Args:
+        turn_costs: each turn's tokens, oldest first.
+        limit: tokens the history may take.
+
+    Example:
+        >>> trim_history([50, 300, 100, 100], 250), trim_history([50], 0), trim_history([], 9)
+        (2, 0, 0)
+    """
+    kept = used = 0
+    for cost in reversed(turn_costs):
+        if used + cost > limit:
+            break
+        kept += 1
+        used += cost
+    return kept
+
+
+def passages_kept(n_passages: int, prompt_tokens: int, window: Window) -> int:
+    """How many of a retrieval prompt's passages (best first) it keeps, given the prompt
+    counted exactly: all when it fits the window, else one fewer (the chain builds the
+    smaller prompt, counts it and asks again: the passages were packed to the route's
+    budget, which is exact up to the template's overhead, so one or two go at the most).
+
+    Raises:
+        BudgetError: the prompt overflows with no passage left in it.
+
+    Example:
+        >>> w = Window(1000, 100, 100)                  # prompt limit 900
+        >>> passages_kept(3, 900, w), passages_kept(3, 950, w), passages_kept(0, 900, w)
+        (3, 2, 0)
+    """
+    if window.fits(prompt_tokens):
+        return n_passages
+    if not n_passages:
+        raise no_room_for_passages(prompt_tokens, window)
+    return n_passages - 1
+
+
+def notes_room(room: int, note_costs: Sequence[int], over: int) -> int:
+    """Tokens the reduce prompt has for notes: ``room`` (the window's budget after the
+    question), smaller when the prompt, counted exactly, was ``over`` the window by more than
+    the estimate said (the exact count is the judge).
+
+    Example:
+        >>> notes_room(1000, [300, 300], 0), notes_room(1000, [300, 300], 100)
+        (1000, 500)
+    """
+    return min(room, sum(note_costs) - over) if over > 0 else room
+
+
+#: The longest rewritten follow-up, compared to the question: a standalone question is one
+#: sentence, so a reply longer than this is a model rambling, not a question.
+REWRITE_MAX_CHARS = (4, 200)  # 4 × the question's characters + 200
+
+
+def rewrite(how: str, question: str, previous: str) -> str | None:
+    """The query retrieval searches for a follow-up (``router.rewrite``): ``off`` the
+    question as asked, ``concat`` the previous question and this one; None for ``model``
+    (ask the model, then :func:`rewritten`).
+
+    Example:
+        >>> rewrite("off", "and 2023?", "revenue"), rewrite("concat", "and 2023?", "revenue")
+        ('and 2023?', 'revenue and 2023?')
+        >>> rewrite("model", "and 2023?", "revenue") is None
+        True
+    """
+    if how == "off":
+        return question
+    if how == "concat":
+        return f"{previous} {question}"
+    return None
+
+
+def rewritten(question: str, previous: str, reply: str) -> str:
+    """The model's rewrite of a follow-up, or the ``concat`` fallback when the reply is empty
+    (the model failed) or too long to be one question.
+
+    Example:
+        >>> rewritten("and 2023?", "revenue", "What was revenue in 2023?")
+        'What was revenue in 2023?'
+        >>> rewritten("and 2023?", "revenue", ""), rewritten("and 2023?", "revenue", "x" * 300)
+        ('revenue and 2023?', 'revenue and 2023?')
+    """
+    times, plus = REWRITE_MAX_CHARS
+    text = reply.strip()
+    if not text or len(text) > times * len(question) + plus:
+        return f"{previous} {question}"
+    return text
 
 
 def passage_budget(budget: int, max_passage_tokens: int | None) -> int:

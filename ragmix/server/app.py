@@ -22,6 +22,9 @@ Every error is OpenAI's ``{"error": {"message", "type", "param", "code"}}`` with
 that fits: 400 bad request, 401, 403 a web page of another site or a foreign host name
 (``ragmix.app.origins``), 404 unknown document or model, 413 too large, 415 file type,
 422 unreadable file, 503 busy; never a traceback (those go to the log).
+
+One room, though long: the routes, their limits and their error shapes are one contract
+with OpenAI clients; the shapes themselves are in ``ragmix.server.shapes``.
 """
 
 from __future__ import annotations
@@ -59,7 +62,15 @@ from ragmix.core.errors import (
     StoreLockedError,
     UnknownDocumentError,
 )
-from ragmix.core.events import AnswerEvent, Done, PartStarted, Reading, RouteDecided, Token
+from ragmix.core.events import (
+    AnswerEvent,
+    AnswerState,
+    Done,
+    PartStarted,
+    Reading,
+    RouteDecided,
+    Token,
+)
 from ragmix.core.schema import Mode
 from ragmix.server import shapes
 from ragmix.server.shapes import ApiError
@@ -423,7 +434,7 @@ class Api:
             )
         docs = await run_in_threadpool(self._scope, opts.docs)
         run = await self._start(
-            request, lambda: self.rm.stream(question, docs=docs, mode=mode, history=history), mode
+            request, lambda: self.desk.stream(question, docs=docs, mode=mode, history=history), mode
         )
         first = await self._first(run)
         cid = shapes.completion_id()
@@ -434,24 +445,28 @@ class Api:
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        event: Any = first
-        while not isinstance(event, Done):
+        state = AnswerState().apply(first)  # the fold the CLI and the page use
+        while not state.done:
             event = await run.next()
             if event is _END:
                 raise ApiError(499, "the answer was stopped", "cancelled")
             if isinstance(event, BaseException):
                 raise self._translate(event)
+            state = state.apply(event)
+        try:
+            answer = state.result()
+        except RagmixError as exc:
+            raise self._translate(exc) from exc
         return JSONResponse(
-            shapes.completion(cid, body.model, event.answer, self.rm.settings.llm.max_tokens)
+            shapes.completion(cid, body.model, answer, self.rm.settings.llm.max_tokens)
         )
 
     def _scope(self, names: list[str] | None) -> list[str]:
         """Document names as the store knows them (404 for an unknown one); all when empty."""
         if names:
-            for n in names:
-                self.rm.find(n)  # UnknownDocumentError -> 404
+            self.desk.scope(names)  # UnknownDocumentError -> 404
             return names
-        if not self.rm.resolve_docs(None):
+        if not self.desk.scope(None):
             raise ApiError(
                 400,
                 f"no documents in {self.rm.location} yet; upload some with POST /v1/documents "
@@ -464,32 +479,29 @@ class Api:
         self, request: Request, events: Callable[[], Iterator[AnswerEvent]], mode: str
     ) -> _Run:
         """Waits for the model's turn (if ``mode`` uses it) and starts the answer's thread."""
-        gate = self.desk.gate
-        ticket = gate.join() if self.desk.uses_model(mode) else None
+        turn = self.desk.turn(mode)  # a search takes none: it never waits
         try:
-            if ticket is not None:
-                deadline = time.monotonic() + self.settings.queue_timeout_s
-                next_watch = 0.0
-                while not gate.ready(ticket, 0):
-                    now = time.monotonic()
-                    if now > deadline:
-                        raise ApiError(
-                            503,
-                            f"the model is busy: waited {self.settings.queue_timeout_s:.0f} s "
-                            f"with {gate.ahead(ticket)} answer(s) ahead; try again later",
-                            "model_busy",
-                            type="server_error",
-                            headers={"Retry-After": "30"},
-                        )
-                    if now >= next_watch:
-                        next_watch = now + WATCH_S
-                        if await request.is_disconnected():
-                            raise ApiError(499, "the client went away", "cancelled")
-                    await asyncio.sleep(0.02)
-            run = _Run(events, lambda: gate.leave(ticket) if ticket is not None else None)
+            deadline = time.monotonic() + self.settings.queue_timeout_s
+            next_watch = 0.0
+            while not turn.ready():  # in slices: the event loop serves others meanwhile
+                now = time.monotonic()
+                if now > deadline:
+                    raise ApiError(
+                        503,
+                        f"the model is busy: waited {self.settings.queue_timeout_s:.0f} s "
+                        f"with {turn.ahead()} answer(s) ahead; try again later",
+                        "model_busy",
+                        type="server_error",
+                        headers={"Retry-After": "30"},
+                    )
+                if now >= next_watch:
+                    next_watch = now + WATCH_S
+                    if await request.is_disconnected():
+                        raise ApiError(499, "the client went away", "cancelled")
+                await asyncio.sleep(0.02)
+            run = _Run(events, turn.leave)
         except BaseException:
-            if ticket is not None:
-                gate.leave(ticket)
+            turn.leave()
             raise
         run.start()
         task = asyncio.create_task(_watch(request, run))
@@ -568,7 +580,7 @@ class Api:
 
     # -- documents -------------------------------------------------------------------------
     def documents(self) -> dict[str, Any]:
-        return {"object": "list", "data": [_doc(d) for d in self.rm.documents()]}
+        return {"object": "list", "data": [_doc(d) for d in self.desk.documents()]}
 
     async def upload(self, request: Request) -> JSONResponse:
         ui = self.rm.settings.ui
@@ -646,17 +658,12 @@ class Api:
             raise ApiError(400, f"the query is {too_long[0]:,} characters, over {too_long[1]:,}",
                            "query_too_long", "query")  # fmt: skip
         t0 = time.perf_counter()
-        doc_ids = self.rm.resolve_docs(body.docs)
+        doc_ids = self.desk.scope(body.docs)
         result = self.rm.searcher().search(body.query, doc_ids, k=body.k)
         data = [
             {
                 "object": "search.result",
-                "source": p.source,
-                "page": p.page,
-                "chunk": p.index,
-                "start": p.start,
-                "end": p.end,
-                "score": p.score,
+                **p.where(),
                 "scores": p.scores,
                 "text": p.text,
             }

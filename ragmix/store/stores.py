@@ -21,6 +21,9 @@ and the steps of the ingest protocol in which the modes differ: what a run start
 with, how a new document is committed, how names change, how a document is withdrawn, which
 vectors a repair may delete. The pipeline, the facade and the page call these; none of them
 asks which mode it is in.
+
+One room, though long: the two stores answer the same questions (layout, writer rule, the
+mode's ingest steps) side by side, so a difference between the modes is seen in one file.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@
 ``PersistentClient`` or a ``chroma run`` server (``store.mode: http``), and adds what the
 ingest protocol needs: idempotent batched upserts with our own chunk ids, deletes by id, and
 the full id list for reconciliation.
+
+One room, though long: it is the seam to chromadb, and every chromadb call and error
+translation stays behind it (the staging collection of ``--reembed`` included).
 """
 
 from __future__ import annotations
