@@ -35,6 +35,10 @@ Example:
     >>> from ragmix import RagMix
     >>> from ragmix.ui.app import launch
     >>> launch(RagMix.from_config(None), host="127.0.0.1", port=7860, auth=None)  # doctest: +SKIP
+
+One room, though long: it is the only module that knows Gradio; the layout (``build_app``)
+and the callbacks of one page (``_Page``) change together whenever a component does. Text,
+HTML, progress, conversations and runs are rooms of their own beside it.
 """
 
 from __future__ import annotations

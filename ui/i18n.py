@@ -5,6 +5,10 @@ when ``ui.language`` is 'auto'; text made by callbacks (badges, ingest reports) 
 from the request's ``Accept-Language`` header with ``pick_language``. The page's own
 "Language / 语言" switch overrides both for its session: the callbacks relabel every
 component with ``tr`` and answer in the chosen language from then on.
+
+One room, though long: most of its lines are the two languages' texts, one table, kept
+together so that a text missing in one language shows in review (tests/test_messages.py
+checks every key and every loader's error code has both).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Every string that came from a file or a model goes through ``html.escape`` here, so a file
 named ``<img src=x onerror=alert(1)>.txt`` is shown as those characters. Nothing here
 imports gradio. Mirrors ``ragmix.cli.console`` (the CLI's rendering).
+
+One room, though long: every piece of HTML the page shows is made here, so escaping has one
+place to be checked (tests/test_web_security.py).
 """
 
 from __future__ import annotations

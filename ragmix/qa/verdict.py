@@ -27,6 +27,10 @@ Example:
     >>> j = judge("前五大客户销售额占比为11.2%", [text], "前五大客户销售额占比是多少？")
     >>> j.verdict, j.unsupported
     ('unsupported', ['11.2%'])
+
+One room, though long: numbers, the question's terms and the answer's claims are the three
+parts of one judgement and share its normalisation; each part is a few pure functions with
+examples (tests/test_verdict.py runs them).
 """
 
 from __future__ import annotations
