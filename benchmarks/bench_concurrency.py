@@ -118,7 +118,8 @@ class Answer:
 
 
 def ask(http: Any, q: str) -> Answer:
-    body = {"model": "ragmix-retrieve", "stream": True, "messages": [{"role": "user", "content": q}],
+    body = {"model": "ragmix-retrieve", "stream": True,
+            "messages": [{"role": "user", "content": q}],
             "stream_options": {"include_usage": True}}  # fmt: skip
     t0 = time.perf_counter()
     first, text, tokens, sources, error = None, [], 0, False, None
@@ -126,7 +127,8 @@ def ask(http: Any, q: str) -> Answer:
         with http.stream("POST", "/v1/chat/completions", json=body) as r:
             if r.status_code != 200:
                 r.read()
-                return Answer(t0, None, time.perf_counter(), 0, f"HTTP {r.status_code}: {r.text[:300]}")
+                problem = f"HTTP {r.status_code}: {r.text[:300]}"
+                return Answer(t0, None, time.perf_counter(), 0, problem)
             for line in r.iter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
@@ -217,8 +219,11 @@ def bench(levels: list[int], rounds: int, threads: int, work: Path) -> dict[str,
     qs = questions(n_q)
     paths: dict[str, dict[str, str]] = {
         "fifo": {"RAGMIX_LLM__BACKEND": "llama-cpp"},
-        "server": {"RAGMIX_LLM__BACKEND": "openai", "RAGMIX_LLM__MODEL": "smollm2",
-                   "RAGMIX_LLM__MAX_CONCURRENT": str(SLOTS)},  # fmt: skip
+        "server": {
+            "RAGMIX_LLM__BACKEND": "openai",
+            "RAGMIX_LLM__MODEL": "smollm2",
+            "RAGMIX_LLM__MAX_CONCURRENT": str(SLOTS),
+        },  # fmt: skip
     }
     rows: list[dict[str, Any]] = []
     llama = None
@@ -263,11 +268,23 @@ def bench(levels: list[int], rounds: int, threads: int, work: Path) -> dict[str,
         "benchmark": "concurrency",
         "levels": levels,
         "rows": rows,
-        "goal": {"askers": GOAL_ASKERS, "target_ratio": GOAL_RATIO, "ratio": value,
-                 "met": value is not None and value >= GOAL_RATIO},  # fmt: skip
-        "setup": {"model": MODEL, "gguf": gguf.name, "threads": threads, "n_ctx": N_CTX,
-                  "slots": SLOTS, "max_tokens": MAX_TOKENS, "llama_server": binary,
-                  "store": "samples/ (2 documents)", "mode": "ragmix-retrieve, streamed"},  # fmt: skip
+        "goal": {
+            "askers": GOAL_ASKERS,
+            "target_ratio": GOAL_RATIO,
+            "ratio": value,
+            "met": value is not None and value >= GOAL_RATIO,
+        },  # fmt: skip
+        "setup": {
+            "model": MODEL,
+            "gguf": gguf.name,
+            "threads": threads,
+            "n_ctx": N_CTX,
+            "slots": SLOTS,
+            "max_tokens": MAX_TOKENS,
+            "llama_server": binary,
+            "store": "samples/ (2 documents)",
+            "mode": "ragmix-retrieve, streamed",
+        },  # fmt: skip
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
     }
 

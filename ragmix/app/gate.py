@@ -1,12 +1,13 @@
 """A first-come, first-served turnstile: ``width`` holders at a time, the others wait their turn.
 
 The web page and ``ragmix serve`` answer many questions at once, but the in-process model
-reads one prompt at a time (width 1); a model server with N parallel slots (``llama-server -np
-N``) answers up to ``llm.max_concurrent`` at once. Search-only questions never touch the model, so they should not
-queue behind someone else's long answer; questions that use the model pass this gate in the
-order they arrived, and the page shows "Waiting for the model" meanwhile. Waiting is done in
-short slices (``ready(ticket, timeout)``) so the caller can yield to Gradio (or the event loop)
-between them and a closed tab or dropped connection cancels its place in line.
+reads one prompt at a time (width 1); a model server with N parallel slots (``llama-server
+-np N``) answers up to ``llm.max_concurrent`` at once. Search-only questions never touch the
+model, so they should not queue behind someone else's long answer; questions that use the model
+pass this gate in the order they arrived, and the page shows "Waiting for the model" meanwhile.
+Waiting is done in short slices (``ready(ticket, timeout)``) so the caller can yield to Gradio
+(or the event loop) between them and a closed tab or dropped connection cancels its place in
+line.
 
 Tested directly in ``tests/test_gate.py``.
 

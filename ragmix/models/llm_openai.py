@@ -82,7 +82,8 @@ class SlotStates:
 
     def __init__(self, settings: LlmSettings) -> None:
         self.root = _server_root(settings.base_url)
-        self.slots = list(range(settings.server_slot, settings.server_slot + settings.max_concurrent))
+        first = settings.server_slot
+        self.slots = list(range(first, first + settings.max_concurrent))
         self.model = settings.model
         self.api_key = settings.api_key
         self.timeout = settings.timeout_s
