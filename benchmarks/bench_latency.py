@@ -504,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default=None, help="comma-separated chunk counts")
     ap.add_argument("--queries", type=int, default=None, help="questions per size (100)")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/ragmix-bench/latency")
+    ap.add_argument("--out", default=None, help="results name (default latency)")
     ap.add_argument("--build-only", action="store_true", help="only build (and cache) the stores")
     ap.add_argument("--partial", action="store_true",
                     help="time a store whose vector half is not finished (its catalog is): "
@@ -522,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         else [200, 1000] if args.quick else list(SIZES)
     )  # fmt: skip
     n_q = args.queries or (10 if args.quick else 100)
-    name = "latency_quick" if args.quick else "latency"
+    name = args.out or ("latency_quick" if args.quick else "latency")
     if args.build_only:
         zh, en = chinese_vocabulary(), english_vocabulary()
         for size in sizes:

@@ -1013,14 +1013,12 @@ class Catalog:
         terms = list(dict.fromkeys(t.lower() for t in _query_terms(tokens)))
         if not terms:
             return []
-        from ragmix.store.lexical import fts5_idf, fts5_totals, rescore
+        from ragmix.store.lexical import fts5_totals, rescore
 
-        # tantivy finds the top k by FTS5's idf, and they are scored as FTS5 scores them
-        # (ragmix/store/lexical.py): the engine never changes how the hybrid ranks
-        n_all, held = engine.doc_freqs(terms)
-        weights = {t: fts5_idf(n_all, max(held[t], 1)) for t in terms}
+        # tantivy finds the candidates, scored as FTS5 scores them (ragmix/store/lexical.py):
+        # the engine never changes how the hybrid ranks them
         try:
-            hits = engine.search(terms, k + self.unready_chunks(), doc_ids, weights)
+            hits, n_all, held = engine.candidates(terms, k + self.unready_chunks(), doc_ids)
         except ValueError as exc:
             raise StoreError(
                 f"lexical search failed on {self.lexical_folder}: {exc}; run "
@@ -1030,10 +1028,11 @@ class Catalog:
             return []
         marks = ",".join("?" * len(hits))
         ready = self.query(
-            f"SELECT c.chunk_id, f.tokens FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
-            f" JOIN chunks_fts f ON f.rowid = c.rowid"
+            # FTS5's own content table: a join on the virtual table scans it
+            f"SELECT c.chunk_id, f.c0 FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+            f" JOIN chunks_fts_content f ON f.id = c.rowid"
             f" WHERE c.rowid IN ({marks}) AND d.state = 'ready'",
-            [r for r, _ in hits],
+            hits,
         )
         found = rescore(ready, terms, held, n_all, fts5_totals(self.conn)[1])
         return sorted(found, key=lambda x: (-x[1], x[0]))[:k]

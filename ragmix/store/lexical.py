@@ -68,7 +68,8 @@ def fts5_totals(conn: sqlite3.Connection, table: str = "chunks_fts") -> tuple[in
     row = conn.execute(f"SELECT block FROM {table}_data WHERE id = 1").fetchone()
     if not row or not row[0]:
         return 0, 0.0
-    values, buf, at = [], bytes(row[0]), 0
+    values: list[int] = []
+    buf, at = bytes(row[0]), 0
     while at < len(buf) and len(values) < 2:
         value, at = _varint(buf, at)
         values.append(value)
@@ -128,7 +129,8 @@ def bounded_fts5(
     for t in terms:
         row = conn.execute("SELECT doc FROM chunks_vocab WHERE term = ?", (t,)).fetchone()
         held[t] = int(row[0]) if row else 0
-    rare, spent = [], 0
+    rare: list[str] = []
+    spent = 0
     for t in sorted((t for t in terms if held[t]), key=lambda t: held[t]):
         if rare and spent + held[t] > budget:
             break
@@ -223,32 +225,27 @@ class LexicalIndex:
         return int(self._searcher().num_docs)
 
     def search(
-        self,
-        terms: Sequence[str],
-        k: int,
-        doc_ids: Sequence[str] | None = None,
-        weights: Mapping[str, float] | None = None,
+        self, terms: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
     ) -> list[tuple[int, float]]:
-        """The best ``k`` chunk rowids for any of ``terms`` (BM25, higher is better),
-        optionally only in ``doc_ids``. ``weights`` (term -> idf, with the index's counts)
-        replace tantivy's own idf: each term is boosted by ``weight / idf``, so the top k is
-        the one that idf gives (block-max WAND still skips what cannot enter it)."""
+        """The best ``k`` chunk rowids for any of ``terms`` by tantivy's BM25 (higher is
+        better), optionally only in ``doc_ids``."""
+        return self.top(terms, k, doc_ids)[0]
+
+    def top(
+        self, terms: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
+    ) -> tuple[list[tuple[int, float]], int, dict[str, int]]:
+        """The best ``k`` chunk rowids for any of ``terms`` by tantivy's BM25 (optionally only
+        in ``doc_ids``), with the chunks indexed and how many hold each term (one view)."""
         t = self._tantivy
-        if not terms or k <= 0:
-            return []
-        n_all = 0
         searcher = self._searcher()
-        if weights is not None:
-            n_all = int(searcher.num_docs)
-
-        def term_query(term: str) -> Any:
-            q = t.Query.term_query(self.schema, "tokens", term, index_option="freq")
-            if weights is None or term not in weights:
-                return q
-            own = idf(n_all, max(int(searcher.doc_freq("tokens", term)), 1))
-            return t.Query.boost_query(q, weights[term] / own) if own > 0 else q
-
-        should = [(t.Occur.Should, term_query(term)) for term in terms]
+        n_all = int(searcher.num_docs)
+        held = {term: int(searcher.doc_freq("tokens", term)) for term in terms}
+        if not terms or k <= 0:
+            return [], n_all, held
+        should = [
+            (t.Occur.Should, t.Query.term_query(self.schema, "tokens", term, index_option="freq"))
+            for term in terms
+        ]
         query = t.Query.boolean_query(should)
         if doc_ids:
             query = t.Query.boolean_query(
@@ -259,9 +256,26 @@ class LexicalIndex:
             )
         hits = searcher.search(query, limit=k, count=False).hits
         if not hits:
-            return []
+            return [], n_all, held
         rowids = searcher.fast_field_values("rowid", [addr for _, addr in hits])
-        return [(int(r), float(s)) for (s, _), r in zip(hits, rowids, strict=True)]
+        found = [(int(r), float(s)) for (s, _), r in zip(hits, rowids, strict=True)]
+        return found, n_all, held
+
+    def candidates(
+        self, terms: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
+    ) -> tuple[list[int], int, dict[str, int]]:
+        """Rowids that hold FTS5's best ``k`` for ``terms`` (nearly always), for
+        :func:`rescore`: tantivy's best ``2k`` for the terms FTS5 weighs at all (held by fewer
+        than half the chunks: FTS5's idf of the others is its floor, 1e-6), and, when those
+        are fewer than ``2k``, the best chunks for every term. (Boosting each term to FTS5's
+        idf would give FTS5's top k exactly, but tantivy's block-max pruning does not see
+        through boosts: five times slower.)"""
+        n_all, held = self.doc_freqs(terms)
+        weighed = [term for term in terms if fts5_idf(n_all, max(held[term], 1)) > 1e-6]
+        found = self.top(weighed, 2 * k, doc_ids)[0] if weighed else []
+        if len(found) < 2 * k and len(weighed) < len(terms):
+            found += self.top(terms, 2 * k, doc_ids)[0]
+        return list(dict.fromkeys(r for r, _ in found)), n_all, held
 
     def doc_freqs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
         """Chunks indexed, and how many hold each term (one consistent view)."""
