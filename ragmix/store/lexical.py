@@ -34,14 +34,12 @@ import math
 import shutil
 import sqlite3
 import threading
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 
-#: Terms whose FTS5 idf is at least this share of Lucene's find tantivy's candidates.
-IDF_AGREE = 0.8
 #: Bumped when the index's schema changes: an index of another version is rebuilt.
 ENGINE_VERSION = "tantivy-2"
 #: Memory of the one writer thread (tantivy's minimum is 15 MB per thread).
@@ -234,21 +232,35 @@ class LexicalIndex:
         return self.top(terms, k, doc_ids)[0]
 
     def top(
-        self, terms: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
+        self,
+        terms: Sequence[str],
+        k: int,
+        doc_ids: Sequence[str] | None = None,
+        idf_of: Callable[[int, int], float] | None = None,
     ) -> tuple[list[tuple[int, float]], int, dict[str, int]]:
-        """The best ``k`` chunk rowids for any of ``terms`` by tantivy's BM25 (optionally only
-        in ``doc_ids``), with the chunks indexed and how many hold each term (one view)."""
+        """The best ``k`` chunk rowids for any of ``terms`` (optionally only in ``doc_ids``),
+        with the chunks indexed and how many hold each term (one consistent view).
+
+        ``idf_of(chunks, holding)`` replaces tantivy's own idf: each term is boosted by
+        ``idf_of / idf``, so the top k is the one that idf gives. (Block-max pruning does not
+        see through boosts: about five times slower than tantivy's own idf at 100K chunks,
+        ``benchmarks/bench_latency.py``; the top k by Lucene's idf reorders searches, e.g. the
+        hostile-files search, ``tests/test_hostile.py``.)"""
         t = self._tantivy
         searcher = self._searcher()
         n_all = int(searcher.num_docs)
         held = {term: int(searcher.doc_freq("tokens", term)) for term in terms}
         if not terms or k <= 0:
             return [], n_all, held
-        should = [
-            (t.Occur.Should, t.Query.term_query(self.schema, "tokens", term, index_option="freq"))
-            for term in terms
-        ]
-        query = t.Query.boolean_query(should)
+
+        def term_query(term: str) -> Any:
+            q = t.Query.term_query(self.schema, "tokens", term, index_option="freq")
+            if idf_of is None:
+                return q
+            own = idf(n_all, max(held[term], 1))
+            return t.Query.boost_query(q, idf_of(n_all, max(held[term], 1)) / own)
+
+        query = t.Query.boolean_query([(t.Occur.Should, term_query(term)) for term in terms])
         if doc_ids:
             query = t.Query.boolean_query(
                 [
@@ -266,23 +278,10 @@ class LexicalIndex:
     def candidates(
         self, terms: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
     ) -> tuple[list[int], int, dict[str, int]]:
-        """Rowids that hold FTS5's best ``k`` for ``terms`` (nearly always), for
-        :func:`rescore`: tantivy's best ``2k`` for the terms whose two idfs agree within
-        ``IDF_AGREE`` (rare and middling ones: FTS5's idf of a term held by a quarter of the
-        chunks is 0.79 of Lucene's, by half of them its floor, 1e-6, where Lucene's still
-        counts), and, when those are fewer than ``2k``, the best chunks for every term.
-        Boosting each term to FTS5's idf would give FTS5's top k exactly, but tantivy's
-        block-max pruning does not see through boosts: five times slower at 100K chunks."""
-        n_all, held = self.doc_freqs(terms)
-        weighed = [
-            term
-            for term in terms
-            if fts5_idf(n_all, max(held[term], 1)) >= IDF_AGREE * idf(n_all, max(held[term], 1))
-        ]
-        found = self.top(weighed, 2 * k, doc_ids)[0] if weighed else []
-        if len(found) < 2 * k and len(weighed) < len(terms):
-            found += self.top(terms, 2 * k, doc_ids)[0]
-        return list(dict.fromkeys(r for r, _ in found)), n_all, held
+        """Rowids of FTS5's best ``k`` for ``terms`` (tantivy's, each term weighed by FTS5's
+        idf), for :func:`rescore`, with the chunks indexed and how many hold each term."""
+        found, n_all, held = self.top(terms, k, doc_ids, fts5_idf)
+        return [r for r, _ in found], n_all, held
 
     def doc_freqs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
         """Chunks indexed, and how many hold each term (one consistent view)."""
