@@ -114,7 +114,7 @@ def rm(llama_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Any:
             "max_tokens": 48,
         },  # fmt: skip
     )
-    r.ingest([ROOT / "samples"])
+    r.ingest(ROOT / "samples")
     return r
 
 
