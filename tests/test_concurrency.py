@@ -151,7 +151,7 @@ def test_two_users_are_answered_at_once(rm: Any) -> None:
         t.join(300)
     assert set(answers) == set(qs)
     for q in qs:
-        assert answers[q].text.strip() and answers[q].sources, answers[q]
+        assert answers[q].answer.strip() and answers[q].sources, answers[q]
     (a0, a1), (b0, b1) = spans[qs[0]], spans[qs[1]]
     assert a0 < b1 and b0 < a1, spans  # each wrote its first word before the other finished
 
@@ -172,4 +172,6 @@ def test_reading_progress_from_the_server_comes_before_the_first_word(rm: Any) -
     assert reading and all(i < first_word for i, _ in reading), events[:first_word]
     reads = [e.read for _, e in reading]
     assert reads == sorted(reads) and len(reads) >= 2, reads
-    assert reading[-1][1].total == done.answer.tokens["prompt"]
+    # the server's own count of the prompt, within a few tokens of ragmix's (its template
+    # may add or merge a special token or two)
+    assert abs(reading[-1][1].total - done.answer.tokens["prompt"]) <= 8, reading[-1]
