@@ -161,6 +161,7 @@ def test_two_users_are_answered_at_once(rm: Any) -> None:
 def test_reading_progress_from_the_server_comes_before_the_first_word(rm: Any) -> None:
     from ragmix.core.events import Done, Reading, Token
 
+    list(rm.stream("What is the warranty?", mode="retrieve"))  # it learns the server's kind
     events = list(rm.stream("这份报告讲了什么？", docs=["jiangnan-annual-report-2025.txt"],
                             mode="stuff"))  # fmt: skip
     first_word = next(i for i, e in enumerate(events) if isinstance(e, Token))

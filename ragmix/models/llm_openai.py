@@ -208,25 +208,21 @@ class _ServerChat(ChatOpenAI):
     ``{"read", "total", "restored", "from", "seconds_left"}``."""
 
     _slots: SlotStates | None = PrivateAttr(default=None)
-    _progress: bool | None = PrivateAttr(default=None)  # the server streams reading progress
+    _progress: bool | None = PrivateAttr(default=None)  # llama.cpp's server: reading progress
     _restored: Any = PrivateAttr(default_factory=threading.local)  # this answer's restore
 
     def _reports_progress(self) -> bool:
-        """Whether the server is llama.cpp's (its ``/props`` says so): only it knows
-        ``return_progress``. Asked once per process."""
-        if self._progress is None:
-            root = _server_root(str(self.openai_api_base))
-            try:
-                props = _get_json(root + "/props", 10.0, _key(self.openai_api_key))
-                self._progress = isinstance(props, dict) and "default_generation_settings" in props
-            except (OSError, ValueError):
-                self._progress = False
+        """Whether the server is llama.cpp's, the only one that knows ``return_progress``:
+        known once one of its answers streamed llama.cpp's ``timings`` (no request is spent
+        on asking; the first answer of a process streams no reading progress)."""
         return bool(self._progress)
 
     def _convert_chunk_to_generation_chunk(
         self, chunk: dict[str, Any], *args: Any, **kwargs: Any
     ) -> ChatGenerationChunk | None:
         out = super()._convert_chunk_to_generation_chunk(chunk, *args, **kwargs)
+        if self._progress is None and ("timings" in chunk or "prompt_progress" in chunk):
+            self._progress = True  # llama.cpp's server
         progress = chunk.get("prompt_progress")
         if out is None or not isinstance(progress, dict):
             return out
@@ -331,10 +327,6 @@ def _reading(progress: dict[str, Any], restored: int) -> dict[str, Any] | None:
 
 #: New prompt tokens below which a server's reading progress is not reported.
 READ_REPORT_MIN = 512
-
-
-def _key(secret: Any) -> str:
-    return secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret or "")
 
 
 def _file_sha256(path: Path) -> str:
