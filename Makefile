@@ -22,7 +22,7 @@ LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -D
 WHEELHOUSE := $(HOME)/.cache/ragmix-wheels/$(shell echo "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" | md5sum | cut -c1-12)
 DEMO_STORE ?= .ragmix-demo
 
-.PHONY: setup setup-zh demo test test-fast browser-deps lint wheel-check bench clean
+.PHONY: setup setup-zh demo test test-fast browser-deps lint wheel-check bench clean llama-server
 
 setup: $(VENV)/.installed
 
@@ -82,6 +82,28 @@ test: setup browser-deps
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser and not server"
+
+# llama.cpp's own server (`llama-server -np N --cont-batching`: several answers decoded at once,
+# docs/scaling.md), built once from the llama.cpp sources inside the llama-cpp-python sdist this
+# project pins (the same code and LLAMA_CMAKE_ARGS as the in-process model), CPU, static, target
+# llama-server only, into a cache beside the wheelhouse; about 10 minutes on two cores. The
+# tests that need it (tests/test_concurrency.py) find it there, or skip and say so.
+LLAMA_SERVER_DIR := $(HOME)/.cache/ragmix-wheels/llama-server-$(shell echo "$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)" | md5sum | cut -c1-12)
+LLAMA_SERVER_JOBS ?= 2
+llama-server: $(LLAMA_SERVER_DIR)/llama-server
+
+$(LLAMA_SERVER_DIR)/llama-server:
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	  $(PYTHON) -m pip download -q --no-binary :all: --no-deps -d $$tmp llama-cpp-python==$(LLAMA_VERSION) && \
+	  tar xzf $$tmp/llama_cpp_python-$(LLAMA_VERSION).tar.gz -C $$tmp && \
+	  echo "building llama-server $(LLAMA_VERSION) ($(LLAMA_CMAKE_ARGS)); about 10 minutes" && \
+	  cmake -S $$tmp/llama_cpp_python-$(LLAMA_VERSION)/vendor/llama.cpp -B $$tmp/build \
+	    -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF \
+	    -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF \
+	    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF $(LLAMA_CMAKE_ARGS) >$$tmp/cmake.log || { cat $$tmp/cmake.log; exit 1; }; \
+	  nice -n 10 cmake --build $$tmp/build --target llama-server -j $(LLAMA_SERVER_JOBS) >$$tmp/build.log || { tail -40 $$tmp/build.log; exit 1; }; \
+	  mkdir -p $(LLAMA_SERVER_DIR) && cp $$tmp/build/bin/llama-server $(LLAMA_SERVER_DIR)/llama-server.tmp && \
+	  mv $(LLAMA_SERVER_DIR)/llama-server.tmp $@ && $@ --version
 
 # mypy reads the installed package (the strict editable install's link tree, where ingest/ and
 # ui/ sit inside ragmix/), so it runs outside the checkout, whose ragmix/ does not hold them.

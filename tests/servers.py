@@ -129,11 +129,20 @@ def start_llama_server(log_dir: Path, n_ctx: int = 8192) -> Server:
 
 
 def llama_cpp_server_binary() -> str | None:
-    """llama.cpp's own ``llama-server``: ``$RAGMIX_LLAMA_SERVER``, else on PATH, else None
-    (it is not a Python package: build it from llama.cpp, see the README)."""
+    """llama.cpp's own ``llama-server``: ``$RAGMIX_LLAMA_SERVER``, else the one ``make
+    llama-server`` built into ``~/.cache/ragmix-wheels/llama-server-*/``, else on PATH, else
+    None (it is not a Python package: docs/scaling.md says how to get it)."""
     import shutil
 
-    return os.environ.get("RAGMIX_LLAMA_SERVER") or shutil.which("llama-server")
+    built = sorted(
+        (Path.home() / ".cache" / "ragmix-wheels").glob("llama-server-*/llama-server"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    return (
+        os.environ.get("RAGMIX_LLAMA_SERVER")
+        or (str(built[-1]) if built else None)
+        or shutil.which("llama-server")
+    )
 
 
 def start_llama_cpp_server(log_dir: Path, slot_dir: Path, n_ctx: int = 4096) -> Server:

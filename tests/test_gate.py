@@ -1,4 +1,4 @@
-"""The model gate of the web page: first come, first served, one at a time (fast)."""
+"""The model gate of the web page: first come, first served, one (or ``width``) at a time (fast)."""
 
 from __future__ import annotations
 
@@ -60,3 +60,35 @@ def test_a_waiter_wakes_as_soon_as_its_turn_comes() -> None:
     t0 = time.perf_counter()
     assert gate.ready(b, 5.0)
     assert time.perf_counter() - t0 < 2.0  # woken by leave(), not by the 5 s timeout
+
+
+def test_a_wide_gate_lets_width_through_in_arrival_order() -> None:
+    """A model server with N slots: N answers at once, never more, still in arrival order."""
+    gate = Gate(3)
+    order: list[int] = []
+    inside = most_inside = 0
+    lock = threading.Lock()
+    tickets = [gate.join() for _ in range(9)]
+    assert [gate.ahead(t) for t in tickets] == [0, 0, 0, 1, 2, 3, 4, 5, 6]
+
+    def user(i: int) -> None:
+        nonlocal inside, most_inside
+        while not gate.ready(tickets[i], 0.05):
+            pass
+        with lock:
+            inside += 1
+            most_inside = max(most_inside, inside)
+            order.append(i)
+        time.sleep(0.05)
+        with lock:
+            inside -= 1
+        gate.leave(tickets[i])
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in reversed(range(9))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert most_inside == 3
+    assert sorted(order[:3]) == [0, 1, 2] and sorted(order[3:6]) == [3, 4, 5]
+    assert len(gate) == 0

@@ -66,8 +66,16 @@ def test_tantivy_finds_what_fts5_finds(cat: Catalog) -> None:
     assert _top(cat, "碧螺春", 3) == ["tea-000000"]
     assert [c for c, _ in cat.bm25(["lamp"], 5, ["tea"])] == []  # within some documents
     assert [c for c, _ in cat.bm25(["lamp"], 5, ["lamp", "tea"])] == ["lamp-000000"]
-    # the ceiling (a chunk of average length holding each term once) uses tantivy's idf
-    assert cat.bm25_ceiling(["lamp", "lens"]) == pytest.approx(2 * lexical.idf(6, 1))
+    # the ceiling (a chunk of average length holding each term once) and the scores are
+    # FTS5's, whichever engine found the chunks: the fusion reads the same numbers
+    assert cat.bm25_ceiling(["lamp", "lens"]) == pytest.approx(2 * lexical.fts5_idf(6, 1))
+    for q in ["how long does the lamp run", "太湖的碧螺春", "臺北夜市"]:
+        found = cat.bm25(lexical_tokens(q), 5)
+        cat.lexical = "fts5"
+        before = cat.bm25(lexical_tokens(q), 5)
+        cat.lexical = "tantivy"
+        assert [c for c, _ in found] == [c for c, _ in before], q
+        assert [s for _, s in found] == pytest.approx([s for _, s in before], rel=1e-9), q
     assert cat.check() == []
 
 

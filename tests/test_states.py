@@ -319,7 +319,8 @@ def test_llama_cpp_server_keeps_a_read_document_in_its_slot_across_restarts(
     from tests.servers import llama_cpp_server_binary, start_llama_cpp_server
 
     if not llama_cpp_server_binary():
-        pytest.skip("llama.cpp's llama-server is not installed (PATH or RAGMIX_LLAMA_SERVER)")
+        pytest.skip("llama.cpp's llama-server is not built: `make llama-server` builds it once "
+                    "into ~/.cache/ragmix-wheels (or RAGMIX_LLAMA_SERVER, or PATH)")  # fmt: skip
     root = store_with_two_reports
     slot_dir = tmp_path / "slots"
     slot_dir.mkdir()

@@ -13,10 +13,11 @@ What they must agree on lives here, so the front ends cannot drift apart:
 * **writes** take turns (the embedded store has one writer);
 * **questions** longer than ``CHARS_PER_TOKEN_MAX`` characters per token of the model's question
   limit are refused before anything is counted;
-* **the model's line**: answers that use the in-process model take a ``turn`` at the gate, one
-  at a time, first come first served; search-only questions (``uses_model``) never wait in it;
-* **the history rule** (``keeps_turn``, ``remember``; the page's conversations follow it too):
-  only answered turns are kept.
+* **the model's line**: answers that use the model take a ``turn`` at the gate, first come
+  first served, one at a time for the in-process model, ``llm.max_concurrent`` at a time for
+  a model server; search-only questions (``uses_model``) never wait in it;
+* **the history rule** (``keeps_turn``, ``remember``; the page's conversations and the CLI's
+  ``chat`` follow it too): only answered turns are kept.
 
 Example:
     >>> desk = Desk(RagMix.from_config(None))                      # doctest: +SKIP
@@ -109,7 +110,8 @@ class Desk:
     def __init__(self, rm: RagMix) -> None:
         self.rm = rm
         #: The answering model's line (see ``ragmix.app.gate``).
-        self.gate = Gate()
+        llm = rm.settings.llm
+        self.gate = Gate(llm.max_concurrent if llm.backend == "openai" else 1)
         self._writer = threading.Lock()
         self.max_question_chars = CHARS_PER_TOKEN_MAX * max(
             Window.of(rm.settings).question_limit, 1

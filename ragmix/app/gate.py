@@ -1,11 +1,13 @@
-"""A first-come, first-served turnstile: one holder at a time, the others wait their turn.
+"""A first-come, first-served turnstile: ``width`` holders at a time, the others wait their turn.
 
-The web page and ``ragmix serve`` answer many questions at once, but the answering model
-reads one prompt at a time. Search-only questions never touch the model, so they should not
-queue behind someone else's long answer; questions that use the model pass this gate in the
-order they arrived, and the page shows "Waiting for the model" meanwhile. Waiting is done in
-short slices (``ready(ticket, timeout)``) so the caller can yield to Gradio (or the event loop)
-between them and a closed tab or dropped connection cancels its place in line.
+The web page and ``ragmix serve`` answer many questions at once, but the in-process model
+reads one prompt at a time (width 1); a model server with N parallel slots (``llama-server
+-np N``) answers up to ``llm.max_concurrent`` at once. Search-only questions never touch the
+model, so they should not queue behind someone else's long answer; questions that use the model
+pass this gate in the order they arrived, and the page shows "Waiting for the model" meanwhile.
+Waiting is done in short slices (``ready(ticket, timeout)``) so the caller can yield to Gradio
+(or the event loop) between them and a closed tab or dropped connection cancels its place in
+line.
 
 Tested directly in ``tests/test_gate.py``.
 
@@ -17,6 +19,10 @@ Example:
     >>> gate.leave(a)
     >>> gate.ready(b, 0)
     True
+    >>> wide = Gate(2)
+    >>> a, b, c = wide.join(), wide.join(), wide.join()
+    >>> wide.ready(a, 0), wide.ready(b, 0), wide.ready(c, 0), wide.ahead(c)
+    (True, True, False, 1)
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ from collections.abc import Callable
 
 
 class Gate:
-    """Tickets in arrival order; only the first may pass."""
+    """Tickets in arrival order; the first ``width`` may pass."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 1) -> None:
+        if width < 1:
+            raise ValueError(f"a gate lets at least one through, not {width}")
+        self.width = width
         self._cond = threading.Condition()
         self._line: deque[object] = deque()
 
@@ -41,14 +50,21 @@ class Gate:
         return ticket
 
     def ready(self, ticket: object, timeout: float) -> bool:
-        """Whether ``ticket`` is first in line, waiting at most ``timeout`` seconds for it."""
+        """Whether ``ticket`` is among the first ``width`` in line, waiting at most
+        ``timeout`` seconds for it."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._line[0] is ticket, timeout)
+            return self._cond.wait_for(lambda: self._place(ticket) < self.width, timeout)
 
     def ahead(self, ticket: object) -> int:
-        """How many tickets are in line before ``ticket``."""
+        """How many tickets must leave before ``ticket`` may pass (0: it may)."""
         with self._cond:
-            return self._line.index(ticket)
+            return max(0, self._line.index(ticket) - self.width + 1)
+
+    def _place(self, ticket: object) -> int:
+        for i, t in enumerate(self._line):  # the first few are the ones asked about
+            if t is ticket:
+                return i
+        return len(self._line) + self.width  # gone from the line: never its turn
 
     def leave(self, ticket: object) -> None:
         """Give up the turn, or the place in line; idempotent."""

@@ -95,13 +95,14 @@ class StoreSettings(BaseModel):
         "(0: fail at once with a clear message).",
     )
     lexical: Literal["tantivy", "fts5"] = Field(
-        "fts5",
-        description="The BM25 engine: 'fts5' (SQLite's OR-query, which scores every chunk "
-        "holding any question term) or 'tantivy' (top-k by block-max WAND beside the catalog, "
-        "in catalog.sqlite3.lexical/; faster on large stores). Both are kept from the same "
-        "catalog transaction; tantivy is rebuilt from it when out of step. fts5 stays the "
-        "default until tantivy's scores are calibrated for the hybrid fusion (a search over "
-        "a Chroma server and the hostile-files search ranked differently with it).",
+        "tantivy",
+        description="How BM25 finds its candidates: 'tantivy' (top-k by block-max WAND beside "
+        "the catalog, in catalog.sqlite3.lexical/: its cost follows the question's rarest "
+        "terms, not the store's size) or 'fts5' (SQLite's OR-query, which scores every chunk "
+        "holding any question term: slow past ~100K chunks). Either way the candidates are "
+        "scored with FTS5's BM25, so the hybrid ranks them the same. Both are kept from the "
+        "same catalog transaction; tantivy is rebuilt from it when out of step "
+        "(docs/scaling.md).",
     )
 
     @field_validator("collection")
@@ -336,6 +337,16 @@ class LlmSettings(BaseModel):
         "then checks each slot file against a SHA-256 it keeps beside it before asking the "
         "server to restore it (llama.cpp's server aborts on a truncated file), and deletes "
         "one that fails. None: files are restored unchecked.",
+    )
+    max_concurrent: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="openai backend: answers the page and `ragmix serve` send to the model "
+        "server at once; the others wait their turn, first come first served. Match the "
+        "server's parallel slots (llama.cpp: `llama-server -np N --cont-batching`, "
+        "docs/scaling.md). Whole-document read states then use slots server_slot to "
+        "server_slot + N - 1. The in-process model (llama-cpp) answers one at a time.",
     )
     base_url: str = Field(
         "http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL (openai backend)."

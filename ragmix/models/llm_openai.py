@@ -11,9 +11,11 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +68,13 @@ def _model_error(exc: Exception, base_url: str, timeout: float) -> ModelError:
 class SlotStates:
     """Whole-document read states kept by llama.cpp's server (``--slot-save-path``).
 
-    Before a whole-document answer (``states.keep_on_disk``) the server's slot
-    ``llm.server_slot`` is restored from ``ragmix-<key>.bin`` (key: the model name and the
-    system message, which holds the instructions and the document), the request is pinned to
-    that slot so the server reuses the restored prefix (``cache_prompt``), and after a fresh
-    read the slot is saved under that name. A server without slot saving (started without the
+    Before a whole-document answer (``states.keep_on_disk``) the answer leases one of the
+    server's slots ``llm.server_slot`` .. ``server_slot + llm.max_concurrent - 1`` (one that
+    holds this document already if it is free; answers running at once never share one), the
+    slot is restored from ``ragmix-<key>.bin`` (key: the model name and the system message,
+    which holds the instructions and the document), the request is pinned to that slot so the
+    server reuses the restored prefix (``cache_prompt``), and after a fresh read the slot is
+    saved under that name. A server without slot saving (started without the
     flag, vLLM, llama-cpp-python's server) is noticed at the first try and left alone. The
     server refuses a file of another model (the document is read again) but aborts on a
     truncated one: with ``llm.server_slot_dir`` ragmix checks each file first.
@@ -78,13 +82,32 @@ class SlotStates:
 
     def __init__(self, settings: LlmSettings) -> None:
         self.root = _server_root(settings.base_url)
-        self.slot = settings.server_slot
+        first = settings.server_slot
+        self.slots = list(range(first, first + settings.max_concurrent))
         self.model = settings.model
         self.api_key = settings.api_key
         self.timeout = settings.timeout_s
         self.supported: bool | None = None  # unknown until the first try
-        self._last: str | None = None  # the slot holds this file's prefix already
+        self._held: dict[int, str] = {}  # slot -> the file whose prefix it holds already
+        self._free = list(self.slots)  # least recently used first
+        self._cond = threading.Condition()
         self.dir = user_path(settings.server_slot_dir) if settings.server_slot_dir else None
+
+    @contextmanager
+    def lease(self, name: str) -> Iterator[int]:
+        """A slot for one answer on ``name``, its own until the block ends: a free one that
+        holds ``name`` already, else the free one used least recently. (The model's gate lets
+        at most ``max_concurrent`` answers run, so a slot is nearly always free.)"""
+        with self._cond:
+            self._cond.wait_for(lambda: bool(self._free))
+            slot = next((n for n in self._free if self._held.get(n) == name), self._free[0])
+            self._free.remove(slot)
+        try:
+            yield slot
+        finally:
+            with self._cond:
+                self._free.append(slot)
+                self._cond.notify()
 
     def _check(self, name: str) -> bool:
         """With the server's folder at hand: whether ``name`` is whole (its SHA-256 matches
@@ -123,8 +146,8 @@ class SlotStates:
         key = hashlib.sha256(f"{self.model}\0{system}".encode()).hexdigest()[:32]
         return f"ragmix-{key}.bin"
 
-    def _action(self, action: str, name: str) -> dict[str, Any] | None:
-        url = f"{self.root}/slots/{self.slot}?action={action}"
+    def _action(self, action: str, name: str, slot: int) -> dict[str, Any] | None:
+        url = f"{self.root}/slots/{slot}?action={action}"
         try:
             out = _post_json(url, {"filename": name}, self.timeout, self.api_key)
         except urllib.error.HTTPError as exc:
@@ -148,27 +171,28 @@ class SlotStates:
         self.supported = True
         return out if isinstance(out, dict) else {}
 
-    def restore(self, name: str) -> int:
-        """Tokens the slot holds of ``name`` (restored now, or still there); 0 if none."""
+    def restore(self, name: str, slot: int) -> int:
+        """Tokens ``slot`` holds of ``name`` (restored now, or still there); 0 if none."""
         if self.supported is False:
             return 0
-        if self._last == name:
+        if self._held.get(slot) == name:
             return -1  # still in the slot: the server reuses it without a restore
+        self._held.pop(slot, None)
         if not self._check(name):
             return 0
-        out = self._action("restore", name)
+        out = self._action("restore", name, slot)
         n = int((out or {}).get("n_restored") or 0)
-        self._last = name if n else None
         if n:
-            logger.info("restored a read state of %d tokens into slot %d (%s)", n, self.slot, name)
+            self._held[slot] = name
+            logger.info("restored a read state of %d tokens into slot %d (%s)", n, slot, name)
         return n
 
-    def save(self, name: str) -> None:
+    def save(self, name: str, slot: int) -> None:
         if self.supported is False:
             return
-        out = self._action("save", name)
+        out = self._action("save", name, slot)
         if out is not None:
-            self._last = name
+            self._held[slot] = name
             self._mark(name)
             logger.info(
                 "the model server kept the read state of %s tokens as %s",
@@ -177,10 +201,35 @@ class SlotStates:
 
 
 class _ServerChat(ChatOpenAI):
-    """``ChatOpenAI`` whose server failures are :class:`ModelError` with the fix, and which
-    keeps whole-document read states in the server's slots where it can (:class:`SlotStates`)."""
+    """``ChatOpenAI`` whose server failures are :class:`ModelError` with the fix, which keeps
+    whole-document read states in the server's slots where it can (:class:`SlotStates`), and
+    which streams a llama.cpp server's reading progress (``return_progress``) as the
+    in-process model does: empty chunks whose ``response_metadata["ragmix_reading"]`` holds
+    ``{"read", "total", "restored", "from", "seconds_left"}``."""
 
     _slots: SlotStates | None = PrivateAttr(default=None)
+    _progress: bool | None = PrivateAttr(default=None)  # llama.cpp's server: reading progress
+    _restored: Any = PrivateAttr(default_factory=threading.local)  # this answer's restore
+
+    def _reports_progress(self) -> bool:
+        """Whether the server is llama.cpp's, the only one that knows ``return_progress``:
+        known once one of its answers streamed llama.cpp's ``timings`` (no request is spent
+        on asking; the first answer of a process streams no reading progress)."""
+        return bool(self._progress)
+
+    def _convert_chunk_to_generation_chunk(
+        self, chunk: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> ChatGenerationChunk | None:
+        out = super()._convert_chunk_to_generation_chunk(chunk, *args, **kwargs)
+        if self._progress is None and ("timings" in chunk or "prompt_progress" in chunk):
+            self._progress = True  # llama.cpp's server
+        progress = chunk.get("prompt_progress")
+        if out is None or not isinstance(progress, dict):
+            return out
+        reading = _reading(progress, getattr(self._restored, "n", 0))
+        if reading is not None:
+            out.message.response_metadata["ragmix_reading"] = [reading]
+        return out
 
     def _fail(self, exc: Exception) -> ModelError:
         timeout = self.request_timeout if isinstance(self.request_timeout, float | int) else 0
@@ -199,19 +248,26 @@ class _ServerChat(ChatOpenAI):
     ) -> Iterator[ChatGenerationChunk]:
         import openai
 
-        slots, name, held = self._slots if states.kept() is not None else None, "", 0
-        if slots is not None and slots.supported is not False:
-            name = slots.name(messages)
-            held = slots.restore(name)
-            if slots.supported:
-                extra = dict(kwargs.get("extra_body") or self.extra_body or {})
-                kwargs["extra_body"] = {**extra, "id_slot": slots.slot, "cache_prompt": True}
-        try:
-            yield from super()._stream(messages, *args, **kwargs)
-        except openai.APIError as exc:
-            raise self._fail(exc) from exc
-        if slots is not None and slots.supported is not False and held == 0:
-            slots.save(name)
+        slots = self._slots if states.kept() is not None else None
+        use_slots = slots is not None and slots.supported is not False
+        name = slots.name(messages) if slots is not None and use_slots else ""
+        extra = dict(kwargs.get("extra_body") or self.extra_body or {})
+        if self._reports_progress():
+            extra["return_progress"] = True
+        with slots.lease(name) if slots is not None and use_slots else nullcontext(-1) as slot:
+            held = slots.restore(name, slot) if slots is not None and slot >= 0 else 0
+            self._restored.n = max(held, 0)
+            if slots is not None and slot >= 0 and slots.supported:
+                extra.update(id_slot=slot, cache_prompt=True)
+            kwargs["extra_body"] = extra
+            try:
+                yield from super()._stream(messages, *args, **kwargs)
+            except openai.APIError as exc:
+                raise self._fail(exc) from exc
+            finally:
+                self._restored.n = 0
+            if slots is not None and slot >= 0 and slots.supported is not False and held == 0:
+                slots.save(name, slot)
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
         import openai
@@ -249,6 +305,28 @@ def make_openai_chat(settings: LlmSettings) -> BaseChatModel:
     )
     chat._slots = SlotStates(settings)
     return chat
+
+
+def _reading(progress: dict[str, Any], restored: int) -> dict[str, Any] | None:
+    """A llama.cpp server's ``prompt_progress`` (``total``, ``cache``: tokens it kept from an
+    earlier prompt, ``processed``: tokens in the slot so far, ``time_ms``) as a reading event;
+    None for a short read (under ``READ_REPORT_MIN`` new tokens, as the in-process model
+    stays quiet about them) unless a state was restored from disk for it."""
+    try:
+        total, cache = int(progress["total"]), int(progress.get("cache") or 0)
+        done, ms = int(progress.get("processed") or cache), float(progress.get("time_ms") or 0)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if total - cache < READ_REPORT_MIN and not restored:
+        return None
+    rate = (done - cache) / ms * 1000 if ms > 0 and done > cache else 0.0
+    left = round((total - done) / rate, 1) if rate > 0 else None
+    source = "disk" if restored else ("ram" if cache else "")
+    return {"read": done, "total": total, "restored": cache, "from": source, "seconds_left": left}
+
+
+#: New prompt tokens below which a server's reading progress is not reported.
+READ_REPORT_MIN = 512
 
 
 def _file_sha256(path: Path) -> str:

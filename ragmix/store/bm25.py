@@ -157,11 +157,15 @@ class LexicalRows(Database):
         engine = self._engine_ready()
         if engine is None:
             return self.bm25_fts5(tokens, k, doc_ids)
-        terms = [t.lower() for t in _query_terms(tokens)]
+        terms = list(dict.fromkeys(t.lower() for t in _query_terms(tokens)))
         if not terms:
             return []
+        from ragmix.store.lexical import fts5_totals, rescore
+
+        # tantivy finds the candidates, scored as FTS5 scores them (ragmix/store/lexical.py):
+        # the engine never changes how the hybrid ranks them
         try:
-            hits = engine.search(terms, k + self.unready_chunks(), doc_ids)
+            hits, n_all, held = engine.candidates(terms, k + self.unready_chunks(), doc_ids)
         except ValueError as exc:
             raise StoreError(
                 f"lexical search failed on {self.lexical_folder}: {exc}; run "
@@ -169,15 +173,16 @@ class LexicalRows(Database):
             ) from exc
         if not hits:
             return []
-        score = dict(hits)
         marks = ",".join("?" * len(hits))
         ready = self.query(
-            f"SELECT c.rowid, c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+            # FTS5's own content table: a join on the virtual table scans it
+            f"SELECT c.chunk_id, f.c0 FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+            f" JOIN chunks_fts_content f ON f.id = c.rowid"
             f" WHERE c.rowid IN ({marks}) AND d.state = 'ready'",
-            list(score),
+            hits,
         )
-        found = sorted(((score[r], cid) for r, cid in ready), key=lambda x: (-x[0], x[1]))
-        return [(cid, s) for s, cid in found[:k]]
+        found = rescore(ready, terms, held, n_all, fts5_totals(self.conn)[1])
+        return sorted(found, key=lambda x: (-x[1], x[0]))[:k]
 
     def bm25_fts5(
         self, tokens: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
@@ -231,12 +236,12 @@ class LexicalRows(Database):
         if not terms:
             return 0.0
         engine = self._engine_ready()
-        if engine is not None:  # its scores use Lucene's idf: the same here
-            from ragmix.store.lexical import idf
+        if engine is not None:  # the same counts from tantivy, without scanning postings
+            from ragmix.store.lexical import fts5_idf
 
             lowered = list(dict.fromkeys(t.lower() for t in terms))
             n_all, counts = engine.doc_freqs(lowered)
-            return sum(max(idf(n_all, max(counts[t], 1)), 1e-6) for t in lowered)
+            return sum(fts5_idf(n_all, max(counts[t], 1)) for t in lowered)
         n_rows = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         held: dict[str, int] = {}
         try:

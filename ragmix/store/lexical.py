@@ -13,19 +13,30 @@ is added), so a crash between the two commits only means the next writer replays
 entries again. Tokens come in already cut (``ragmix.core.text.lexical_tokens``: jieba words,
 CJK bigrams, lowercased words); tantivy only splits them on spaces.
 
-Scores are BM25 with k1 = 1.2, b = 0.75 and Lucene's idf ``ln(1 + (N - n + 0.5) / (n + 0.5))``
-(:func:`idf`), which ``Catalog.bm25_ceiling`` uses too.
+tantivy only *finds* the candidates (its own BM25 uses Lucene's idf and 1-byte length norms).
+What the hybrid fusion reads is one score for every engine: FTS5's BM25 (k1 = 1.2, b = 0.75,
+idf ``ln((N - n + 0.5) / (n + 0.5))``, at least 1e-6), computed here for the candidates from
+their stored tokens (:func:`rescore`). So the engine decides which chunks are candidates, never
+how they rank against each other or against dense hits: on a small store, where every chunk
+holding a term is a candidate, a search ranks exactly as with FTS5; on a large one the two
+differ only where tantivy's top k is not FTS5's.
+
+:func:`bounded_fts5` is the other way to a fast BM25 that was measured beside tantivy
+(``benchmarks/bench_latency.py``): FTS5 asked only for the question's rarest terms (up to a
+budget of postings), the candidates it finds rescored with every term.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import shutil
+import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +44,109 @@ logger = logging.getLogger(__name__)
 ENGINE_VERSION = "tantivy-2"
 #: Memory of the one writer thread (tantivy's minimum is 15 MB per thread).
 WRITER_HEAP = 64_000_000
+
+
+K1, B = 1.2, 0.75  # BM25's constants, as in FTS5's bm25() and tantivy
+_Key = TypeVar("_Key", bound=Hashable)
+
+
+def fts5_idf(n_chunks: int, holding: int) -> float:
+    """FTS5's inverse document frequency (``bm25()`` in SQLite's fts5_aux.c) of a term
+    ``holding`` chunks hold: never below 1e-6 (a term in most chunks counts next to nothing).
+
+    >>> round(fts5_idf(1000, 1), 3), fts5_idf(1000, 999), round(fts5_idf(6, 1), 4)
+    (6.503, 1e-06, 1.2993)
+    """
+    value = math.log(max(n_chunks - holding + 0.5, 0.5) / (holding + 0.5))
+    return value if value > 1e-6 else 1e-6
+
+
+def fts5_totals(conn: sqlite3.Connection, table: str = "chunks_fts") -> tuple[int, float]:
+    """Rows in an FTS5 table and their average length in tokens, read from FTS5's own
+    "averages" record (``<table>_data`` row 1: varints, rows then tokens per column) in O(1);
+    ``(0, 0.0)`` for an empty table."""
+    row = conn.execute(f"SELECT block FROM {table}_data WHERE id = 1").fetchone()
+    if not row or not row[0]:
+        return 0, 0.0
+    values: list[int] = []
+    buf, at = bytes(row[0]), 0
+    while at < len(buf) and len(values) < 2:
+        value, at = _varint(buf, at)
+        values.append(value)
+    n_rows, n_tokens = (values + [0, 0])[:2]
+    return n_rows, (n_tokens / n_rows if n_rows else 0.0)
+
+
+def _varint(buf: bytes, at: int) -> tuple[int, int]:
+    """SQLite's varint at ``buf[at:]``: big-endian 7-bit groups, a ninth byte of 8 bits."""
+    value = 0
+    for i in range(9):
+        byte = buf[at + i]
+        if i == 8:
+            return (value << 8) | byte, at + 9
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, at + i + 1
+    raise AssertionError("unreachable")
+
+
+def rescore(
+    rows: Iterable[tuple[_Key, str]],
+    terms: Sequence[str],
+    held: Mapping[str, int],
+    n_chunks: int,
+    avg_tokens: float,
+) -> list[tuple[_Key, float]]:
+    """FTS5's BM25 of each ``(key, space-separated tokens)`` row for ``terms`` (lowercased,
+    distinct), given how many chunks hold each term and the store's size: what
+    ``bm25(chunks_fts)`` gives the row for an OR-query of the terms (positive, higher is
+    better), without FTS5 reading any term's whole posting list."""
+    weights = {t: fts5_idf(n_chunks, max(held.get(t, 0), 1)) for t in terms}
+    avg = avg_tokens or 1.0
+    out = []
+    for key, tokens in rows:
+        words = tokens.lower().split()
+        counts = collections.Counter(w for w in words if w in weights)
+        norm = K1 * (1 - B + B * len(words) / avg)
+        score = sum(weights[t] * f * (K1 + 1) / (f + norm) for t, f in counts.items())
+        out.append((key, score))
+    return out
+
+
+def bounded_fts5(
+    conn: sqlite3.Connection, terms: Sequence[str], k: int, budget: int = 20_000
+) -> list[tuple[int, float]]:
+    """The best ``k`` chunk rowids by FTS5's BM25 for ``terms``, reading at most about
+    ``budget`` postings: the terms are ordered by how many chunks hold them (``chunks_vocab``),
+    FTS5 ranks the chunks holding the rarest ones (as many as fit the budget, at least one),
+    and its best ``4k`` are rescored with every term (:func:`rescore`). A chunk holding only
+    common terms is never a candidate, so this is approximate where the top k hold none of
+    the rare ones (measured beside tantivy in ``benchmarks/bench_latency.py``)."""
+    terms = list(dict.fromkeys(t.lower() for t in terms if t.strip()))
+    if not terms or k <= 0:
+        return []
+    held = {}
+    for t in terms:
+        row = conn.execute("SELECT doc FROM chunks_vocab WHERE term = ?", (t,)).fetchone()
+        held[t] = int(row[0]) if row else 0
+    rare: list[str] = []
+    spent = 0
+    for t in sorted((t for t in terms if held[t]), key=lambda t: held[t]):
+        if rare and spent + held[t] > budget:
+            break
+        rare.append(t)
+        spent += held[t]
+    if not rare:
+        return []
+    match = " OR ".join('"' + t.replace('"', "") + '"' for t in rare)
+    found = conn.execute(
+        "SELECT rowid, tokens FROM chunks_fts WHERE chunks_fts MATCH ?"
+        " ORDER BY bm25(chunks_fts) LIMIT ?",
+        (match, 4 * k),
+    ).fetchall()
+    n_chunks, avg = fts5_totals(conn)
+    scored = rescore(found, terms, held, n_chunks, avg)
+    return sorted(scored, key=lambda x: (-x[1], x[0]))[:k]
 
 
 def idf(n_chunks: int, holding: int) -> float:
@@ -113,16 +227,40 @@ class LexicalIndex:
     def search(
         self, terms: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
     ) -> list[tuple[int, float]]:
-        """The best ``k`` chunk rowids for any of ``terms`` (BM25, higher is better),
-        optionally only in ``doc_ids``."""
+        """The best ``k`` chunk rowids for any of ``terms`` by tantivy's BM25 (higher is
+        better), optionally only in ``doc_ids``."""
+        return self.top(terms, k, doc_ids)[0]
+
+    def top(
+        self,
+        terms: Sequence[str],
+        k: int,
+        doc_ids: Sequence[str] | None = None,
+        idf_of: Callable[[int, int], float] | None = None,
+    ) -> tuple[list[tuple[int, float]], int, dict[str, int]]:
+        """The best ``k`` chunk rowids for any of ``terms`` (optionally only in ``doc_ids``),
+        with the chunks indexed and how many hold each term (one consistent view).
+
+        ``idf_of(chunks, holding)`` replaces tantivy's own idf: each term is boosted by
+        ``idf_of / idf``, so the top k is the one that idf gives. (Block-max pruning does not
+        see through boosts: about five times slower than tantivy's own idf at 100K chunks,
+        ``benchmarks/bench_latency.py``; the top k by Lucene's idf reorders searches, e.g. the
+        hostile-files search, ``tests/test_hostile.py``.)"""
         t = self._tantivy
+        searcher = self._searcher()
+        n_all = int(searcher.num_docs)
+        held = {term: int(searcher.doc_freq("tokens", term)) for term in terms}
         if not terms or k <= 0:
-            return []
-        should = [
-            (t.Occur.Should, t.Query.term_query(self.schema, "tokens", term, index_option="freq"))
-            for term in terms
-        ]
-        query = t.Query.boolean_query(should)
+            return [], n_all, held
+
+        def term_query(term: str) -> Any:
+            q = t.Query.term_query(self.schema, "tokens", term, index_option="freq")
+            if idf_of is None:
+                return q
+            own = idf(n_all, max(held[term], 1))
+            return t.Query.boost_query(q, idf_of(n_all, max(held[term], 1)) / own)
+
+        query = t.Query.boolean_query([(t.Occur.Should, term_query(term)) for term in terms])
         if doc_ids:
             query = t.Query.boolean_query(
                 [
@@ -130,12 +268,20 @@ class LexicalIndex:
                     (t.Occur.Must, t.Query.term_set_query(self.schema, "doc", list(doc_ids))),
                 ]
             )
-        searcher = self._searcher()
         hits = searcher.search(query, limit=k, count=False).hits
         if not hits:
-            return []
+            return [], n_all, held
         rowids = searcher.fast_field_values("rowid", [addr for _, addr in hits])
-        return [(int(r), float(s)) for (s, _), r in zip(hits, rowids, strict=True)]
+        found = [(int(r), float(s)) for (s, _), r in zip(hits, rowids, strict=True)]
+        return found, n_all, held
+
+    def candidates(
+        self, terms: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
+    ) -> tuple[list[int], int, dict[str, int]]:
+        """Rowids of FTS5's best ``k`` for ``terms`` (tantivy's, each term weighed by FTS5's
+        idf), for :func:`rescore`, with the chunks indexed and how many hold each term."""
+        found, n_all, held = self.top(terms, k, doc_ids, fts5_idf)
+        return [r for r, _ in found], n_all, held
 
     def doc_freqs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
         """Chunks indexed, and how many hold each term (one consistent view)."""
