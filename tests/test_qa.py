@@ -382,9 +382,10 @@ def test_self_route_rereads_the_whole_document(small: RagMix) -> None:
     assert isinstance(after, Sources) and after.sources[0]["source"] == "report.pdf"
     state = AnswerState.fold(events)
     assert state.restarted and state.route == "stuff"
-    assert state.text == "营业收入为十八亿元。"  # the first answer was replaced, not appended to
+    # the first answer was replaced, not appended to; shown answer first (answer.style direct)
+    assert state.text == "十八亿元。"
     final = state.result()
-    assert final.route == "stuff" and final.answer == "营业收入为十八亿元。"
+    assert final.route == "stuff" and final.answer == "十八亿元。"
 
 
 def test_self_route_catches_a_made_up_answer_that_does_not_say_so(small: RagMix) -> None:
