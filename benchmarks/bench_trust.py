@@ -228,6 +228,43 @@ def evaluate(config: str, limit: int, only: str = "", start: int = 0) -> dict[st
     return out
 
 
+def rejudge(paths: list[Path], side: str = "after") -> dict[str, Any]:
+    """The stored answers of earlier ``--eval`` runs judged again by the current verdict and
+    shown as the current ``answer.style: direct`` shows them, with no model: the verdict and
+    the display are computed after generation, so the same answers serve every version."""
+    from ragmix.app.evaluation import score_answer
+    from ragmix.qa.direct import lead
+
+    squad = load_squad(DATA / "cmrc2018_trial.json")
+    rows = [r for p in paths for r in json.loads(p.read_text(encoding="utf-8"))[side]["details"]]
+    _, texts = trust_cases(squad, len({r["id"] for r in rows}) + 10, 3)
+
+    def norm(s: str) -> str:
+        return "".join(s.split()).lower()
+
+    own = [r for r in rows if r["answerable"]]
+    other = [r for r in rows if not r["answerable"]]
+    verdicts: dict[bool, Counter[str]] = {True: Counter(), False: Counter()}
+    held = f1 = 0.0
+    for r in rows:
+        shown = lead(r["answer"], r["question"])
+        v = verdict.judge(shown, [texts[r["document"]]], r["question"]).verdict
+        verdicts[r["answerable"]][v] += 1
+        if r["answerable"]:
+            held += v not in MARKED and any(norm(g) in norm(shown) for g in r["gold"])
+            f1 += score_answer(shown, r["gold"], "zh")[1]
+    n, m = len(own) or 1, len(other) or 1
+    return {
+        "questions": len(own),
+        "rejected": round(sum(verdicts[False][v] for v in MARKED) / m, 4),
+        "accuracy": round(held / n, 4),
+        "false_alarm": round(sum(verdicts[True][v] for v in MARKED) / n, 4),
+        "f1": round(f1 / n, 4),
+        "verdicts_own": dict(verdicts[True]),
+        "verdicts_related": dict(verdicts[False]),
+    }
+
+
 def print_table(res: dict[str, Any]) -> None:
     """The README's table: before and after, side by side."""
     print("\n| side | rejected (no answer in doc) | accuracy (answer in doc) | false alarm | F1 "
@@ -251,9 +288,17 @@ def main() -> int:
     p.add_argument("--config", default="configs/zh-small.yaml")
     p.add_argument("--limit", type=int, default=300)
     p.add_argument("--tag", default="")
+    p.add_argument(
+        "--rejudge",
+        nargs="+",
+        metavar="RESULT",
+        help="judge the answers stored in these --eval results again (no model)",
+    )
     p.add_argument("--start", type=int, default=0, help="skip the first N questions")
     p.add_argument("--only", choices=("before", "after"), help="run one side (merged by --tag)")
     args = p.parse_args()
+    if args.rejudge:
+        print(json.dumps(rejudge([Path(p) for p in args.rejudge]), ensure_ascii=False))
     if args.calibrate:
         res = calibrate(args.limit, args.verdict_only)
         name = "trust_calibration_verdict.json" if args.verdict_only else "trust_calibration.json"
