@@ -49,6 +49,14 @@ TRAD = "臺灣鐵路公司宣布，該列車於上午九時從南寧站發車，
         # a content word must be found where the question is discussed, not anywhere
         ("赵鹏的职业是后卫。", ["赵鹏是一名演员。\n\n邹游是中国足球运动员，司职后卫。"],
          "赵鹏的职业是什么？", "unsupported", ["后卫"]),
+        # the year the question names is in the report's title, not in its paragraphs
+        ("18.62亿元，研发投入为2.87亿元。",
+         ["江南智造2025年年度报告\n\n第一节 公司简介\n\n公司成立于2012年。\n\n"
+          "报告期内，公司实现营业收入18.62亿元，研发投入2.87亿元。"],
+         "公司2025年的营业收入和研发投入是多少？", "supported", []),
+        ("18.62亿元。",
+         ["江南智造2024年年度报告\n\n报告期内，公司实现营业收入18.62亿元。"],
+         "公司2025年的营业收入是多少？", "unsupported", ["18.62亿元"]),
         # one of the question's own options: nothing to check
         ("有机化合物", ["乙二醛是一种有机化合物。"], "乙二醛是有机还是无机化合物？", "partial", []),
         # a number from a passage about another event is not support
@@ -160,6 +168,10 @@ def test_the_examples_in_the_docstrings_hold() -> None:
          "中国（南京）国际象棋特级大师邀请赛"),
         ("《SOUL EATER》里的登场人物介绍。", "《SOUL EATER》是谁的漫画作品？",
          "《SOUL EATER》里的登场人物介绍。"),
+        # a question that asks for two things: each part keeps its label
+        ("根据报告，公司2025年的营业收入为18.62亿元，研发投入为2.87亿元。",
+         "公司2025年的营业收入和研发投入是多少？",
+         "公司2025年的营业收入为18.62亿元，研发投入为2.87亿元。"),
         # all restatement: shown as written; a refusal is untouched
         ("生命数耗完即算", "生命数耗完即算为什么？", "生命数耗完即算"),
         ("无法回答：文档中没有相关信息。", "董事长的爱好是什么？",

@@ -70,17 +70,19 @@ class QA:
             return None  # no question: a document read ahead
         if plan.canned is not None:
             return verdict.Judgement("no_answer", note="nothing in the documents bears on it")
-        read = (
-            [p.text for p in plan.passages]
-            if plan.decision.route == "retrieve"
-            else list(plan.texts.values())
-        )
+        if plan.decision.route == "retrieve":
+            read = [p.text for p in plan.passages]
+            heads = [p.source for p in plan.passages]
+        else:
+            read = list(plan.texts.values())
+            heads = [self.planner.catalog.name(d) for d in plan.texts]
         return verdict.judge(
             answer,
             read,
             plan.query or plan.question,
             global_question=router.is_global_question(plan.question),
             min_relevance=self.settings.answer.min_relevance,
+            heads=heads,
         )
 
     def supported(self, plan: Plan, answer: str) -> list[Source]:

@@ -14,13 +14,15 @@ starts where the answer does:
   ("中国（南京）国际象棋特级大师邀请赛" for "中国（南京）国际象棋超级大赛的原名是什么？") is
   kept whole.
 
-Nothing after the first character the question does not hold is touched, and an answer that is
-all restatement is shown as written. It works on the stream (:class:`DirectLead` holds back only
-the beginning it may drop), so the page and the CLI show the same text as the JSON.
+Nothing after the first character the question does not hold is touched, an answer that is
+all restatement is shown as written, and so is one to a question that asks for several things
+("营业收入和研发投入是多少？": each part of the answer keeps its label). It works on the stream
+(:class:`DirectLead` holds back only the beginning it may drop), so the page and the CLI show
+the same text as the JSON.
 
 Measured (``answer.style: direct`` vs ``full``, the same answers): the long-document set
 ``benchmarks/data/longdocs`` (18 questions, retrieval) F1 0.226 -> 0.452; CMRC 2018 trial
-(12 questions, whole reading) 0.564 -> 0.599.
+(12 questions, whole reading) 0.564 -> 0.590.
 
 Example:
     >>> lead("根据案情，翟楼与叶某约定的每天工资为220元。", "翟楼与叶某约定的每天工资是多少？")
@@ -43,6 +45,9 @@ _JOIN = frozenset("，,：:为是在于有")
 _INSIDE = _JOIN | frozenset("的了 \t\n")
 _LEAD_IN = re.compile(r"(?:根据|依据|按照|据)[^，,。：:\n]{0,30}[，,：:]\s*")
 _CITATIONS = re.compile(r"\s*(?:[\[【]\d+[\]】]\s*)+")
+_LEAD_WORDS = ("根据", "依据", "按照", "据")
+# A question that asks for several things: an answer that names each is kept so.
+_SEVERAL = re.compile(r"[和与及、]|以及|分别")
 _OPEN_CITATION = re.compile(r"\s*(?:[\[【]\d*)?")
 # A lead-in is at most this long; past it, nothing is held back for one.
 _LEAD_IN_MAX = 34
@@ -67,12 +72,16 @@ def _cut(text: str, question: str, final: bool) -> int | None:
         start = m.end()
     if not final and _OPEN_CITATION.fullmatch(text, start):
         return None
-    if text.startswith(("根据", "依据", "按照", "据"), start):
+    if text.startswith(_LEAD_WORDS, start):
         m = _LEAD_IN.match(text, start)
         if m:
             start = m.end()
         elif not final and len(text) - start < _LEAD_IN_MAX:
             return None
+    if not final and any(w.startswith(text[start:]) for w in _LEAD_WORDS if text[start:]):
+        return None  # "根" may become "根据…，"
+    if _SEVERAL.search(question.rsplit("的", 1)[-1]):  # "营业收入和研发投入": keep each label
+        return start
     cut, i = start, start
     while i < len(text):
         if not _covered(text, i, question):

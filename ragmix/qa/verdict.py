@@ -63,6 +63,9 @@ SUPPORTED_WORDS = 0.6
 #: ...and below this share it is unsupported, whatever else.
 UNSUPPORTED_WORDS = 0.3
 LOCATE_WORDS = True
+#: A text's first line, when it is a title (this short, no sentence end), names what the whole
+#: text is about.
+TITLE = 80
 #: ...and without the question's most specific name, at least this share (see ``relevance``).
 STRICT_SHARE = 2 / 3
 
@@ -364,7 +367,9 @@ def question_terms(question: str) -> QuestionTerms:
     return QuestionTerms(terms, frozenset(anchors))
 
 
-def relevance(terms: QuestionTerms, text: str, *, strict: bool = False) -> float:
+def relevance(
+    terms: QuestionTerms, text: str, *, strict: bool = False, given: frozenset[str] = frozenset()
+) -> float:
     """The share of the question's term weight found in ``text`` (normalised); 1.0 when the
     question has no key terms (nothing to locate), 0.0 when it names something (a person, a
     place, an organisation, a year) and ``text`` holds none of those names: a text about
@@ -372,7 +377,9 @@ def relevance(terms: QuestionTerms, text: str, *, strict: bool = False) -> float
     verdict's use): the question's most specific name must be there, not just any of them
     ("中国（南京）国际象棋超级大赛" is located by "南京", not by "中国"), unless the text holds at
     least ``STRICT_SHARE`` of the question's term weight (jieba tags some common nouns as
-    names: "长度" for a text that says "长约").
+    names: "长度" for a text that says "长约"). ``given``: names the whole text is about (they
+    are in its title or its file's name: "2025" of "…2025 年年度报告", whose paragraphs say
+    "报告期内"), found wherever in it.
 
     Example:
         >>> t = question_terms("上海外滩踩踏事件造成多少人死亡？")
@@ -383,12 +390,27 @@ def relevance(terms: QuestionTerms, text: str, *, strict: bool = False) -> float
     """
     if not terms.terms:
         return 1.0
-    if terms.anchors and not any(a in text for a in terms.anchors):
+    if terms.anchors and not any(a in text or a in given for a in terms.anchors):
         return 0.0
-    share = sum(w for t, w in terms.terms.items() if t in text) / terms.total
-    if strict and terms.anchors and terms.top_anchor not in text and share < STRICT_SHARE:
+    share = sum(w for t, w in terms.terms.items() if t in text or t in given) / terms.total
+    top = terms.top_anchor
+    if strict and top and top not in text and top not in given and share < STRICT_SHARE:
         return 0.0
     return share
+
+
+def _title(text: str) -> str:
+    """The first line of ``text`` when it is a title: at most ``TITLE`` characters and no
+    sentence end ("江南智造科技股份有限公司 2025 年年度报告（摘要）"); else "".
+
+    Example:
+        >>> _title("某公司2025年年度报告\\n\\n报告期内……"), _title("2015年1月，麦加发生踩踏事件。")
+        ('某公司2025年年度报告', '')
+    """
+    line = text.lstrip().split("\n", 1)[0].strip()
+    if len(line) > TITLE or line.endswith(("。", ".", "！", "!", "？", "?", "；", ";")):
+        return ""
+    return line
 
 
 def _around(text: str, start: int, end: int, width: int = WINDOW) -> str:
@@ -497,9 +519,12 @@ def judge(
     *,
     global_question: bool = False,
     min_relevance: float = MIN_RELEVANCE,
+    heads: Sequence[str] = (),
 ) -> Judgement:
     """The verdict on ``answer``, written from ``texts`` (passages or whole documents) for
-    ``question``. ``global_question`` (a summary): every place in the text bears on it."""
+    ``question``. ``global_question`` (a summary): every place in the text bears on it.
+    ``heads``: per text, what names the whole of it (its document's file name); a text's own
+    title (see ``_title``) counts too."""
     stripped = answer.strip()
     if not stripped or says_unanswerable(stripped):
         return Judgement("no_answer", note="the answer says the documents do not tell")
@@ -507,9 +532,18 @@ def judge(
     terms = QuestionTerms({}, frozenset()) if global_question else question_terms(question)
     text_numbers = [numbers(t) for t in found_texts]
 
+    about = [
+        frozenset(
+            a
+            for a in terms.anchors
+            if a in _title(t) or (i < len(heads) and a in normalise(heads[i]))
+        )
+        for i, t in enumerate(found_texts)
+    ]
+
     def located(start: int, end: int, i: int) -> bool:
         window = _around(found_texts[i], start, end)
-        return relevance(terms, window, strict=True) >= min_relevance
+        return relevance(terms, window, strict=True, given=about[i]) >= min_relevance
 
     def specific_found(c: Claim) -> tuple[bool, bool]:
         """(found near the question's terms, found anywhere)."""
