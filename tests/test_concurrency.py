@@ -113,6 +113,9 @@ def rm(llama_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Any:
             "max_concurrent": 2,
             "max_tokens": 48,
         },  # fmt: skip
+        # the model's own words as they come: answer first would hold back a Chinese
+        # answer's restated question, and these tests time the model, not the display
+        answer={"style": "full"},
     )
     r.ingest(ROOT / "samples")
     return r
