@@ -8,13 +8,13 @@ import time
 from ragmix.app.gate import Gate
 
 
-def test_tickets_pass_in_arrival_order_one_at_a_time() -> None:
-    gate = Gate()
+def _users(gate: Gate, n: int, hold_s: float) -> tuple[list[int], int]:
+    """``n`` users who joined the line in order (their threads start in reverse), each
+    holding its turn ``hold_s``: the order they passed in, and the most inside at once."""
     order: list[int] = []
-    inside = 0
-    most_inside = 0
+    inside = most_inside = 0
     lock = threading.Lock()
-    tickets = [gate.join() for _ in range(6)]  # arrival order fixed before the threads run
+    tickets = [gate.join() for _ in range(n)]  # arrival order fixed before the threads run
 
     def user(i: int) -> None:
         nonlocal inside, most_inside
@@ -24,16 +24,22 @@ def test_tickets_pass_in_arrival_order_one_at_a_time() -> None:
             inside += 1
             most_inside = max(most_inside, inside)
             order.append(i)
-        time.sleep(0.01)
+        time.sleep(hold_s)
         with lock:
             inside -= 1
         gate.leave(tickets[i])
 
-    threads = [threading.Thread(target=user, args=(i,)) for i in reversed(range(6))]
+    threads = [threading.Thread(target=user, args=(i,)) for i in reversed(range(n))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
+    return order, most_inside
+
+
+def test_tickets_pass_in_arrival_order_one_at_a_time() -> None:
+    gate = Gate()
+    order, most_inside = _users(gate, 6, 0.01)
     assert order == [0, 1, 2, 3, 4, 5]
     assert most_inside == 1
     assert len(gate) == 0
@@ -64,31 +70,11 @@ def test_a_waiter_wakes_as_soon_as_its_turn_comes() -> None:
 
 def test_a_wide_gate_lets_width_through_in_arrival_order() -> None:
     """A model server with N slots: N answers at once, never more, still in arrival order."""
+    probe = Gate(3)
+    tickets = [probe.join() for _ in range(9)]
+    assert [probe.ahead(t) for t in tickets] == [0, 0, 0, 1, 2, 3, 4, 5, 6]
     gate = Gate(3)
-    order: list[int] = []
-    inside = most_inside = 0
-    lock = threading.Lock()
-    tickets = [gate.join() for _ in range(9)]
-    assert [gate.ahead(t) for t in tickets] == [0, 0, 0, 1, 2, 3, 4, 5, 6]
-
-    def user(i: int) -> None:
-        nonlocal inside, most_inside
-        while not gate.ready(tickets[i], 0.05):
-            pass
-        with lock:
-            inside += 1
-            most_inside = max(most_inside, inside)
-            order.append(i)
-        time.sleep(0.05)
-        with lock:
-            inside -= 1
-        gate.leave(tickets[i])
-
-    threads = [threading.Thread(target=user, args=(i,)) for i in reversed(range(9))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    order, most_inside = _users(gate, 9, 0.05)
     assert most_inside == 3
     assert sorted(order[:3]) == [0, 1, 2] and sorted(order[3:6]) == [3, 4, 5]
     assert len(gate) == 0
