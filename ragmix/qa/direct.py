@@ -54,11 +54,11 @@ _LEAD_IN_MAX = 34
 
 
 def _covered(text: str, i: int, question: str) -> bool:
-    c = text[i]
+    """Whether ``text[i]`` restates the question: a joining character, or one of a
+    two-character piece (with the next or the previous character) that the question holds."""
     return (
-        c in _INSIDE
-        or text[i : i + 2] in question
-        and i + 1 < len(text)
+        text[i] in _INSIDE
+        or (i + 1 < len(text) and text[i : i + 2] in question)
         or (i > 0 and text[i - 1 : i + 1] in question)
     )
 

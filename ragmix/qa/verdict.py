@@ -62,7 +62,6 @@ WINDOW = 400
 SUPPORTED_WORDS = 0.6
 #: ...and below this share it is unsupported, whatever else.
 UNSUPPORTED_WORDS = 0.3
-LOCATE_WORDS = True
 #: A text's first line, when it is a title (this short, no sentence end), names what the whole
 #: text is about.
 TITLE = 80
@@ -557,7 +556,11 @@ def judge(
                         if located(n.start, n.end, i):
                             return True, True
             return False, anywhere
-        key = normalise(c.text)
+        return text_found(normalise(c.text))
+
+    def text_found(key: str) -> tuple[bool, bool]:
+        """(``key`` found near the question's terms, found anywhere)."""
+        anywhere = False
         for i, t in enumerate(found_texts):
             at = t.find(key)
             while at >= 0:
@@ -578,19 +581,8 @@ def judge(
             missing_specifics.append(c.text)
             if anywhere:
                 elsewhere.append(c.text)
-    def word_found(c: Claim) -> bool:
-        key = _stem(normalise(c.text))
-        if not LOCATE_WORDS:
-            return any(key in t for t in found_texts)
-        for i, t in enumerate(found_texts):
-            at = t.find(key)
-            while at >= 0:
-                if located(at, at + len(key), i):
-                    return True
-                at = t.find(key, at + 1)
-        return False
-
-    missing_words = [c for c in words if not word_found(c)]
+    # words are located as specifics are: "后卫" said of another player is not support
+    missing_words = [c for c in words if not text_found(_stem(normalise(c.text)))[0]]
     total = sum(c.weight for c in words)
     share = 1.0 - sum(c.weight for c in missing_words) / total if total else 1.0
     missing_words.sort(key=lambda c: -c.weight)
