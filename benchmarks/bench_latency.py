@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import print_table, save_plot, summary_ms, write_json
+from benchmarks.common import RESULTS, print_table, save_plot, summary_ms, write_json
 
 KINDS = (
     "hybrid", "hybrid_bounded", "hybrid_fts5", "bm25", "bm25_bounded", "bm25_fts5", "dense", "knn"
@@ -545,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         data = bench(sizes, n_q, args.cache, args.partial)
     report(data)
     print(f"\nwrote {write_json(name, data)}\nwrote {plot(data, name)}")
+    (RESULTS / "latency_partial.json").unlink(missing_ok=True)  # the run finished
     return 0
 
 
