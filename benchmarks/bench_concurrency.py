@@ -25,6 +25,13 @@ the server path but queues behind model answers on the FIFO path, which inflates
 (session 12's run: about half the answers at 4 and 8 askers). An answer that still came back
 without a model token is counted in ``no model`` and left out of answers/s.
 
+Then the hardware's own ceiling: the same llama-server asked directly, without ragmix, by
+1, 4 and 8 clients at once, each request ~450 tokens of the samples and exactly 64 written
+(``ignore_eos``, no prompt cache): answers/s at each level over one at a time. Where that is
+~1×, as on this 2-core CPU (prompt reading and decoding are both bound by arithmetic there),
+no client can get more answers/s from slots; on a GPU, where decoding one sequence leaves the
+arithmetic units idle, it is several times. ``--ceiling-only`` measures just that.
+
 Same model file, same threads (``--threads``, default 1: half the cores of this 2-core
 machine, the in-process default), same answer length (``llm.max_tokens``, 64), same prompts.
 The llama-server binary comes from ``make llama-server`` (or ``$RAGMIX_LLAMA_SERVER``).
@@ -126,6 +133,7 @@ class Answer:
     done: float
     tokens: int
     error: str | None
+    prompt_tokens: int = 0
 
 
 def ask(http: Any, q: str) -> Answer:
@@ -134,6 +142,7 @@ def ask(http: Any, q: str) -> Answer:
             "stream_options": {"include_usage": True}}  # fmt: skip
     t0 = time.perf_counter()
     first, text, tokens, sources, error = None, [], 0, False, None
+    prompt = 0
     try:
         with http.stream("POST", "/v1/chat/completions", json=body) as r:
             if r.status_code != 200:
@@ -154,6 +163,7 @@ def ask(http: Any, q: str) -> Answer:
                         text.append(piece)
                 if chunk.get("usage"):
                     tokens = int(chunk["usage"].get("completion_tokens") or 0)
+                    prompt = int(chunk["usage"].get("prompt_tokens") or 0)
                 if (chunk.get("ragmix") or {}).get("sources"):
                     sources = True
     except Exception as exc:  # noqa: BLE001 - counted and printed, never hidden
@@ -162,7 +172,7 @@ def ask(http: Any, q: str) -> Answer:
         error = "no answer text"
     elif error is None and not sources:
         error = "no sources"
-    return Answer(t0, first, time.perf_counter(), tokens, error)
+    return Answer(t0, first, time.perf_counter(), tokens, error, prompt)
 
 
 def run_level(url: str, askers: int, rounds: int, qs: list[str]) -> list[Answer]:
@@ -207,9 +217,58 @@ def stats(answers: list[Answer]) -> dict[str, Any]:
         "answer_p50_s": round(pct(total, 50), 2) if total else None,
         "completion_tokens_per_s": round(toks / span, 1) if span > 0 else 0.0,
         "mean_completion_tokens": round(toks / max(len(good), 1), 1),
+        "mean_prompt_tokens": round(sum(a.prompt_tokens for a in good) / max(len(good), 1)),
         "wall_s": round(span, 1),
         "error_samples": [a.error for a in answers if a.error][:3],
     }
+
+
+def raw_scaling(base: str, levels: list[int], rounds: int) -> list[dict[str, Any]]:
+    """The hardware's own ceiling: ``llama-server`` asked directly (no ragmix), the same
+    levels, each request a distinct ~450-token slice of the samples and exactly
+    ``MAX_TOKENS`` tokens written (``ignore_eos``, no prompt cache), so every level does
+    the same work per answer; answers/s at each level over one at a time."""
+    import httpx
+
+    text = (
+        (ROOT / "samples" / "lumen-x2-manual.md").read_text(encoding="utf-8")
+        + "\n"
+        + (ROOT / "samples" / "jiangnan-annual-report-2025.txt").read_bytes().decode("gb18030")
+    )  # the sample report is GBK, as many users' files are
+    body = {"max_tokens": MAX_TOKENS, "temperature": 0, "ignore_eos": True, "cache_prompt": False}
+
+    def one(http: Any, i: int) -> None:
+        start = (i * 97) % max(len(text) - 1500, 1)
+        msg = f"Request {i}. Summarise:\n{text[start : start + 1500]}"
+        r = http.post("/v1/chat/completions",
+                      json={**body, "messages": [{"role": "user", "content": msg}]})  # fmt: skip
+        r.raise_for_status()
+
+    out: list[dict[str, Any]] = []
+    counter = iter(range(10**6))
+    for askers in levels:
+        r = max(rounds, 8) if askers == 1 else rounds
+        start = threading.Barrier(askers)
+
+        def asker(start: threading.Barrier, r: int) -> None:
+            with httpx.Client(base_url=base, timeout=TIMEOUT_S) as http:
+                start.wait()
+                for _ in range(r):
+                    one(http, next(counter))
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=asker, args=(start, r)) for _ in range(askers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rate = askers * r / (time.perf_counter() - t0)
+        out.append({"askers": askers, "answers_per_s": round(rate, 3)})
+    for row in out:
+        row["vs_one_at_a_time"] = round(row["answers_per_s"] / out[0]["answers_per_s"], 2)
+        print(f"  llama-server alone ×{row['askers']}: {row['answers_per_s']:.2f} answers/s, "
+              f"{row['vs_one_at_a_time']}× one at a time", flush=True)  # fmt: skip
+    return out
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -242,6 +301,7 @@ def bench(levels: list[int], rounds: int, threads: int, model: str, work: Path) 
         },  # fmt: skip
     }
     rows: list[dict[str, Any]] = []
+    ceiling: list[dict[str, Any]] = []
     llama = None
     try:
         port = free_port()
@@ -267,6 +327,11 @@ def bench(levels: list[int], rounds: int, threads: int, model: str, work: Path) 
                           f"no model {row['no_model']}", flush=True)  # fmt: skip
             finally:
                 stop(proc)
+        try:
+            ceiling = raw_scaling(f"http://127.0.0.1:{port}", levels, rounds)
+        except Exception as exc:  # noqa: BLE001 - the rows above are kept; said in the output
+            print(f"  llama-server alone failed: {type(exc).__name__}: {exc}", flush=True)
+            ceiling = []
     finally:
         if llama is not None:
             llama.terminate()
@@ -284,6 +349,7 @@ def bench(levels: list[int], rounds: int, threads: int, model: str, work: Path) 
         "benchmark": "concurrency",
         "levels": levels,
         "rows": rows,
+        "llama_server_alone": ceiling,
         "goal": {
             "askers": GOAL_ASKERS,
             "target_ratio": GOAL_RATIO,
@@ -312,17 +378,23 @@ def bench(levels: list[int], rounds: int, threads: int, model: str, work: Path) 
 def report(data: dict[str, Any]) -> None:
     print_table(
         ["path", "askers", "answers", "errors", "no model", "answers/s", "× fifo",
-         "1st token p50 s", "1st token p95 s", "answer p50 s", "tokens/s"],
+         "1st token p50 s", "1st token p95 s", "answer p50 s", "tokens/s", "prompt tok"],
         [[r["path"], r["askers"], r["answers"], r["errors"], r.get("no_model", "-"),
           r["answers_per_s"],
           r["answers_per_s_vs_fifo"], r["first_token_p50_s"], r["first_token_p95_s"],
-          r["answer_p50_s"], r["completion_tokens_per_s"]] for r in data["rows"]],
+          r["answer_p50_s"], r["completion_tokens_per_s"], r.get("mean_prompt_tokens", "-")]
+         for r in data["rows"]],
         title=f"Concurrent askers through `ragmix serve` ({data['setup']['model']}, "
         f"{data['setup']['threads']} thread(s), {data['setup']['max_tokens']}-token answers)",
     )  # fmt: skip
     for r in data["rows"]:
         if r["error_samples"]:
             print(f"  {r['path']} ×{r['askers']} errors: {r['error_samples']}")
+    for row in data.get("llama_server_alone", []):
+        print(
+            f"llama-server alone, {row['askers']} at once: {row['answers_per_s']} answers/s, "
+            f"{row['vs_one_at_a_time']}× one at a time (the batching this hardware gives)"
+        )
     g = data["goal"]
     print(f"answers/s at {g['askers']} askers, server over fifo: {g['ratio']}× "
           f"(target ≥ {g['target_ratio']}×): {'met' if g['met'] else 'NOT met'}")  # fmt: skip
@@ -350,6 +422,32 @@ def plot(data: dict[str, Any], name: str) -> Path:
     return save_plot(name, draw)
 
 
+def ceiling_only(levels: list[int], rounds: int, threads: int, model: str) -> int:
+    """``--ceiling-only``: :func:`raw_scaling` on a fresh llama-server; writes
+    ``concurrency_ceiling-<model>.json``."""
+    from ragmix.models.llm import resolve_gguf
+    from tests.webclient import free_port
+
+    binary = llama_server_binary()
+    if binary is None:
+        raise SystemExit("no llama-server: run `make llama-server` (or set RAGMIX_LLAMA_SERVER)")
+    gguf = resolve_gguf(MODELS[model][0])
+    with tempfile.TemporaryDirectory(prefix="ragmix-ceiling-") as tmp:
+        port = free_port()
+        llama = start_llama_server(binary, gguf, port, threads, Path(tmp) / "llama-server.log")
+        try:
+            rows = raw_scaling(f"http://127.0.0.1:{port}", levels, rounds)
+        finally:
+            llama.terminate()
+            llama.wait(20)
+    machine = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+    data = {"benchmark": "concurrency_ceiling", "model": MODELS[model][0], "threads": threads,
+            "slots": SLOTS, "max_tokens": MAX_TOKENS, "llama_server_alone": rows,
+            "machine": machine}  # fmt: skip
+    print(f"wrote {write_json(f'concurrency_ceiling-{model}', data)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="levels 1 and 4, one round each")
@@ -362,10 +460,15 @@ def main(argv: list[str] | None = None) -> int:
         default="smollm2",
         help="smollm2 (default profile) or zh-small (Qwen2.5-0.5B, its profile)",
     )
+    ap.add_argument("--ceiling-only", action="store_true",
+                    help="only llama-server asked directly: what batching gives on this "
+                    "hardware")  # fmt: skip
     args = ap.parse_args(argv)
     levels = ([int(x) for x in args.levels.split(",")] if args.levels
               else [1, 4] if args.quick else [1, 4, 8])  # fmt: skip
     rounds = args.rounds or (1 if args.quick else 3)
+    if args.ceiling_only:
+        return ceiling_only(levels, rounds, args.threads, args.model)
     name = "concurrency_quick" if args.quick else "concurrency"
     if args.model != "smollm2":
         name += f"-{args.model}"
