@@ -154,8 +154,9 @@ def test_a_document_removed_after_the_question_arrived_is_left_out(
 
 
 def test_dense_search_of_an_empty_a_filled_and_an_emptied_collection(tmp_path: Path) -> None:
-    """Search asks Chroma straight away (no COUNT(*) first: 58 ms a question at 1M chunks),
-    so an empty collection, new or emptied, must still answer with no hits."""
+    """Search counts the collection only until its embedder is checked (Chroma's COUNT(*) is
+    58 ms a question at 1M chunks): a new empty store answers with no hits and stays
+    unstamped (another embedder may fill it), an emptied one answers with no hits too."""
     from ragmix import RagMix
 
     rm = RagMix.from_config(
@@ -163,6 +164,7 @@ def test_dense_search_of_an_empty_a_filled_and_an_emptied_collection(tmp_path: P
     )
     vectors = rm.vectors
     assert vectors.search("espresso machine", 5) == []
+    assert vectors.recorded_embedder() is None  # a search on an empty store stamps nothing
     texts = ["Descale the espresso machine every month.", "The warranty lasts two years."]
     vecs = vectors.embeddings.embed_documents(texts)
     ids = ["d1:0", "d1:1"]

@@ -406,9 +406,13 @@ class VectorIndex:
         self, query: str, k: int, doc_ids: Sequence[str] | None = None
     ) -> list[tuple[str, float]]:
         """Top ``k`` chunk ids by cosine similarity (1 is identical); none from an empty
-        collection. (Chroma's ``count()`` is a SQL ``COUNT(*)``: 58 ms a question at 1M
-        chunks, more than the HNSW search itself, so it is not asked first.)"""
-        self.check_embedder()
+        collection, which a search does not stamp with its embedder. (Chroma's ``count()``
+        is a SQL ``COUNT(*)``, 58 ms at 1M chunks, more than the HNSW search itself: it is
+        asked only until the collection's embedder has been checked once.)"""
+        if not self._checked:
+            if self.recorded_embedder() is None and self.count() == 0:
+                return []
+            self.check_embedder()
         where: dict[str, Any] | None = None
         if doc_ids:
             where = (
