@@ -51,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,35 +95,18 @@ def questions(n: int) -> list[str]:
     return out
 
 
-def llama_server_binary() -> str | None:
-    """``$RAGMIX_LLAMA_SERVER``, else the one ``make llama-server`` cached, else on PATH."""
-    from tests.servers import llama_cpp_server_binary
-
-    return llama_cpp_server_binary()
-
-
 # -- servers --------------------------------------------------------------------------------------
-def start_llama_server(binary: str, gguf: Path, port: int, threads: int, log: Path) -> Any:
-    proc = subprocess.Popen(
-        [binary, "-m", str(gguf), "--alias", "bench", "--host", "127.0.0.1",
-         "--port", str(port), "-c", str(N_CTX * SLOTS), "-np", str(SLOTS), "--cont-batching",
-         "-t", str(threads), "-tb", str(threads), "--seed", "42"],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    import urllib.request
+def start_llama_server(work: Path, model: str, threads: int) -> Any:
+    """``llama-server -np SLOTS --cont-batching`` with ``model``'s GGUF (``tests/servers``'s
+    launcher); exits saying how to get the binary when there is none."""
+    from tests.servers import launch_llama_cpp_server, llama_cpp_server_binary
 
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llama-server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("llama-server did not come up in 120 s")
+    if llama_cpp_server_binary() is None:
+        raise SystemExit("no llama-server: run `make llama-server` (or set RAGMIX_LLAMA_SERVER)")
+    return launch_llama_cpp_server(
+        work, "-c", str(N_CTX * SLOTS), "-np", str(SLOTS), "--cont-batching",
+        "-t", str(threads), "-tb", str(threads), model=MODELS[model][0], alias="bench",
+    )  # fmt: skip
 
 
 # -- askers ---------------------------------------------------------------------------------------
@@ -175,28 +159,35 @@ def ask(http: Any, q: str) -> Answer:
     return Answer(t0, first, time.perf_counter(), tokens, error, prompt)
 
 
-def run_level(url: str, askers: int, rounds: int, qs: list[str]) -> list[Answer]:
-    import httpx
-
-    per = [qs[i * rounds : (i + 1) * rounds] for i in range(askers)]
-    out: list[Answer] = []
-    lock = threading.Lock()
+def together(askers: int, work: Callable[[int, threading.Barrier], None]) -> float:
+    """``askers`` threads running ``work(i, start)``, each waiting at ``start`` once it is
+    ready so all begin together; the seconds until the last is done."""
     start = threading.Barrier(askers)
-
-    def asker(mine: list[str]) -> None:
-        with httpx.Client(base_url=url, timeout=TIMEOUT_S) as http:
-            http.get("/health").raise_for_status()
-            start.wait()
-            for q in mine:
-                a = ask(http, q)
-                with lock:
-                    out.append(a)
-
-    threads = [threading.Thread(target=asker, args=(m,)) for m in per]
+    threads = [threading.Thread(target=work, args=(i, start)) for i in range(askers)]
+    t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return time.perf_counter() - t0
+
+
+def run_level(url: str, askers: int, rounds: int, qs: list[str]) -> list[Answer]:
+    import httpx
+
+    out: list[Answer] = []
+    lock = threading.Lock()
+
+    def asker(i: int, start: threading.Barrier) -> None:
+        with httpx.Client(base_url=url, timeout=TIMEOUT_S) as http:
+            http.get("/health").raise_for_status()
+            start.wait()
+            for q in qs[i * rounds : (i + 1) * rounds]:
+                a = ask(http, q)
+                with lock:
+                    out.append(a)
+
+    together(askers, asker)
     return out
 
 
@@ -248,21 +239,14 @@ def raw_scaling(base: str, levels: list[int], rounds: int) -> list[dict[str, Any
     counter = iter(range(10**6))
     for askers in levels:
         r = max(rounds, 8) if askers == 1 else rounds
-        start = threading.Barrier(askers)
 
-        def asker(start: threading.Barrier, r: int) -> None:
+        def asker(_i: int, start: threading.Barrier, r: int = r) -> None:
             with httpx.Client(base_url=base, timeout=TIMEOUT_S) as http:
                 start.wait()
                 for _ in range(r):
                     one(http, next(counter))
 
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=asker, args=(start, r)) for _ in range(askers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        rate = askers * r / (time.perf_counter() - t0)
+        rate = askers * r / together(askers, asker)
         out.append({"askers": askers, "answers_per_s": round(rate, 3)})
     for row in out:
         row["vs_one_at_a_time"] = round(row["answers_per_s"] / out[0]["answers_per_s"], 2)
@@ -274,11 +258,9 @@ def raw_scaling(base: str, levels: list[int], rounds: int) -> list[dict[str, Any
 # -- the run --------------------------------------------------------------------------------------
 def bench(levels: list[int], rounds: int, threads: int, model: str, work: Path) -> dict[str, Any]:
     from ragmix.models.llm import resolve_gguf
+    from tests.servers import llama_cpp_server_binary
     from tests.webclient import free_port, start_serve, stop
 
-    binary = llama_server_binary()
-    if binary is None:
-        raise SystemExit("no llama-server: run `make llama-server` (or set RAGMIX_LLAMA_SERVER)")
     model_path, profile = MODELS[model]
     gguf = resolve_gguf(model_path)
     store = work / "store"
@@ -304,9 +286,8 @@ def bench(levels: list[int], rounds: int, threads: int, model: str, work: Path) 
     ceiling: list[dict[str, Any]] = []
     llama = None
     try:
-        port = free_port()
-        llama = start_llama_server(binary, gguf, port, threads, work / "llama-server.log")
-        paths["server"]["RAGMIX_LLM__BASE_URL"] = f"http://127.0.0.1:{port}/v1"
+        llama = start_llama_server(work, model, threads)
+        paths["server"]["RAGMIX_LLM__BASE_URL"] = f"{llama.url}/v1"
         for path, env in paths.items():
             proc, url = start_serve(store, free_port(), env={**base_env, **env},
                                     log=work / f"serve-{path}.log")  # fmt: skip
@@ -328,14 +309,13 @@ def bench(levels: list[int], rounds: int, threads: int, model: str, work: Path) 
             finally:
                 stop(proc)
         try:
-            ceiling = raw_scaling(f"http://127.0.0.1:{port}", levels, rounds)
+            ceiling = raw_scaling(llama.url, levels, rounds)
         except Exception as exc:  # noqa: BLE001 - the rows above are kept; said in the output
             print(f"  llama-server alone failed: {type(exc).__name__}: {exc}", flush=True)
             ceiling = []
     finally:
         if llama is not None:
-            llama.terminate()
-            llama.wait(20)
+            llama.stop()
     fifo = {r["askers"]: r for r in rows if r["path"] == "fifo"}
     for r in rows:
         base = fifo.get(r["askers"])
@@ -367,7 +347,7 @@ def bench(levels: list[int], rounds: int, threads: int, model: str, work: Path) 
             "n_ctx": N_CTX,
             "slots": SLOTS,
             "max_tokens": MAX_TOKENS,
-            "llama_server": binary,
+            "llama_server": llama_cpp_server_binary(),
             "store": "samples/ (2 documents)",
             "mode": "ragmix-retrieve, streamed",
         },  # fmt: skip
@@ -425,21 +405,12 @@ def plot(data: dict[str, Any], name: str) -> Path:
 def ceiling_only(levels: list[int], rounds: int, threads: int, model: str) -> int:
     """``--ceiling-only``: :func:`raw_scaling` on a fresh llama-server; writes
     ``concurrency_ceiling-<model>.json``."""
-    from ragmix.models.llm import resolve_gguf
-    from tests.webclient import free_port
-
-    binary = llama_server_binary()
-    if binary is None:
-        raise SystemExit("no llama-server: run `make llama-server` (or set RAGMIX_LLAMA_SERVER)")
-    gguf = resolve_gguf(MODELS[model][0])
     with tempfile.TemporaryDirectory(prefix="ragmix-ceiling-") as tmp:
-        port = free_port()
-        llama = start_llama_server(binary, gguf, port, threads, Path(tmp) / "llama-server.log")
+        llama = start_llama_server(Path(tmp), model, threads)
         try:
-            rows = raw_scaling(f"http://127.0.0.1:{port}", levels, rounds)
+            rows = raw_scaling(llama.url, levels, rounds)
         finally:
-            llama.terminate()
-            llama.wait(20)
+            llama.stop()
     machine = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
     data = {"benchmark": "concurrency_ceiling", "model": MODELS[model][0], "threads": threads,
             "slots": SLOTS, "max_tokens": MAX_TOKENS, "llama_server_alone": rows,

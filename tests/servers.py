@@ -145,25 +145,38 @@ def llama_cpp_server_binary() -> str | None:
     )
 
 
-def start_llama_cpp_server(log_dir: Path, slot_dir: Path, n_ctx: int = 4096) -> Server:
-    """``llama-server`` with the packaged SmolLM2, one slot, slots saved to ``slot_dir``."""
+def launch_llama_cpp_server(
+    log_dir: Path,
+    *args: str,
+    model: str = "packaged:SmolLM2-135M-Instruct",
+    alias: str = "smollm2",
+) -> Server:
+    """llama.cpp's ``llama-server`` with ``model`` (seed 42) on a free loopback port, plus
+    ``args`` (context, slots, threads...), once ``/health`` answers; its log is appended to
+    ``log_dir/llama-cpp-server-<port>.log``."""
     from ragmix.models.llm import resolve_gguf
 
     binary = llama_cpp_server_binary()
     assert binary, "no llama-server binary"
     port = free_port()
     log = log_dir / f"llama-cpp-server-{port}.log"
-    gguf = resolve_gguf("packaged:SmolLM2-135M-Instruct")
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [binary, "-m", str(gguf), "--alias", "smollm2", "--host", "127.0.0.1",
-             "--port", str(port), "-c", str(n_ctx), "-np", "1", "-t", "1", "--seed", "42",
-             "--slot-save-path", f"{slot_dir}/", "--cache-ram", "0"],
+            [binary, "-m", str(resolve_gguf(model)), "--alias", alias, "--host", "127.0.0.1",
+             "--port", str(port), "--seed", "42", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
     _wait(f"http://127.0.0.1:{port}/health", proc, log, 120)
     return Server(port, proc, log)
+
+
+def start_llama_cpp_server(log_dir: Path, slot_dir: Path, n_ctx: int = 4096) -> Server:
+    """``llama-server`` with the packaged SmolLM2, one slot, slots saved to ``slot_dir``."""
+    return launch_llama_cpp_server(
+        log_dir, "-c", str(n_ctx), "-np", "1", "-t", "1",
+        "--slot-save-path", f"{slot_dir}/", "--cache-ram", "0",
+    )  # fmt: skip
 
 
 def start_hung() -> Server:

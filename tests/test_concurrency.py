@@ -9,10 +9,8 @@ is not. Real store, real embedder, real server with the packaged SmolLM2.
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import pytest
 
 from ragmix.core.settings import LlmSettings
 from ragmix.models.llm_openai import SlotStates, _reading
-from tests.servers import Server, free_port, llama_cpp_server_binary
+from tests.servers import Server, launch_llama_cpp_server, llama_cpp_server_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = (
@@ -67,33 +65,12 @@ def test_server_reading_progress_becomes_reading_events() -> None:
 # -- against a real llama-server -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    binary = llama_cpp_server_binary()
-    if not binary:
+    if not llama_cpp_server_binary():
         pytest.skip(SKIP)
-    from ragmix.models.llm import resolve_gguf
-
-    log_dir = tmp_path_factory.mktemp("llama-server")
-    port = free_port()
-    log = log_dir / "llama-server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [binary, "-m", str(resolve_gguf("packaged:SmolLM2-135M-Instruct")), "--alias",
-             "smollm2", "--host", "127.0.0.1", "--port", str(port), "-c", "16384", "-np", "2",
-             "--cont-batching", "-t", "1", "-b", "256", "-ub", "256", "--seed", "42"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = Server(port, proc, log)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{server.url}/health", timeout=2):
-                break
-        except OSError as exc:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                server.stop()
-                tail = log.read_text()[-2000:]
-                raise RuntimeError(f"llama-server did not start: {tail}") from exc
-            time.sleep(0.3)
+    server = launch_llama_cpp_server(
+        tmp_path_factory.mktemp("llama-server"),
+        "-c", "16384", "-np", "2", "--cont-batching", "-t", "1", "-b", "256", "-ub", "256",
+    )  # fmt: skip
     yield server
     server.stop()
 
