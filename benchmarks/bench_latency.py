@@ -10,7 +10,7 @@ question so a change in machine load hits all of them alike:
     WAND top-k): e5 query embedding + Chroma HNSW + BM25, fused, passages fetched;
   * ``hybrid_fts5``: the same with ``store.lexical: fts5`` (the FTS5 OR-query, which scores
     every chunk holding any term of the question);
-  * ``hybrid_bounded``: the same with ``ragmix.store.lexical.bounded_fts5`` as the BM25 side
+  * ``hybrid_bounded``: the same with ``bounded_fts5`` below as the BM25 side
     (FTS5 asked only for the rarest terms, up to 20K postings; candidates rescored);
   * ``bm25`` / ``bm25_fts5`` / ``bm25_bounded``: the BM25 side alone with each engine;
   * ``dense``: ``VectorIndex.search`` (e5 query embedding + HNSW), ``knn``: HNSW alone.
@@ -43,8 +43,10 @@ import argparse
 import collections
 import os
 import random
+import sqlite3
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +243,45 @@ def build_vectors(folder: Path, size: int, seed: int) -> float:
     return took
 
 
+# -- the bounded FTS5 query (measured, not taken) ---------------------------------------------
+def bounded_fts5(
+    conn: sqlite3.Connection, terms: Sequence[str], k: int, budget: int = 20_000
+) -> list[tuple[int, float]]:
+    """The best ``k`` chunk rowids by FTS5's BM25 for ``terms``, reading at most about
+    ``budget`` postings: the terms are ordered by how many chunks hold them (``chunks_vocab``),
+    FTS5 ranks the chunks holding the rarest ones (as many as fit the budget, at least one),
+    and its best ``4k`` are rescored with every term (``ragmix.store.lexical.rescore``). A
+    chunk holding only common terms is never a candidate, so this is approximate where the
+    top k hold none of the rare ones (measured here beside tantivy; not wired into ragmix)."""
+    from ragmix.store.lexical import fts5_totals, rescore
+
+    terms = list(dict.fromkeys(t.lower() for t in terms if t.strip()))
+    if not terms or k <= 0:
+        return []
+    held = {}
+    for t in terms:
+        row = conn.execute("SELECT doc FROM chunks_vocab WHERE term = ?", (t,)).fetchone()
+        held[t] = int(row[0]) if row else 0
+    rare: list[str] = []
+    spent = 0
+    for t in sorted((t for t in terms if held[t]), key=lambda t: held[t]):
+        if rare and spent + held[t] > budget:
+            break
+        rare.append(t)
+        spent += held[t]
+    if not rare:
+        return []
+    match = " OR ".join('"' + t.replace('"', "") + '"' for t in rare)
+    found = conn.execute(
+        "SELECT rowid, tokens FROM chunks_fts WHERE chunks_fts MATCH ?"
+        " ORDER BY bm25(chunks_fts) LIMIT ?",
+        (match, 4 * k),
+    ).fetchall()
+    n_chunks, avg = fts5_totals(conn)
+    scored = rescore(found, terms, held, n_chunks, avg)
+    return sorted(scored, key=lambda x: (-x[1], x[0]))[:k]
+
+
 # -- timing ---------------------------------------------------------------------------------------
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -270,7 +311,6 @@ def fts5_mb(conn: Any) -> float | None:
 def time_queries(rm: Any, qs: list[str]) -> dict[str, Any]:
     """Each question through every kind, the order rotated per question; seconds per call."""
     from ragmix.core.text import detect_language, lexical_tokens
-    from ragmix.store.lexical import bounded_fts5
 
     searcher, catalog, vectors = rm.searcher(), rm.catalog, rm.vectors
     k = rm.settings.retrieval.candidates
@@ -435,7 +475,7 @@ def bench(sizes: list[int], n_queries: int, cache: Path, partial: bool = False) 
             "of stored chunks, tokenised by lexical_tokens and embedded by the real e5",
             "hybrid_fts5 / bm25_fts5: the same store and calls with store.lexical: fts5 "
             "(the FTS5 OR-query), interleaved with the tantivy calls; *_bounded: "
-            "ragmix.store.lexical.bounded_fts5 (rarest terms up to 20K postings, rescored)",
+            "bounded_fts5 (rarest terms up to 20K postings, rescored)",
             "top10_overlap: the share of FTS5's top 10 (bm25) or of the FTS5 hybrid's top 10 "
             "passages that each faster path returns too",
             "the question's e5 embedding runs on one thread (embeddings.threads: 1, as in "

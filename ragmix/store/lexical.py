@@ -21,9 +21,9 @@ how they rank against each other or against dense hits: on a small store, where 
 holding a term is a candidate, a search ranks exactly as with FTS5; on a large one the two
 differ only where tantivy's top k is not FTS5's.
 
-:func:`bounded_fts5` is the other way to a fast BM25 that was measured beside tantivy
-(``benchmarks/bench_latency.py``): FTS5 asked only for the question's rarest terms (up to a
-budget of postings), the candidates it finds rescored with every term.
+The other way to a fast BM25, FTS5 asked only for the question's rarest terms and the
+candidates rescored, was measured beside tantivy and not taken (``bounded_fts5`` in
+``benchmarks/bench_latency.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import math
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,42 +113,6 @@ def rescore(
     return out
 
 
-def bounded_fts5(
-    conn: sqlite3.Connection, terms: Sequence[str], k: int, budget: int = 20_000
-) -> list[tuple[int, float]]:
-    """The best ``k`` chunk rowids by FTS5's BM25 for ``terms``, reading at most about
-    ``budget`` postings: the terms are ordered by how many chunks hold them (``chunks_vocab``),
-    FTS5 ranks the chunks holding the rarest ones (as many as fit the budget, at least one),
-    and its best ``4k`` are rescored with every term (:func:`rescore`). A chunk holding only
-    common terms is never a candidate, so this is approximate where the top k hold none of
-    the rare ones (measured beside tantivy in ``benchmarks/bench_latency.py``)."""
-    terms = list(dict.fromkeys(t.lower() for t in terms if t.strip()))
-    if not terms or k <= 0:
-        return []
-    held = {}
-    for t in terms:
-        row = conn.execute("SELECT doc FROM chunks_vocab WHERE term = ?", (t,)).fetchone()
-        held[t] = int(row[0]) if row else 0
-    rare: list[str] = []
-    spent = 0
-    for t in sorted((t for t in terms if held[t]), key=lambda t: held[t]):
-        if rare and spent + held[t] > budget:
-            break
-        rare.append(t)
-        spent += held[t]
-    if not rare:
-        return []
-    match = " OR ".join('"' + t.replace('"', "") + '"' for t in rare)
-    found = conn.execute(
-        "SELECT rowid, tokens FROM chunks_fts WHERE chunks_fts MATCH ?"
-        " ORDER BY bm25(chunks_fts) LIMIT ?",
-        (match, 4 * k),
-    ).fetchall()
-    n_chunks, avg = fts5_totals(conn)
-    scored = rescore(found, terms, held, n_chunks, avg)
-    return sorted(scored, key=lambda x: (-x[1], x[0]))[:k]
-
-
 def idf(n_chunks: int, holding: int) -> float:
     """tantivy's (Lucene's) inverse document frequency of a term ``holding`` chunks hold.
 
@@ -224,28 +188,18 @@ class LexicalIndex:
         """Chunks indexed."""
         return int(self._searcher().num_docs)
 
-    def search(
+    def candidates(
         self, terms: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
-    ) -> list[tuple[int, float]]:
-        """The best ``k`` chunk rowids for any of ``terms`` by tantivy's BM25 (higher is
-        better), optionally only in ``doc_ids``."""
-        return self.top(terms, k, doc_ids)[0]
+    ) -> tuple[list[int], int, dict[str, int]]:
+        """Rowids of FTS5's best ``k`` chunks for any of ``terms`` (optionally only in
+        ``doc_ids``), for :func:`rescore`, with the chunks indexed and how many hold each term
+        (one consistent view).
 
-    def top(
-        self,
-        terms: Sequence[str],
-        k: int,
-        doc_ids: Sequence[str] | None = None,
-        idf_of: Callable[[int, int], float] | None = None,
-    ) -> tuple[list[tuple[int, float]], int, dict[str, int]]:
-        """The best ``k`` chunk rowids for any of ``terms`` (optionally only in ``doc_ids``),
-        with the chunks indexed and how many hold each term (one consistent view).
-
-        ``idf_of(chunks, holding)`` replaces tantivy's own idf: each term is boosted by
-        ``idf_of / idf``, so the top k is the one that idf gives. (Block-max pruning does not
-        see through boosts: about five times slower than tantivy's own idf at 100K chunks,
-        ``benchmarks/bench_latency.py``; the top k by Lucene's idf reorders searches, e.g. the
-        hostile-files search, ``tests/test_hostile.py``.)"""
+        Each term is boosted by FTS5's idf over tantivy's own (Lucene's), so tantivy's top k
+        is the one FTS5's idf gives. (Block-max pruning does not see through boosts: about five
+        times slower than tantivy's own idf at 100K chunks, ``benchmarks/bench_latency.py``;
+        the top k by Lucene's idf reorders searches, e.g. the hostile-files search,
+        ``tests/test_hostile.py``.)"""
         t = self._tantivy
         searcher = self._searcher()
         n_all = int(searcher.num_docs)
@@ -255,10 +209,8 @@ class LexicalIndex:
 
         def term_query(term: str) -> Any:
             q = t.Query.term_query(self.schema, "tokens", term, index_option="freq")
-            if idf_of is None:
-                return q
-            own = idf(n_all, max(held[term], 1))
-            return t.Query.boost_query(q, idf_of(n_all, max(held[term], 1)) / own)
+            holding = max(held[term], 1)
+            return t.Query.boost_query(q, fts5_idf(n_all, holding) / idf(n_all, holding))
 
         query = t.Query.boolean_query([(t.Occur.Should, term_query(term)) for term in terms])
         if doc_ids:
@@ -272,16 +224,7 @@ class LexicalIndex:
         if not hits:
             return [], n_all, held
         rowids = searcher.fast_field_values("rowid", [addr for _, addr in hits])
-        found = [(int(r), float(s)) for (s, _), r in zip(hits, rowids, strict=True)]
-        return found, n_all, held
-
-    def candidates(
-        self, terms: Sequence[str], k: int, doc_ids: Sequence[str] | None = None
-    ) -> tuple[list[int], int, dict[str, int]]:
-        """Rowids of FTS5's best ``k`` for ``terms`` (tantivy's, each term weighed by FTS5's
-        idf), for :func:`rescore`, with the chunks indexed and how many hold each term."""
-        found, n_all, held = self.top(terms, k, doc_ids, fts5_idf)
-        return [r for r, _ in found], n_all, held
+        return [int(r) for r in rowids], n_all, held
 
     def doc_freqs(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
         """Chunks indexed, and how many hold each term (one consistent view)."""
