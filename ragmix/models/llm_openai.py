@@ -249,15 +249,16 @@ class _ServerChat(ChatOpenAI):
         import openai
 
         slots = self._slots if states.kept() is not None else None
-        use_slots = slots is not None and slots.supported is not False
-        name = slots.name(messages) if slots is not None and use_slots else ""
+        if slots is not None and slots.supported is False:
+            slots = None  # noticed at the first try: this server keeps no slots
+        name = slots.name(messages) if slots is not None else ""
         extra = dict(kwargs.get("extra_body") or self.extra_body or {})
         if self._reports_progress():
             extra["return_progress"] = True
-        with slots.lease(name) if slots is not None and use_slots else nullcontext(-1) as slot:
-            held = slots.restore(name, slot) if slots is not None and slot >= 0 else 0
+        with slots.lease(name) if slots is not None else nullcontext(-1) as slot:
+            held = slots.restore(name, slot) if slots is not None else 0
             self._restored.n = max(held, 0)
-            if slots is not None and slot >= 0 and slots.supported:
+            if slots is not None and slots.supported:
                 extra.update(id_slot=slot, cache_prompt=True)
             kwargs["extra_body"] = extra
             try:
@@ -266,7 +267,7 @@ class _ServerChat(ChatOpenAI):
                 raise self._fail(exc) from exc
             finally:
                 self._restored.n = 0
-            if slots is not None and slot >= 0 and slots.supported is not False and held == 0:
+            if slots is not None and slots.supported is not False and held == 0:
                 slots.save(name, slot)
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
